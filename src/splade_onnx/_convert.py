@@ -1,0 +1,466 @@
+"""Build a SPLADE ONNX graph from a ``*ForMaskedLM`` safetensors checkpoint, without torch.
+
+The graph takes ``input_ids`` and ``attention_mask`` ([batch, seq] int64) and returns
+``sparse`` ([batch, vocab] float32): the SPLADE pooling
+``max over non-padding positions of log(1 + relu(logits))`` is part of the graph, so
+the ``[batch, seq, vocab]`` logits never leave onnxruntime.
+
+Supported families: BERT, DistilBERT, RoBERTa and XLM-RoBERTa (all post-LayerNorm
+encoders with a transform + LayerNorm + tied or untied decoder MLM head).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from numpy.typing import NDArray
+from onnx import TensorProto, helper, numpy_helper
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CONVERTER_VERSION",
+    "OPSET",
+    "add_pooling",
+    "build_graph",
+    "convert_checkpoint",
+    "load_spec",
+    "pool_logits_model",
+]
+
+#: Bump whenever the emitted graph changes; cached graphs are keyed by it.
+CONVERTER_VERSION = "1"
+OPSET = 17
+_F32_MIN = float(np.finfo(np.float32).min)
+
+Array = NDArray[np.float32]
+
+
+@dataclass
+class LayerWeights:
+    q: tuple[Array, Array]
+    k: tuple[Array, Array]
+    v: tuple[Array, Array]
+    attn_out: tuple[Array, Array]
+    ln1: tuple[Array, Array]
+    ffn_in: tuple[Array, Array]
+    ffn_out: tuple[Array, Array]
+    ln2: tuple[Array, Array]
+
+
+@dataclass
+class EncoderSpec:
+    """Everything the graph needs, independent of the checkpoint's naming."""
+
+    family: str
+    num_heads: int
+    activation: str
+    eps: float
+    word: Array
+    position: Array  # token-type row 0 already added
+    emb_ln: tuple[Array, Array]
+    layers: list[LayerWeights]
+    head_dense: tuple[Array, Array]
+    head_ln: tuple[Array, Array]
+    decoder: Array  # [vocab, hidden]
+    decoder_bias: Array
+    roberta_positions: bool = False
+    pad_id: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def hidden(self) -> int:
+        return int(self.word.shape[1])
+
+    @property
+    def vocab(self) -> int:
+        return int(self.decoder.shape[0])
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load_tensors(path: Path) -> dict[str, Array]:
+    from safetensors.numpy import load_file
+
+    files: list[Path]
+    if path.name.endswith(".index.json"):
+        index = json.loads(path.read_text())
+        files = [path.parent / f for f in sorted(set(index["weight_map"].values()))]
+    else:
+        files = [path]
+    out: dict[str, Array] = {}
+    for f in files:
+        try:
+            tensors = load_file(str(f))
+        except Exception as e:
+            raise ValueError(
+                f"cannot read {f} as safetensors ({type(e).__name__}: {e}); the file is corrupt or "
+                "not safetensors. Delete it and download it again."
+            ) from e
+        for k, v in tensors.items():
+            if v.dtype not in (np.float32, np.float16, np.float64):
+                raise ValueError(f"tensor {k} in {f} has dtype {v.dtype}; only float16/32/64 are supported")
+            # Legacy checkpoints name LayerNorm parameters gamma/beta.
+            if k.endswith(".gamma"):
+                k = k[: -len(".gamma")] + ".weight"
+            elif k.endswith(".beta"):
+                k = k[: -len(".beta")] + ".bias"
+            out[k] = np.ascontiguousarray(v, dtype=np.float32)
+    return out
+
+
+class _Weights:
+    def __init__(self, tensors: Mapping[str, Array], path: Path) -> None:
+        self.t = tensors
+        self.path = path
+
+    def __call__(self, *names: str) -> Array:
+        for n in names:
+            if n in self.t:
+                return self.t[n]
+        raise ValueError(
+            f"checkpoint {self.path} lacks tensor {names[0]!r}"
+            + (f" (also tried {', '.join(names[1:])})" if len(names) > 1 else "")
+            + "; is it a *ForMaskedLM checkpoint with its MLM head?"
+        )
+
+    def has(self, name: str) -> bool:
+        return name in self.t
+
+    def linear(self, prefix: str) -> tuple[Array, Array]:
+        return self(prefix + ".weight"), self(prefix + ".bias")
+
+
+def _strip_prefix(t: dict[str, Array], base: str) -> dict[str, Array]:
+    """Accept keys with or without the base-model prefix (``bert.``, ``roberta.``, ...)."""
+    if any(k.startswith(base + ".") for k in t):
+        return t
+    heads = ("cls.", "lm_head.", "vocab_")
+    return {(k if k.startswith(heads) else f"{base}.{k}"): v for k, v in t.items()}
+
+
+def _decoder(w: _Weights, names: tuple[str, ...], word: Array, notes: list[str]) -> Array:
+    for n in names:
+        if w.has(n):
+            return w(n)
+    notes.append("decoder tied to word embeddings")
+    return word
+
+
+def _bert_like(w: _Weights, cfg: Mapping[str, Any], base: str, roberta: bool) -> EncoderSpec:
+    notes: list[str] = []
+    e = f"{base}.embeddings"
+    word = w(f"{e}.word_embeddings.weight")
+    pos = w(f"{e}.position_embeddings.weight")
+    ptype = cfg.get("position_embedding_type", "absolute")
+    if ptype != "absolute":
+        raise ValueError(f"position_embedding_type={ptype!r} is not supported; only 'absolute'")
+    if w.has(f"{e}.token_type_embeddings.weight"):
+        pos = pos + w(f"{e}.token_type_embeddings.weight")[0]
+    layers = []
+    for i in range(int(cfg["num_hidden_layers"])):
+        p = f"{base}.encoder.layer.{i}"
+        layers.append(
+            LayerWeights(
+                q=w.linear(f"{p}.attention.self.query"),
+                k=w.linear(f"{p}.attention.self.key"),
+                v=w.linear(f"{p}.attention.self.value"),
+                attn_out=w.linear(f"{p}.attention.output.dense"),
+                ln1=w.linear(f"{p}.attention.output.LayerNorm"),
+                ffn_in=w.linear(f"{p}.intermediate.dense"),
+                ffn_out=w.linear(f"{p}.output.dense"),
+                ln2=w.linear(f"{p}.output.LayerNorm"),
+            )
+        )
+    if roberta:
+        head_dense = w.linear("lm_head.dense")
+        head_ln = w.linear("lm_head.layer_norm")
+        dec = _decoder(w, ("lm_head.decoder.weight",), word, notes)
+        dec_bias = w("lm_head.decoder.bias", "lm_head.bias")
+    else:
+        head_dense = w.linear("cls.predictions.transform.dense")
+        head_ln = w.linear("cls.predictions.transform.LayerNorm")
+        dec = _decoder(w, ("cls.predictions.decoder.weight",), word, notes)
+        dec_bias = w("cls.predictions.decoder.bias", "cls.predictions.bias")
+    return EncoderSpec(
+        family=base,
+        num_heads=int(cfg["num_attention_heads"]),
+        activation=str(cfg.get("hidden_act", "gelu")),
+        eps=float(cfg.get("layer_norm_eps", 1e-12)),
+        word=word,
+        position=pos,
+        emb_ln=w.linear(f"{e}.LayerNorm"),
+        layers=layers,
+        head_dense=head_dense,
+        head_ln=head_ln,
+        decoder=dec,
+        decoder_bias=dec_bias,
+        roberta_positions=roberta,
+        pad_id=int(cfg.get("pad_token_id", 1 if roberta else 0) or 0),
+        notes=notes,
+    )
+
+
+def _distilbert(w: _Weights, cfg: Mapping[str, Any]) -> EncoderSpec:
+    notes: list[str] = []
+    e = "distilbert.embeddings"
+    word = w(f"{e}.word_embeddings.weight")
+    layers = []
+    for i in range(int(cfg["n_layers"])):
+        p = f"distilbert.transformer.layer.{i}"
+        layers.append(
+            LayerWeights(
+                q=w.linear(f"{p}.attention.q_lin"),
+                k=w.linear(f"{p}.attention.k_lin"),
+                v=w.linear(f"{p}.attention.v_lin"),
+                attn_out=w.linear(f"{p}.attention.out_lin"),
+                ln1=w.linear(f"{p}.sa_layer_norm"),
+                ffn_in=w.linear(f"{p}.ffn.lin1"),
+                ffn_out=w.linear(f"{p}.ffn.lin2"),
+                ln2=w.linear(f"{p}.output_layer_norm"),
+            )
+        )
+    return EncoderSpec(
+        family="distilbert",
+        num_heads=int(cfg["n_heads"]),
+        activation=str(cfg.get("activation", "gelu")),
+        eps=1e-12,
+        word=word,
+        position=w(f"{e}.position_embeddings.weight"),
+        emb_ln=w.linear(f"{e}.LayerNorm"),
+        layers=layers,
+        head_dense=w.linear("vocab_transform"),
+        head_ln=w.linear("vocab_layer_norm"),
+        decoder=_decoder(w, ("vocab_projector.weight",), word, notes),
+        decoder_bias=w("vocab_projector.bias"),
+        notes=notes,
+    )
+
+
+_FAMILIES = {"bert": "bert", "distilbert": "distilbert", "roberta": "roberta", "xlm-roberta": "roberta",
+             "camembert": "roberta"}  # fmt: skip
+
+
+def load_spec(folder: Path, weights: Path) -> EncoderSpec:
+    """Read ``config.json`` and the safetensors weights into an :class:`EncoderSpec`."""
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} is missing; a safetensors checkpoint needs its config.json")
+    cfg = json.loads(cfg_path.read_text())
+    model_type = str(cfg.get("model_type", "")).lower()
+    family = _FAMILIES.get(model_type)
+    if family is None:
+        raise ValueError(
+            f"model_type={model_type!r} in {cfg_path} is not supported; supported: "
+            f"{', '.join(sorted(_FAMILIES))}. Export the model to ONNX with a 'logits' output instead."
+        )
+    tensors = _load_tensors(weights)
+    if family == "distilbert":
+        spec = _distilbert(_Weights(tensors, weights), cfg)
+    else:
+        spec = _bert_like(_Weights(_strip_prefix(tensors, family), weights), cfg, family, family == "roberta")
+    heads = spec.num_heads
+    if spec.hidden % heads:
+        raise ValueError(f"hidden size {spec.hidden} is not divisible by {heads} attention heads")
+    return spec
+
+
+# --------------------------------------------------------------------------- graph
+
+
+class _Builder:
+    """A tiny helper around onnx.helper that names nodes and initializers uniquely."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def name(self, hint: str) -> str:
+        self._n += 1
+        return f"{hint}_{self._n}"
+
+    def const(self, value: Any, hint: str = "c", dtype: Any = np.float32) -> str:
+        n = self.name(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), n))
+        return n
+
+    def op(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs: Any) -> str:
+        out = self.name(hint or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def linear(self, x: str, wb: tuple[Array, Array], hint: str) -> str:
+        w = self.const(wb[0].T.copy(), f"{hint}.weight")
+        b = self.const(wb[1], f"{hint}.bias")
+        return self.op("Add", [self.op("MatMul", [x, w]), b], hint)
+
+    def layer_norm(self, x: str, gb: tuple[Array, Array], eps: float, hint: str) -> str:
+        g, b = self.const(gb[0], f"{hint}.weight"), self.const(gb[1], f"{hint}.bias")
+        return self.op("LayerNormalization", [x, g, b], hint, axis=-1, epsilon=eps)
+
+
+def _gelu_tanh(b: _Builder, x: str) -> str:
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    cube = b.op("Mul", [b.op("Mul", [x, x]), x])
+    inner = b.op("Add", [x, b.op("Mul", [cube, b.const(0.044715)])])
+    t = b.op("Tanh", [b.op("Mul", [inner, b.const(math.sqrt(2.0 / math.pi))])])
+    return b.op("Mul", [b.op("Mul", [x, b.const(0.5)]), b.op("Add", [t, b.const(1.0)])])
+
+
+def _gelu_erf(b: _Builder, x: str) -> str:
+    erf = b.op("Erf", [b.op("Div", [x, b.const(math.sqrt(2.0))])])
+    return b.op("Mul", [b.op("Mul", [x, b.const(0.5)]), b.op("Add", [erf, b.const(1.0)])], "gelu")
+
+
+_ACTIVATIONS: dict[str, Callable[[_Builder, str], str]] = {
+    "gelu": _gelu_erf,
+    "gelu_python": _gelu_erf,
+    "gelu_new": _gelu_tanh,
+    "gelu_fast": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "relu": lambda b, x: b.op("Relu", [x]),
+    "silu": lambda b, x: b.op("Mul", [x, b.op("Sigmoid", [x])]),
+    "swish": lambda b, x: b.op("Mul", [x, b.op("Sigmoid", [x])]),
+}
+
+
+def _activation(name: str) -> Callable[[_Builder, str], str]:
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"activation {name!r} is not supported; supported: {', '.join(sorted(_ACTIVATIONS))}") from None
+
+
+def add_pooling(b: _Builder, logits: str, mask: str, out: str, *, opset: int = OPSET) -> None:
+    """Append the SPLADE pooling: masked max over the sequence, then an exact log1p(relu).
+
+    Max first is exact because log1p∘relu is monotone non-decreasing.  ``log1p`` is
+    computed as ``log(u) * x / (u - 1)`` with ``u = 1 + x`` (exact where ``u != 1``,
+    and ``x`` where it is), so tiny positive weights are not rounded to zero.
+    """
+    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
+    masked = b.op("Where", [keep, logits, b.const(-np.inf)])
+    if opset >= 18:
+        mx = b.op("ReduceMax", [masked, b.const([1], dtype=np.int64)], keepdims=0)
+    else:
+        mx = b.op("ReduceMax", [masked], axes=[1], keepdims=0)
+    _log1p_relu(b, mx, out)
+
+
+def _log1p_relu(b: _Builder, x: str, out: str) -> None:
+    r = b.op("Relu", [x])
+    u = b.op("Add", [r, b.const(1.0)])
+    d = b.op("Sub", [u, b.const(1.0)])
+    exact = b.op("Div", [b.op("Mul", [b.op("Log", [u]), r]), d])
+    tiny = b.op("Equal", [d, b.const(0.0)])
+    b.nodes.append(helper.make_node("Where", [tiny, r, exact], [out], name="splade_pool"))
+
+
+def build_graph(spec: EncoderSpec) -> onnx.ModelProto:
+    """The full encoder + MLM head + SPLADE pooling as an ONNX model."""
+    b = _Builder()
+    ids, mask = "input_ids", "attention_mask"
+    H, nh = spec.hidden, spec.num_heads
+    hd = H // nh
+    act = _activation(spec.activation)
+
+    word = b.op("Gather", [b.const(spec.word, "word_embeddings"), ids])
+    table = b.const(spec.position, "position_embeddings")
+    if spec.roberta_positions:
+        # RoBERTa: positions count non-padding tokens, offset by padding_idx.
+        notpad = b.op("Cast", [b.op("Not", [b.op("Equal", [ids, b.const(spec.pad_id, dtype=np.int64)])])],
+                      to=TensorProto.INT64)  # fmt: skip
+        pid = b.op("Add", [b.op("Mul", [b.op("CumSum", [notpad, b.const(1, dtype=np.int64)]), notpad]),
+                           b.const(spec.pad_id, dtype=np.int64)])  # fmt: skip
+        pos = b.op("Gather", [table, pid])
+    else:
+        seq = b.op("Shape", [ids], start=1, end=2)
+        pos = b.op("Slice", [table, b.const([0], dtype=np.int64), seq, b.const([0], dtype=np.int64)])
+    x = b.layer_norm(b.op("Add", [word, pos]), spec.emb_ln, spec.eps, "emb_ln")
+
+    maskf = b.op("Cast", [mask], to=TensorProto.FLOAT)
+    bias = b.op("Mul", [b.op("Sub", [b.const(1.0), maskf]), b.const(_F32_MIN)])
+    bias = b.op("Unsqueeze", [bias, b.const([1, 2], dtype=np.int64)], "attn_bias")
+    split_heads = b.const([0, 0, nh, hd], dtype=np.int64)
+    merge_heads = b.const([0, 0, H], dtype=np.int64)
+    scale = b.const(1.0 / math.sqrt(hd))
+
+    for i, L in enumerate(spec.layers):
+        p = f"layer{i}"
+        q = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.q, f"{p}.q"), split_heads])], perm=[0, 2, 1, 3])
+        k = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.k, f"{p}.k"), split_heads])], perm=[0, 2, 3, 1])
+        v = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.v, f"{p}.v"), split_heads])], perm=[0, 2, 1, 3])
+        scores = b.op("Add", [b.op("Mul", [b.op("MatMul", [q, k]), scale]), bias])
+        ctx = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
+        ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_heads])
+        x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
+        h = act(b, b.linear(x, L.ffn_in, f"{p}.ffn_in"))
+        x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
+
+    h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
+    logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
+    add_pooling(b, logits, mask, "sparse")
+
+    graph = helper.make_graph(
+        b.nodes,
+        f"splade_{spec.family}",
+        inputs=[
+            helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info(mask, TensorProto.INT64, ["batch", "seq"]),
+        ],
+        outputs=[helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])],
+        initializer=b.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="splade-onnx")
+    model.ir_version = 8
+    return model
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), OPSET)
+
+
+def pool_logits_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Append the SPLADE pooling to an ONNX model that outputs ``logits`` [batch, seq, vocab]."""
+    g = model.graph
+    outputs = {o.name: o for o in g.output}
+    logits = "logits" if "logits" in outputs else None
+    if logits is None:
+        rank3 = [o.name for o in g.output if len(o.type.tensor_type.shape.dim) == 3]
+        if len(rank3) != 1:
+            raise ValueError(
+                f"cannot find the logits output: outputs are {sorted(outputs)}; expected one named 'logits' "
+                "with shape [batch, seq, vocab]"
+            )
+        logits = rank3[0]
+    inputs = {i.name for i in g.input}
+    if "attention_mask" not in inputs:
+        raise ValueError(f"the ONNX model has no 'attention_mask' input (inputs: {sorted(inputs)})")
+    dims = outputs[logits].type.tensor_type.shape.dim
+    vocab: str | int = dims[2].dim_value if len(dims) == 3 and dims[2].dim_value else "vocab"
+    b = _Builder()
+    b._n = 10_000_000  # keep clear of the host graph's names
+    add_pooling(b, logits, "attention_mask", "sparse", opset=_opset(model))
+    g.node.extend(b.nodes)
+    g.initializer.extend(b.inits)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", vocab]))
+    return model
+
+
+def convert_checkpoint(folder: Path, weights: Path) -> tuple[onnx.ModelProto, list[str]]:
+    """Load a safetensors checkpoint and build its SPLADE graph; also return notes for the log."""
+    spec = load_spec(folder, weights)
+    notes = [f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, "
+             f"{spec.activation}", *spec.notes]  # fmt: skip
+    return build_graph(spec), notes

@@ -1,0 +1,218 @@
+"""``SpladeEncoder``: texts in, exact SPLADE sparse vectors out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _registry
+from ._batching import check_texts, plan_batches, rows_to_sparse, windows
+from ._cache import cached_graph, save_model
+from ._convert import CONVERTER_VERSION, convert_checkpoint, pool_logits_model
+from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
+from ._session import Backend, OrtBackend, Provider
+from ._tokenize import TextTokenizer, pad_batch
+from ._types import SparseEmbedding
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_MODEL", "SpladeEncoder"]
+
+DEFAULT_MODEL = "prithivida/Splade_PP_en_v1"
+#: Bytes of [tokens, vocab] float32 logits allowed per batch; sets the token budget.
+_LOGITS_BYTES = 256 * 1024 * 1024
+_WINDOW = 2048
+
+
+def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
+    if v is None and allow_none:
+        return
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {v!r}")
+
+
+class SpladeEncoder:
+    """Encodes documents and queries into SPLADE vectors with an ONNX graph.
+
+    Build one with :meth:`from_pretrained`.  The constructor takes any
+    :class:`~splade_onnx._session.Backend`, which is how tests and other runtimes plug in.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        tokenizer: TextTokenizer,
+        *,
+        vocab_size: int,
+        name: str = "custom",
+        source: str = "custom",
+        info: _registry.ModelInfo | None = None,
+    ) -> None:
+        self._backend = backend
+        self._tokenizer = tokenizer
+        self.vocab_size = vocab_size
+        self.name = name
+        self.source = source
+        self.info = info
+        self.token_budget = max(512, min(16384, _LOGITS_BYTES // (4 * vocab_size)))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        max_length: int | None = None,
+        threads: int | None = None,
+        providers: Sequence[Provider] | None = None,
+    ) -> SpladeEncoder:
+        """Load ``model``: a local folder, a Hugging Face repo id, or a registry name.
+
+        Sources are tried in order (local folder, Hub or HF cache, the registry's
+        package source) and the first that works is used.  A safetensors
+        ``*ForMaskedLM`` checkpoint is converted to ONNX once and cached under
+        ``cache_dir`` (default :func:`default_cache_dir`).
+        """
+        _positive_int("threads", threads)
+        res = resolve(model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "onnx"
+        graph = _pooled_graph(res, root)
+        config = _read_config(res.path)
+        tokenizer = TextTokenizer.from_folder(res.path, max_length=max_length, model_limit=_position_limit(config))
+        backend = OrtBackend(graph, threads=threads, providers=providers)
+        vocab = int(config.get("vocab_size") or tokenizer.vocab_size)
+        info = _registry.get(str(model))
+        return cls(backend, tokenizer, vocab_size=vocab, name=info.name if info else str(model),
+                   source=res.source, info=info)  # fmt: skip
+
+    @property
+    def max_length(self) -> int:
+        """Texts are truncated to this many tokens, special tokens included."""
+        return self._tokenizer.max_length
+
+    def __repr__(self) -> str:
+        return f"SpladeEncoder(name={self.name!r}, source={self.source!r}, max_length={self.max_length})"
+
+    # ------------------------------------------------------------------ encoding
+
+    def embed(
+        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> Iterator[SparseEmbedding]:
+        """Encode any iterable lazily, in input order, in bounded memory.
+
+        Texts are read in windows, sorted by token length inside each window and
+        batched up to a token budget, so the order of the output is the order of
+        the input whatever the batching.  ``batch_size`` caps texts per batch.
+        """
+        check_texts(texts)
+        _positive_int("batch_size", batch_size)
+        max_batch = batch_size or 256
+        bar = _progress(texts, show_progress)
+        try:
+            for _, chunk in windows(texts, _WINDOW):
+                ids = self._tokenizer.encode(chunk)
+                out: list[SparseEmbedding | None] = [None] * len(chunk)
+                for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
+                    weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
+                    for i, emb in zip(batch, rows_to_sparse(weights)):
+                        out[i] = emb
+                    if bar is not None:
+                        bar.update(len(batch))
+                yield from out  # type: ignore[misc]
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def encode(
+        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> list[SparseEmbedding]:
+        """Encode ``texts`` into a list, one vector per text, in order."""
+        return list(self.embed(texts, batch_size=batch_size, show_progress=show_progress))
+
+    def encode_documents(
+        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> list[SparseEmbedding]:
+        """Document vectors (the model's document side)."""
+        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_queries(
+        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> list[SparseEmbedding]:
+        """Query vectors.  Standard SPLADE encodes queries with the same weights as documents."""
+        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def decode(self, embedding: SparseEmbedding, top_k: int | None = None) -> list[tuple[str, float]]:
+        """``(token, weight)`` pairs, heaviest first (ties by vocabulary id), at most ``top_k``."""
+        if not isinstance(embedding, SparseEmbedding):
+            raise TypeError(f"decode takes a SparseEmbedding, got {type(embedding).__name__}")
+        _positive_int("top_k", top_k)
+        order = sorted(range(len(embedding)), key=lambda j: (-float(embedding.values[j]), int(embedding.indices[j])))
+        if top_k is not None:
+            order = order[:top_k]
+        out = []
+        for j in order:
+            idx = int(embedding.indices[j])
+            tok = self._tokenizer.id_to_token(idx)
+            if tok is None:
+                raise ValueError(f"index {idx} is outside this model's vocabulary of {self._tokenizer.vocab_size}")
+            out.append((tok, float(embedding.values[j])))
+        return out
+
+
+def _progress(texts: Iterable[str], show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    total = len(texts) if isinstance(texts, Sequence) else None
+    return tqdm(total=total, unit="text", desc="SPLADE")
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    p = folder / "config.json"
+    if not p.is_file():
+        return {}
+    try:
+        cfg = json.loads(p.read_text())
+    except ValueError as e:
+        raise ValueError(f"{p} is not valid JSON: {e}") from e
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _position_limit(config: dict[str, Any]) -> int | None:
+    n = config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    if str(config.get("model_type", "")) in ("roberta", "xlm-roberta", "camembert"):
+        n -= int(config.get("pad_token_id", 1)) + 1
+    return n
+
+
+def _pooled_graph(res: ResolvedModel, root: Path) -> Path:
+    """The cached pooled graph for ``res``, converting or wrapping it on first use."""
+    fmt, main = detect_format(res.path)
+    if fmt == "safetensors":
+
+        def build(dest: Path) -> None:
+            graph, notes = convert_checkpoint(res.path, main)
+            logger.info("converting %s: %s", res.source, "; ".join(notes))
+            save_model(graph, dest)
+
+        return cached_graph(res, root, f"safetensors->splade v{CONVERTER_VERSION} fp32", build)
+
+    def wrap(dest: Path) -> None:
+        import onnx
+
+        try:
+            model = onnx.load(str(main))
+        except Exception as e:
+            raise ValueError(f"cannot read {main} as ONNX ({type(e).__name__}: {e}); the file is corrupt") from e
+        save_model(pool_logits_model(model), dest)
+
+    return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32", wrap)

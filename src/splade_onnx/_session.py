@@ -1,0 +1,90 @@
+"""The backend seam: something with ``run(inputs) -> [batch, vocab] weights``.
+
+The real onnxruntime session is built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Backend", "OrtBackend", "default_threads"]
+
+Provider = str | tuple[str, dict[str, Any]]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs the pooled SPLADE graph on one padded batch."""
+
+    def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        """``inputs`` holds ``input_ids`` and ``attention_mask`` [batch, seq]; returns [batch, vocab]."""
+        ...
+
+
+def default_threads() -> int:
+    """Cores this process may use (cgroup/affinity aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OrtBackend:
+    """An onnxruntime ``InferenceSession`` over a graph whose output is ``sparse``."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int | None = None,
+        providers: Sequence[Provider] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        available = ort.get_available_providers()
+        if providers is not None:
+            for p in providers:
+                name = p if isinstance(p, str) else p[0]
+                if name not in available:
+                    raise ValueError(
+                        f"onnxruntime provider {name!r} is not available in this install; available: "
+                        f"{', '.join(available)}. For CUDA install onnxruntime-gpu instead of onnxruntime."
+                    )
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=list(providers) if providers else ["CPUExecutionProvider"]
+            )
+        except Exception as e:
+            raise ValueError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.providers = tuple(self.session.get_providers())
+        logger.debug("onnxruntime session on %s with %s, %d threads", path, self.providers, opts.intra_op_num_threads)
+
+    def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        feed: dict[str, NDArray[np.int64]] = {}
+        for name in self.input_names:
+            if name in inputs:
+                feed[name] = inputs[name]
+            elif name == "token_type_ids":
+                feed[name] = np.zeros_like(inputs["input_ids"])
+            else:
+                raise ValueError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
+        out = self.session.run(["sparse"], feed)[0]
+        return np.asarray(out, dtype=np.float32)
