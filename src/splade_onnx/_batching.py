@@ -71,8 +71,7 @@ def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]
         for j, t in enumerate(chunk):
             if not isinstance(t, str):
                 raise TypeError(
-                    f"text at position {start + j} is {type(t).__name__}, not str; "
-                    "convert or drop it before encoding"
+                    f"text at position {start + j} is {type(t).__name__}, not str; convert or drop it before encoding"
                 )
         yield start, chunk  # type: ignore[misc]
         start += len(chunk)

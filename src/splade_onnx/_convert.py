@@ -338,7 +338,8 @@ def _activation(name: str) -> Callable[[_Builder, str], str]:
     try:
         return _ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"activation {name!r} is not supported; supported: {', '.join(sorted(_ACTIVATIONS))}") from None
+        valid = ", ".join(sorted(_ACTIVATIONS))
+        raise ValueError(f"activation {name!r} is not supported; supported: {valid}") from None
 
 
 def add_pooling(b: _Builder, logits: str, mask: str, out: str, *, opset: int = OPSET) -> None:
@@ -366,8 +367,12 @@ def _log1p_relu(b: _Builder, x: str, out: str) -> None:
     b.nodes.append(helper.make_node("Where", [tiny, r, exact], [out], name="splade_pool"))
 
 
-def build_graph(spec: EncoderSpec) -> onnx.ModelProto:
-    """The full encoder + MLM head + SPLADE pooling as an ONNX model."""
+def build_graph(spec: EncoderSpec, *, pooled: bool = True) -> onnx.ModelProto:
+    """The full encoder + MLM head + SPLADE pooling as an ONNX model.
+
+    With ``pooled=False`` the graph stops at ``logits`` [batch, seq, vocab], the
+    form that FastEmbed and optimum exports have.
+    """
     b = _Builder()
     ids, mask = "input_ids", "attention_mask"
     H, nh = spec.hidden, spec.num_heads
@@ -409,7 +414,12 @@ def build_graph(spec: EncoderSpec) -> onnx.ModelProto:
 
     h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
     logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
-    add_pooling(b, logits, mask, "sparse")
+    if pooled:
+        add_pooling(b, logits, mask, "sparse")
+        output = helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])
+    else:
+        b.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
+        output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", spec.vocab])
 
     graph = helper.make_graph(
         b.nodes,
@@ -418,7 +428,7 @@ def build_graph(spec: EncoderSpec) -> onnx.ModelProto:
             helper.make_tensor_value_info(ids, TensorProto.INT64, ["batch", "seq"]),
             helper.make_tensor_value_info(mask, TensorProto.INT64, ["batch", "seq"]),
         ],
-        outputs=[helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])],
+        outputs=[output],
         initializer=b.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="splade-onnx")

@@ -6,15 +6,18 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import _registry
 from ._batching import check_texts, plan_batches, rows_to_sparse, windows
 from ._cache import cached_graph, save_model
 from ._convert import CONVERTER_VERSION, convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
-from ._session import Backend, OrtBackend, Provider
+from ._session import Backend, OrtBackend, Provider, default_threads
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding
 
@@ -59,6 +62,8 @@ class SpladeEncoder:
         self.source = source
         self.info = info
         self.token_budget = max(512, min(16384, _LOGITS_BYTES // (4 * vocab_size)))
+        self._files: _Files | None = None
+        self._threads: int | None = None
 
     @classmethod
     def from_pretrained(
@@ -83,13 +88,31 @@ class SpladeEncoder:
         res = resolve(model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "onnx"
         graph = _pooled_graph(res, root)
-        config = _read_config(res.path)
-        tokenizer = TextTokenizer.from_folder(res.path, max_length=max_length, model_limit=_position_limit(config))
-        backend = OrtBackend(graph, threads=threads, providers=providers)
-        vocab = int(config.get("vocab_size") or tokenizer.vocab_size)
         info = _registry.get(str(model))
-        return cls(backend, tokenizer, vocab_size=vocab, name=info.name if info else str(model),
-                   source=res.source, info=info)  # fmt: skip
+        files = _Files(graph=graph, folder=res.path, max_length=max_length, providers=providers)
+        return cls._from_files(files, threads=threads, name=info.name if info else str(model),
+                               source=res.source, info=info)  # fmt: skip
+
+    @classmethod
+    def _from_files(
+        cls,
+        files: _Files,
+        *,
+        threads: int | None,
+        name: str,
+        source: str,
+        info: _registry.ModelInfo | None = None,
+    ) -> SpladeEncoder:
+        config = _read_config(files.folder)
+        tokenizer = TextTokenizer.from_folder(
+            files.folder, max_length=files.max_length, model_limit=_position_limit(config)
+        )
+        backend = OrtBackend(files.graph, threads=threads, providers=files.providers)
+        vocab = int(config.get("vocab_size") or tokenizer.vocab_size)
+        enc = cls(backend, tokenizer, vocab_size=vocab, name=name, source=source, info=info)
+        enc._files = files
+        enc._threads = threads
+        return enc
 
     @property
     def max_length(self) -> int:
@@ -102,32 +125,61 @@ class SpladeEncoder:
     # ------------------------------------------------------------------ encoding
 
     def embed(
-        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+        self,
+        texts: Iterable[str],
+        *,
+        batch_size: int | None = None,
+        parallel: int | None = None,
+        show_progress: bool = False,
     ) -> Iterator[SparseEmbedding]:
         """Encode any iterable lazily, in input order, in bounded memory.
 
         Texts are read in windows, sorted by token length inside each window and
         batched up to a token budget, so the order of the output is the order of
         the input whatever the batching.  ``batch_size`` caps texts per batch.
+        ``parallel=N`` encodes windows in ``N`` worker processes (``0``: one per
+        core); each loads the model once and sends back only sparse vectors.
         """
         check_texts(texts)
         _positive_int("batch_size", batch_size)
+        if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 0):
+            raise ValueError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
         max_batch = batch_size or 256
         bar = _progress(texts, show_progress)
         try:
-            for _, chunk in windows(texts, _WINDOW):
-                ids = self._tokenizer.encode(chunk)
-                out: list[SparseEmbedding | None] = [None] * len(chunk)
-                for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
-                    weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
-                    for i, emb in zip(batch, rows_to_sparse(weights)):
-                        out[i] = emb
+            if parallel is None or parallel == 1:
+                for _, chunk in windows(texts, _WINDOW):
+                    out = self._encode_window(chunk, max_batch)
                     if bar is not None:
-                        bar.update(len(batch))
-                yield from out  # type: ignore[misc]
+                        bar.update(len(chunk))
+                    yield from out
+            else:
+                from ._parallel import parallel_embed
+
+                if self._files is None:
+                    raise ValueError("parallel needs an encoder built by from_pretrained (workers reload its files)")
+                workers = parallel or default_threads()
+                for out in parallel_embed(self._files, texts, workers=workers, max_batch=max_batch):
+                    if bar is not None:
+                        bar.update(len(out))
+                    yield from out
         finally:
             if bar is not None:
                 bar.close()
+
+    def _encode_window(self, chunk: Sequence[str], max_batch: int) -> list[SparseEmbedding]:
+        ids = self._tokenizer.encode(chunk)
+        out: list[SparseEmbedding | None] = [None] * len(chunk)
+        for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
+            weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
+            for i, emb in zip(batch, rows_to_sparse(weights)):
+                out[i] = emb
+        return out  # type: ignore[return-value]
+
+    def token_count(self, texts: Iterable[str]) -> int:
+        """Tokens the model sees for ``texts``, after truncation, special tokens included."""
+        check_texts(texts)
+        return sum(len(x) for _, chunk in windows(texts, _WINDOW) for x in self._tokenizer.encode(chunk))
 
     def encode(
         self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
@@ -147,6 +199,17 @@ class SpladeEncoder:
         """Query vectors.  Standard SPLADE encodes queries with the same weights as documents."""
         return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
 
+    def explain(
+        self, query: SparseEmbedding, document: SparseEmbedding, top_k: int | None = None
+    ) -> list[tuple[str, float]]:
+        """The terms ``query`` and ``document`` share, with their contribution to the score.
+
+        Contributions ``q_t * d_t`` add up to ``query.dot(document)``; largest first.
+        """
+        shared = np.intersect1d(query.indices, document.indices, assume_unique=True, return_indices=True)
+        contrib = query.values[shared[1]] * document.values[shared[2]]
+        return self.decode(SparseEmbedding(values=contrib, indices=shared[0]), top_k)
+
     def decode(self, embedding: SparseEmbedding, top_k: int | None = None) -> list[tuple[str, float]]:
         """``(token, weight)`` pairs, heaviest first (ties by vocabulary id), at most ``top_k``."""
         if not isinstance(embedding, SparseEmbedding):
@@ -163,6 +226,16 @@ class SpladeEncoder:
                 raise ValueError(f"index {idx} is outside this model's vocabulary of {self._tokenizer.vocab_size}")
             out.append((tok, float(embedding.values[j])))
         return out
+
+
+@dataclass(frozen=True)
+class _Files:
+    """What a worker process needs to rebuild the same encoder."""
+
+    graph: Path
+    folder: Path
+    max_length: int | None
+    providers: Sequence[Provider] | None
 
 
 def _progress(texts: Iterable[str], show: bool) -> Any:

@@ -138,9 +138,7 @@ def hub_reachable(endpoint: str | None = None) -> bool:
     return ok
 
 
-def _from_hub(
-    src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool
-) -> ResolvedModel:
+def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool) -> ResolvedModel:
     from huggingface_hub import snapshot_download
 
     offline = local_files_only or hub_offline() or not hub_reachable()

@@ -54,8 +54,9 @@ class TextTokenizer:
             )
         out = cls(tok, max_length)
         pad_tok = _special(folder, "pad_token")
-        if pad_tok is not None and tok.token_to_id(pad_tok) is not None:
-            out.pad_id = int(tok.token_to_id(pad_tok))
+        pad_id = tok.token_to_id(pad_tok) if pad_tok is not None else None
+        if pad_id is not None:
+            out.pad_id = int(pad_id)
         return out
 
     @property

@@ -34,17 +34,13 @@ class SparseEmbedding:
         values = np.asarray(self.values)
         indices = np.asarray(self.indices)
         if values.ndim != 1 or indices.ndim != 1:
-            raise ValueError(
-                f"values and indices must be 1-D, got shapes {values.shape} and {indices.shape}"
-            )
+            raise ValueError(f"values and indices must be 1-D, got shapes {values.shape} and {indices.shape}")
         if values.shape != indices.shape:
             raise ValueError(
-                f"values and indices must have the same length, got {values.size} values "
-                f"and {indices.size} indices"
+                f"values and indices must have the same length, got {values.size} values and {indices.size} indices"
             )
-        if indices.size and not np.issubdtype(indices.dtype, np.integer):
-            if not np.all(np.mod(indices, 1) == 0):
-                raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
+        if indices.size and not np.issubdtype(indices.dtype, np.integer) and not np.all(np.mod(indices, 1) == 0):
+            raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
         indices = indices.astype(np.int64, copy=False)
         if indices.size and indices.min() < 0:
             pos = int(np.argmin(indices))
@@ -56,9 +52,7 @@ class SparseEmbedding:
             values = values[order]
             dup = np.flatnonzero(indices[1:] == indices[:-1])
             if dup.size:
-                raise ValueError(
-                    f"indices must be unique, got {int(indices[dup[0]])} more than once"
-                )
+                raise ValueError(f"indices must be unique, got {int(indices[dup[0]])} more than once")
         if not np.all(np.isfinite(values)):
             pos = int(np.flatnonzero(~np.isfinite(values))[0])
             raise ValueError(f"values must be finite, got {values[pos]} at position {pos}")
@@ -71,9 +65,7 @@ class SparseEmbedding:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SparseEmbedding):
             return NotImplemented
-        return bool(
-            np.array_equal(self.indices, other.indices) and np.array_equal(self.values, other.values)
-        )
+        return bool(np.array_equal(self.indices, other.indices) and np.array_equal(self.values, other.values))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -102,8 +94,6 @@ class SparseEmbedding:
 
     def dot(self, other: SparseEmbedding) -> float:
         """The dot product over shared indices (the SPLADE relevance score)."""
-        common, a, b = np.intersect1d(
-            self.indices, other.indices, assume_unique=True, return_indices=True
-        )
+        common, a, b = np.intersect1d(self.indices, other.indices, assume_unique=True, return_indices=True)
         del common
         return float(np.dot(self.values[a].astype(np.float64), other.values[b].astype(np.float64)))

@@ -1,0 +1,42 @@
+# Two commands from a fresh clone, with no network but the package registry:
+#   make demo   - the main job, offline, with the real splade-tiny model
+#   make test   - lint, types and every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint pytest bench golden clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples benchmarks scripts
+	$(BIN)/ruff format --check src tests examples benchmarks scripts
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint pytest
+
+# The reference oracle (torch + transformers) lives in its own venv; only needed to regenerate tests/golden/.
+.venv-ref/.installed:
+	$(PYTHON) -m venv .venv-ref
+	.venv-ref/bin/python -m pip install -q torch==2.13.0 transformers safetensors numpy
+	touch $@
+
+golden: .venv-ref/.installed $(STAMP)
+	$(BIN)/python -c "from splade_onnx._hub import resolve; print(resolve('rasyosef/splade-tiny').path)" > .cache/tiny-path
+	.venv-ref/bin/python scripts/make_golden.py --model-dir "$$(cat .cache/tiny-path)"
+
+clean:
+	rm -rf $(VENV) .venv-ref .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""A drop-in for ``fastembed.SparseTextEmbedding``: change the import, keep the code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from . import _registry
+from ._encoder import DEFAULT_MODEL, SpladeEncoder
+from ._registry import HubSource
+from ._session import Provider
+from ._types import SparseEmbedding
+
+__all__ = ["SparseTextEmbedding"]
+
+_INIT_OPTIONS = ("cuda", "device_ids", "device_id", "lazy_load", "specific_model_path", "local_files_only",
+                 "max_length")  # fmt: skip
+
+
+def _reject(where: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
+    bad = sorted(unknown)
+    if bad:
+        raise TypeError(f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+
+
+class SparseTextEmbedding:
+    """FastEmbed's sparse-embedding class, backed by :class:`SpladeEncoder`.
+
+    ``embed`` / ``passage_embed`` / ``query_embed`` yield :class:`SparseEmbedding`
+    objects with numpy ``values`` and ``indices``, as FastEmbed does.
+    """
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        cache_dir: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        providers: Sequence[Provider] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _reject("SparseTextEmbedding()", set(kwargs) - set(_INIT_OPTIONS), ("model_name", "cache_dir", "threads",
+                "providers", *_INIT_OPTIONS))  # fmt: skip
+        device_ids = kwargs.get("device_ids")
+        if not device_ids and kwargs.get("device_id") is not None:
+            device_ids = [kwargs["device_id"]]
+        if kwargs.get("cuda") and providers is None:
+            dev = int(device_ids[0]) if device_ids else 0
+            providers = [("CUDAExecutionProvider", {"device_id": dev})]
+        self.model_name = model_name
+        self._load_args: dict[str, Any] = {
+            "cache_dir": cache_dir,
+            "threads": threads,
+            "providers": providers,
+            "local_files_only": bool(kwargs.get("local_files_only", False)),
+            "max_length": kwargs.get("max_length"),
+        }
+        self._path = kwargs.get("specific_model_path")
+        self._encoder: SpladeEncoder | None = None
+        if not kwargs.get("lazy_load", False):
+            self._load()
+
+    def _load(self) -> SpladeEncoder:
+        if self._encoder is None:
+            self._encoder = SpladeEncoder.from_pretrained(self._path or self.model_name, **self._load_args)
+        return self._encoder
+
+    @property
+    def encoder(self) -> SpladeEncoder:
+        """The underlying :class:`SpladeEncoder` (loaded on first use with ``lazy_load=True``)."""
+        return self._load()
+
+    def embed(
+        self,
+        documents: str | Iterable[str],
+        batch_size: int = 256,
+        parallel: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[SparseEmbedding]:
+        """Document vectors, lazily and in order.  A single string is one document."""
+        _reject("embed()", set(kwargs) - {"show_progress"}, ("batch_size", "parallel", "show_progress"))
+        docs = [documents] if isinstance(documents, str) else documents
+        return self._load().embed(docs, batch_size=batch_size, parallel=parallel,
+                                  show_progress=bool(kwargs.get("show_progress", False)))  # fmt: skip
+
+    def passage_embed(self, texts: Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
+        """Same as :meth:`embed`."""
+        return self.embed(texts, **kwargs)
+
+    def query_embed(self, query: str | Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
+        """Query vectors, through the model's query side."""
+        _reject("query_embed()", set(kwargs) - {"batch_size"}, ("batch_size",))
+        queries = [query] if isinstance(query, str) else list(query)
+        yield from self._load().encode_queries(queries, batch_size=kwargs.get("batch_size"))
+
+    def token_count(self, texts: str | Iterable[str], batch_size: int = 1024) -> int:
+        """Tokens the model sees for ``texts`` (after truncation, special tokens included)."""
+        del batch_size
+        docs = [texts] if isinstance(texts, str) else list(texts)
+        return self._load().token_count(docs)
+
+    @classmethod
+    def list_supported_models(cls) -> list[dict[str, Any]]:
+        """FastEmbed-style descriptions (``model``, ``sources``, ``license``, ``size_in_GB``, ...)."""
+        out = []
+        for m in _registry.list_models():
+            hub = next((s for s in m.sources if isinstance(s, HubSource)), None)
+            d = m.as_dict()
+            d.update(
+                model=m.name,
+                sources={"hf": hub.repo_id if hub else None, "all": d["sources"]},
+                model_file="model.onnx" if hub and hub.format == "onnx" else "model.safetensors",
+                size_in_GB=round(m.size_mb / 1024, 3),
+                requires_idf=None,
+                additional_files=[],
+            )
+            out.append(d)
+        return out

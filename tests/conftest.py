@@ -1,0 +1,44 @@
+"""Shared fixtures: the real splade-tiny model, loaded once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+#: Models and converted graphs persist here between runs (CI: inside the fresh clone).
+CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", ROOT / ".cache" / "test"))
+GOLDEN = ROOT / "tests" / "golden"
+TINY = "rasyosef/splade-tiny"
+
+
+def golden(name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((GOLDEN / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return CACHE
+
+
+@pytest.fixture(scope="session")
+def tiny(cache_dir: Path):  # type: ignore[no-untyped-def]
+    """The real splade-tiny through the public loader (Hub unreachable -> package source)."""
+    from splade_onnx import SpladeEncoder
+
+    return SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tiny, cache_dir: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The folder holding splade-tiny's files (as fetched by the loader)."""
+    from splade_onnx._hub import resolve
+
+    return resolve(TINY, cache_dir=cache_dir).path

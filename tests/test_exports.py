@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import splade_onnx
+
+EXPECTED = [
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "SparseEmbedding",
+    "SparseTextEmbedding",
+    "SpladeEncoder",
+    "list_supported_models",
+]
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(splade_onnx.__all__) == sorted(EXPECTED)
+    for name in EXPECTED:
+        assert getattr(splade_onnx, name) is not None
+    public = {n for n in vars(splade_onnx) if not n.startswith("_")}
+    # Submodules are private; nothing public leaks beyond __all__ and annotations helpers.
+    assert public - set(EXPECTED) <= {"Any", "annotations"}
+
+
+def test_ships_py_typed() -> None:
+    assert (Path(splade_onnx.__file__).parent / "py.typed").is_file()

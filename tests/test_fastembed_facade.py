@@ -1,0 +1,72 @@
+"""The FastEmbed facade: the seed page's code with only the import line changed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from splade_onnx import SparseEmbedding, SparseTextEmbedding, SpladeEncoder
+from texts import SEED_DOCUMENTS
+
+
+@pytest.fixture(scope="module")
+def model(cache_dir: Path) -> SparseTextEmbedding:
+    return SparseTextEmbedding(model_name=TINY, cache_dir=str(cache_dir))
+
+
+def test_seed_page_code_runs(model: SparseTextEmbedding, tiny: SpladeEncoder) -> None:
+    # As on FastEmbed's SPLADE page, with `from fastembed import ...` changed to splade_onnx.
+    documents = SEED_DOCUMENTS
+    sparse_embeddings_list = list(model.embed(documents, batch_size=6))
+    index = 0
+    emb = sparse_embeddings_list[index]
+    assert isinstance(emb, SparseEmbedding)
+    assert isinstance(emb.values, np.ndarray) and isinstance(emb.indices, np.ndarray)
+    assert emb.values[:5].shape == (5,) and emb.indices[:5].shape == (5,)
+    assert len(sparse_embeddings_list) == 12
+    assert [e.as_dict() for e in sparse_embeddings_list] == [e.as_dict() for e in tiny.encode_documents(documents)]
+    token_weights = dict(model.encoder.decode(emb))
+    assert max(token_weights, key=token_weights.__getitem__) in {"india", "lunar", "mission", "chandra"}
+
+
+def test_query_and_passage_embed(model: SparseTextEmbedding) -> None:
+    (q,) = list(model.query_embed("lunar landing"))
+    (q2,) = list(model.query_embed(["lunar landing"]))
+    (p,) = list(model.passage_embed(["lunar landing"]))
+    assert q == q2 == p
+    assert len(list(model.embed("a single string is one document"))) == 1
+
+
+def test_parallel_equals_serial(model: SparseTextEmbedding) -> None:
+    docs = [f"{d} #{i}" for i, d in enumerate(SEED_DOCUMENTS * 40)]
+    serial = list(model.embed(docs))
+    parallel = list(model.embed(docs, parallel=2))
+    assert len(parallel) == len(docs)
+    assert all(a == b for a, b in zip(serial, parallel))
+
+
+def test_list_supported_models_has_fastembed_shape() -> None:
+    models = SparseTextEmbedding.list_supported_models()
+    names = [m["model"] for m in models]
+    assert names[0] == "prithivida/Splade_PP_en_v1" and TINY in names
+    for m in models:
+        assert {"model", "sources", "model_file", "description", "license", "size_in_GB", "vocab_size"} <= set(m)
+    assert models[0]["sources"]["hf"] == "Qdrant/Splade_PP_en_v1" and models[0]["model_file"] == "model.onnx"
+
+
+def test_unknown_options_are_rejected_with_the_valid_ones() -> None:
+    with pytest.raises(TypeError, match=re.escape("SparseTextEmbedding() got unexpected option(s) 'colour'; valid:")):
+        SparseTextEmbedding(TINY, colour="red")
+
+
+def test_lazy_load_and_local_folder(tiny_dir: Path, cache_dir: Path) -> None:
+    m = SparseTextEmbedding("any-name", cache_dir=str(cache_dir), specific_model_path=str(tiny_dir), lazy_load=True)
+    assert m._encoder is None
+    assert len(next(iter(m.embed(["moon"])))) > 0
+    with pytest.raises(TypeError, match=re.escape("embed() got unexpected option(s) 'foo'")):
+        list(m.embed(["x"], foo=1))
+    assert m.token_count("moon") == 3
