@@ -7,9 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from conftest import golden
 from splade_onnx import SparseEmbedding, SpladeEncoder
 from splade_onnx._batching import plan_batches
+
+from conftest import golden
 from texts import DEMO_QUERIES, LONG_TEXT, PARITY_TEXTS, SEED_DOCUMENTS
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY
 from splade_onnx import SparseEmbedding, SparseTextEmbedding, SpladeEncoder
+
+from conftest import TINY
 from texts import SEED_DOCUMENTS
 
 

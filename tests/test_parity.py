@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoints import CASES, inputs, write_checkpoint
-from conftest import golden
 from splade_onnx import SpladeEncoder
 from splade_onnx._convert import build_graph, load_spec
 from splade_onnx._encoder import _pooled_graph
 from splade_onnx._hub import resolve
 from splade_onnx._session import OrtBackend
+
+from checkpoints import CASES, inputs, write_checkpoint
+from conftest import golden
 
 TOL = 1e-4
 

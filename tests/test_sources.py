@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
 from splade_onnx import ModelNotFoundError, SpladeEncoder
 from splade_onnx._cache import cached_graph
 from splade_onnx._hub import _from_package, hub_reachable, resolve
 from splade_onnx._registry import PackageSource, get
+
+from conftest import TINY
 
 
 def test_tiny_resolves_from_the_pinned_package_when_the_hub_fails(tiny: SpladeEncoder, tiny_dir: Path) -> None:
