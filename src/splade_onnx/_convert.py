@@ -148,6 +148,33 @@ def _strip_prefix(t: dict[str, Array], base: str) -> dict[str, Array]:
     return {(k if k.startswith(heads) else f"{base}.{k}"): v for k, v in t.items()}
 
 
+# LayerWeights field -> the checkpoint's name for it, per family.
+_BERT_LAYER = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "attn_out": "attention.output.dense",
+    "ln1": "attention.output.LayerNorm",
+    "ffn_in": "intermediate.dense",
+    "ffn_out": "output.dense",
+    "ln2": "output.LayerNorm",
+}
+_DISTILBERT_LAYER = {
+    "q": "attention.q_lin",
+    "k": "attention.k_lin",
+    "v": "attention.v_lin",
+    "attn_out": "attention.out_lin",
+    "ln1": "sa_layer_norm",
+    "ffn_in": "ffn.lin1",
+    "ffn_out": "ffn.lin2",
+    "ln2": "output_layer_norm",
+}
+
+
+def _layers(w: _Weights, prefix: str, n: int, names: Mapping[str, str]) -> list[LayerWeights]:
+    return [LayerWeights(**{f: w.linear(f"{prefix}.{i}.{name}") for f, name in names.items()}) for i in range(n)]
+
+
 def _decoder(w: _Weights, names: tuple[str, ...], word: Array, notes: list[str]) -> Array:
     for n in names:
         if w.has(n):
@@ -166,21 +193,7 @@ def _bert_like(w: _Weights, cfg: Mapping[str, Any], base: str, roberta: bool) ->
         raise ValueError(f"position_embedding_type={ptype!r} is not supported; only 'absolute'")
     if w.has(f"{e}.token_type_embeddings.weight"):
         pos = pos + w(f"{e}.token_type_embeddings.weight")[0]
-    layers = []
-    for i in range(int(cfg["num_hidden_layers"])):
-        p = f"{base}.encoder.layer.{i}"
-        layers.append(
-            LayerWeights(
-                q=w.linear(f"{p}.attention.self.query"),
-                k=w.linear(f"{p}.attention.self.key"),
-                v=w.linear(f"{p}.attention.self.value"),
-                attn_out=w.linear(f"{p}.attention.output.dense"),
-                ln1=w.linear(f"{p}.attention.output.LayerNorm"),
-                ffn_in=w.linear(f"{p}.intermediate.dense"),
-                ffn_out=w.linear(f"{p}.output.dense"),
-                ln2=w.linear(f"{p}.output.LayerNorm"),
-            )
-        )
+    layers = _layers(w, f"{base}.encoder.layer", int(cfg["num_hidden_layers"]), _BERT_LAYER)
     if roberta:
         head_dense = w.linear("lm_head.dense")
         head_ln = w.linear("lm_head.layer_norm")
@@ -214,21 +227,7 @@ def _distilbert(w: _Weights, cfg: Mapping[str, Any]) -> EncoderSpec:
     notes: list[str] = []
     e = "distilbert.embeddings"
     word = w(f"{e}.word_embeddings.weight")
-    layers = []
-    for i in range(int(cfg["n_layers"])):
-        p = f"distilbert.transformer.layer.{i}"
-        layers.append(
-            LayerWeights(
-                q=w.linear(f"{p}.attention.q_lin"),
-                k=w.linear(f"{p}.attention.k_lin"),
-                v=w.linear(f"{p}.attention.v_lin"),
-                attn_out=w.linear(f"{p}.attention.out_lin"),
-                ln1=w.linear(f"{p}.sa_layer_norm"),
-                ffn_in=w.linear(f"{p}.ffn.lin1"),
-                ffn_out=w.linear(f"{p}.ffn.lin2"),
-                ln2=w.linear(f"{p}.output_layer_norm"),
-            )
-        )
+    layers = _layers(w, "distilbert.transformer.layer", int(cfg["n_layers"]), _DISTILBERT_LAYER)
     return EncoderSpec(
         family="distilbert",
         num_heads=int(cfg["n_heads"]),
