@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench golden clean
+.PHONY: demo test lint pytest bench bench-prepare golden clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,12 +32,25 @@ test: lint pytest
 # The reference oracle (torch + transformers) lives in its own venv; only needed to regenerate tests/golden/.
 .venv-ref/.installed:
 	$(PYTHON) -m venv .venv-ref
-	.venv-ref/bin/python -m pip install -q torch==2.13.0 transformers safetensors numpy
+	.venv-ref/bin/python -m pip install -q torch==2.13.0 transformers safetensors numpy onnx
 	touch $@
 
+TINY_DIR = $$($(BIN)/python -c "from splade_onnx._hub import resolve; print(resolve('rasyosef/splade-tiny').path)")
+
 golden: .venv-ref/.installed $(STAMP)
-	$(BIN)/python -c "from splade_onnx._hub import resolve; print(resolve('rasyosef/splade-tiny').path)" > .cache/tiny-path
-	.venv-ref/bin/python scripts/make_golden.py --model-dir "$$(cat .cache/tiny-path)"
+	.venv-ref/bin/python scripts/make_golden.py --model-dir "$(TINY_DIR)"
+
+# Benchmarks (not tests): FastEmbed 0.9.1 pins huggingface_hub<2, so it gets its own venv beside splade-onnx.
+.venv-bench/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -e . fastembed==0.9.1 ir-measures pytrec-eval-terrier bm25s matplotlib
+	touch $@
+
+bench-prepare: .venv-ref/.installed $(STAMP)
+	.venv-ref/bin/python benchmarks/prepare.py --tiny-dir "$(TINY_DIR)"
+
+bench: bench-prepare .venv-bench/.installed
+	.venv-bench/bin/python benchmarks/encode.py
 
 clean:
-	rm -rf $(VENV) .venv-ref .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ref .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

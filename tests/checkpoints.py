@@ -46,6 +46,17 @@ CASES: dict[str, tuple[str, dict[str, Any], bool, bool]] = {
     ),
 }  # fmt: skip
 
+#: Not part of the parity tests: the BERT-base shape used by benchmarks/ (random weights, real vocabulary size).
+BENCH_CASES: dict[str, tuple[str, dict[str, Any], bool, bool]] = {
+    "bert-base-shape": (
+        "bert",
+        {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+         "intermediate_size": 3072, "max_position_embeddings": 512, "hidden_act": "gelu"},
+        False,
+        False,
+    ),
+}  # fmt: skip
+
 #: Token ids fed to every case: a padded batch (pad id filled in per case).
 INPUT_LENGTHS = [9, 3, 14, 1]
 
@@ -63,7 +74,7 @@ def inputs(vocab: int, pad_id: int, seed: int = 7) -> tuple[np.ndarray, np.ndarr
 
 def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
     """Write config.json and model.safetensors for case ``name``; return the config."""
-    model_type, over, legacy, untied = CASES[name]
+    model_type, over, legacy, untied = {**CASES, **BENCH_CASES}[name]
     rng = np.random.default_rng(seed)
     t: dict[str, np.ndarray] = {}
 

@@ -11,6 +11,7 @@ encoders with a transform + LayerNorm + tied or untied decoder MLM head).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -37,9 +38,13 @@ __all__ = [
 ]
 
 #: Bump whenever the emitted graph changes; cached graphs are keyed by it.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 OPSET = 17
 _F32_MIN = float(np.finfo(np.float32).min)
+#: Most tokens (rows x padded length) in one batch; the encoder batches within it.
+TOKEN_BUDGET = 2048
+#: Largest slice of [tokens, vocab] logits the fused pooling materialises.
+_CHUNK_BYTES = 16 * 1024 * 1024
 
 Array = NDArray[np.float32]
 
@@ -357,6 +362,40 @@ def add_pooling(b: _Builder, logits: str, mask: str, out: str, *, opset: int = O
     _log1p_relu(b, mx, out)
 
 
+def vocab_chunks(vocab: int, token_budget: int = TOKEN_BUDGET) -> int:
+    """How many vocabulary slices keep one slice's [tokens, slice] logits under ``_CHUNK_BYTES``.
+
+    Batches never exceed ``token_budget`` rows x length (the encoder's batching
+    guarantees it), so this bounds the largest intermediate of the graph.
+
+    >>> vocab_chunks(30522), vocab_chunks(1000)
+    (15, 1)
+    """
+    return max(1, math.ceil(token_budget * vocab * 4 / _CHUNK_BYTES))
+
+
+def add_fused_pooling(b: _Builder, h: str, mask: str, decoder: Array, bias: Array, out: str, *, chunks: int) -> None:
+    """Vocabulary projection fused with the SPLADE pooling, in ``chunks`` vocabulary slices.
+
+    Padding positions take the hidden state of position 0 (always a real token with
+    right padding), so their logits repeat that token's and cannot change a max: the
+    masking costs one pass over [batch, seq, hidden] instead of [batch, seq, vocab].
+    The bias is added after the max (it is the same at every position), then the
+    exact ``log1p(relu)``.  Each slice is a MatMul followed by its own ReduceMax, so
+    at most one slice of logits is alive at a time.
+    """
+    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
+    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64), b.const([1], dtype=np.int64)])
+    hm = b.op("Where", [keep, h, first], "hidden_masked")
+    bounds = np.linspace(0, decoder.shape[0], chunks + 1).round().astype(int)
+    parts = []
+    for c, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist())):
+        w = b.const(decoder[lo:hi].T.copy(), f"decoder.weight.{c}")
+        parts.append(b.op("ReduceMax", [b.op("MatMul", [hm, w], f"logits.{c}")], f"max.{c}", axes=[1], keepdims=0))
+    mx = parts[0] if chunks == 1 else b.op("Concat", parts, axis=1)
+    _log1p_relu(b, b.op("Add", [mx, b.const(bias, "decoder.bias")]), out)
+
+
 def _log1p_relu(b: _Builder, x: str, out: str) -> None:
     r = b.op("Relu", [x])
     u = b.op("Add", [r, b.const(1.0)])
@@ -412,11 +451,11 @@ def build_graph(spec: EncoderSpec, *, pooled: bool = True) -> onnx.ModelProto:
         x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
 
     h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
-    logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
     if pooled:
-        add_pooling(b, logits, mask, "sparse")
+        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=vocab_chunks(spec.vocab))
         output = helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])
     else:
+        logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
         b.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
         output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", spec.vocab])
 

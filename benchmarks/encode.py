@@ -1,0 +1,321 @@
+"""Encoding speed, memory and parity: splade-onnx (fp32, int8) against FastEmbed 0.9.1, side by side.
+
+One command runs every workload; each (workload, system) runs in a fresh child process so
+that its peak RSS is its own, and the systems alternate run by run on identical inputs.
+
+    make bench            # prepares the models (torch, once), then runs this in .venv-bench
+    .venv-bench/bin/python benchmarks/encode.py [--runs 3] [--quick]
+
+Writes benchmarks/results/encode.json, encode.md and encode.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / ".work"
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = Path(os.environ.get("SPLADE_DATA", ROOT.parent / "shared" / "data"))
+TINY = "rasyosef/splade-tiny"
+QUERY16 = "what is the effect of the shock wave on the boundary layer of a swept wing"  # 16 tokens with specials
+
+
+def corpus(name: str) -> list[str]:
+    return [json.loads(line)["text"] for line in (DATA / name / "corpus.jsonl").open()]
+
+
+def queries(name: str) -> tuple[list[str], list[str]]:
+    rows = [json.loads(line) for line in (DATA / name / "queries.jsonl").open()]
+    return [r["_id"] for r in rows], [r["text"] for r in rows]
+
+
+def texts_for(workload: str, quick: bool) -> list[str]:
+    if workload == "tiny-cranfield":
+        docs = corpus("cranfield")
+        return docs[:200] if quick else docs
+    if workload == "base-mixed":
+        # Mixed lengths: Cranfield and CISI abstracts, every other one cut to its first 12 words.
+        docs = [d for pair in zip(corpus("cranfield"), corpus("cisi")) for d in pair][:160]
+        docs = [d if i % 2 else " ".join(d.split()[:12]) for i, d in enumerate(docs)]
+        return docs[:40] if quick else docs
+    if workload == "short-texts":
+        qs = queries("cranfield")[1] * 8
+        return qs[:400] if quick else qs
+    raise ValueError(workload)
+
+
+# ----------------------------------------------------------------------------- child side
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def load(system: str, model: str) -> Any:
+    cache = str(WORK / "cache")
+    if system.startswith("fastembed"):
+        from fastembed import SparseTextEmbedding
+
+        folder = WORK / f"fastembed-{model}"
+        return SparseTextEmbedding("prithivida/Splade_PP_en_v1", specific_model_path=str(folder), cache_dir=cache)
+    from splade_onnx import SpladeEncoder
+
+    src = TINY if model == "splade-tiny" else str(WORK / model)
+    return SpladeEncoder.from_pretrained(src, cache_dir=cache, quantize="int8" if "int8" in system else None)
+
+
+def encode(system: str, enc: Any, texts: list[str], batch_size: int | None, parallel: int | None) -> list[Any]:
+    if system.startswith("fastembed"):
+        return list(enc.embed(texts, batch_size=batch_size or 256, parallel=parallel))
+    return list(enc.embed(texts, batch_size=batch_size, parallel=parallel))
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    system, model, workload = spec["system"], spec["model"], spec["workload"]
+    t0 = time.perf_counter()
+    enc = load(system, model)
+    out: dict[str, Any] = {"load_s": time.perf_counter() - t0}
+    if workload == "query-latency":
+        for _ in range(5):
+            encode(system, enc, [QUERY16], 1, None)
+        lat = []
+        for _ in range(spec["repeats"]):
+            t = time.perf_counter()
+            encode(system, enc, [QUERY16], 1, None)
+            lat.append((time.perf_counter() - t) * 1000)
+        out.update(p50_ms=statistics.median(lat), p90_ms=float(np.percentile(lat, 90)), peak_rss_mb=rss_mb())
+        return out
+    if workload == "generator":
+        n = spec["n"]
+        base = queries("cranfield")[1]
+        gen = (f"{base[i % len(base)]} #{i}" for i in range(n))
+        marks = []
+        t = time.perf_counter()
+        for i, _ in enumerate(enc.embed(gen)):
+            if i % (n // 10) == 0:
+                marks.append({"texts": i, "rss_mb": round(current_rss_mb(), 1)})
+        marks.append({"texts": n, "rss_mb": round(current_rss_mb(), 1)})
+        out.update(rss_marks=marks, docs_per_s=n / (time.perf_counter() - t), peak_rss_mb=rss_mb())
+        return out
+    texts = texts_for(workload, spec["quick"])
+    encode(system, enc, texts[:8], spec.get("batch_size"), None)  # warm-up
+    speeds = []
+    vectors: list[Any] = []
+    for _ in range(spec["runs"]):
+        t = time.perf_counter()
+        vectors = encode(system, enc, texts, spec.get("batch_size"), spec.get("parallel"))
+        speeds.append(len(texts) / (time.perf_counter() - t))
+    out.update(docs_per_s=speeds, n_texts=len(texts), peak_rss_mb=rss_mb(),
+               mean_terms=float(np.mean([len(v.indices) for v in vectors])))  # fmt: skip
+    if spec.get("save"):
+        path = WORK / "vectors" / f"{spec['save']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[v.indices.tolist(), v.values.astype(float).tolist()] for v in vectors]))
+        out["vectors"] = str(path)
+    return out
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+def run_child(spec: dict[str, Any], mem_limit_gb: float) -> dict[str, Any]:
+    label = spec["label"]
+    print(f"... {label}", flush=True)
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "true"}
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
+    limit = int(mem_limit_gb * 2**30)
+
+    def cap() -> None:  # keep an out-of-memory competitor from taking the machine down
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, preexec_fn=cap, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"    failed: {tail}")
+        return {**spec, "error": tail[:300]}
+    res = {**spec, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    if "docs_per_s" in res and isinstance(res["docs_per_s"], list):
+        res["docs_per_s_median"] = statistics.median(res["docs_per_s"])
+        print(f"    {res['docs_per_s_median']:.1f} texts/s, peak RSS {res['peak_rss_mb']:.0f} MB")
+    elif "p50_ms" in res:
+        print(f"    p50 {res['p50_ms']:.2f} ms")
+    return res
+
+
+def parity(a_path: str, b_path: str) -> dict[str, Any]:
+    a, b = json.loads(Path(a_path).read_text()), json.loads(Path(b_path).read_text())
+    same_sets = sum(x[0] == y[0] for x, y in zip(a, b))
+    diffs = [float(np.abs(np.array(x[1]) - np.array(y[1])).max()) for x, y in zip(a, b) if x[0] == y[0] and x[0]]
+    return {"docs": len(a), "identical_index_sets": same_sets, "max_abs_diff": max(diffs) if diffs else None}
+
+
+def ndcg(vectors_path: str, system: str, model: str) -> dict[str, float]:
+    """nDCG@10 / R@100 on Cranfield with exhaustive dot products (ir-measures)."""
+    import ir_measures
+    from ir_measures import R, nDCG
+
+    docs = json.loads(Path(vectors_path).read_text())
+    doc_ids = [json.loads(line)["_id"] for line in (DATA / "cranfield" / "corpus.jsonl").open()]
+    qids, qtexts = queries("cranfield")
+    enc = load(system, model)
+    qv = list(enc.embed(qtexts))
+    vocab = 30522
+    dmat = np.zeros((len(docs), vocab), np.float32)
+    for r, (idx, val) in enumerate(docs):
+        dmat[r, idx] = val
+    run = {}
+    for qid, q in zip(qids, qv):
+        scores = dmat[:, q.indices] @ q.values
+        top = np.argsort(-scores, kind="stable")[:100]
+        run[qid] = {doc_ids[i]: float(scores[i]) for i in top}
+    qrels = list(ir_measures.read_trec_qrels(str(DATA / "cranfield" / "qrels" / "test.tsv")))
+    agg = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
+    return {"nDCG@10": round(float(agg[nDCG @ 10]), 4), "R@100": round(float(agg[R @ 100]), 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="small subsets, for checking the script")
+    ap.add_argument("--generator", type=int, default=100_000, help="texts in the streaming-memory run")
+    ap.add_argument("--mem-limit-gb", type=float, default=20.0)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+
+    runs, quick = args.runs, args.quick
+    fe_runs = max(1, runs - 1)
+    specs: list[dict[str, Any]] = []
+
+    def add(label: str, system: str, model: str, workload: str, **kw: Any) -> None:
+        specs.append({"label": label, "system": system, "model": model, "workload": workload, "quick": quick,
+                      "runs": kw.pop("runs", runs), **kw})  # fmt: skip
+
+    # 1. splade-tiny on the Cranfield abstracts, max_length 512.
+    add("tiny fp32", "splade-onnx fp32", "splade-tiny", "tiny-cranfield", save="tiny-fp32")
+    add("tiny int8", "splade-onnx int8", "splade-tiny", "tiny-cranfield", save="tiny-int8")
+    add("tiny FastEmbed bs=4", "fastembed", "splade-tiny", "tiny-cranfield", batch_size=4, runs=fe_runs,
+        save="tiny-fastembed")  # fmt: skip
+    add("tiny FastEmbed bs=256 (default)", "fastembed", "splade-tiny", "tiny-cranfield", batch_size=256, runs=1)
+    for bs in (1, 32, 256):
+        add(f"tiny fp32 batch_size={bs}", "splade-onnx fp32", "splade-tiny", "tiny-cranfield", batch_size=bs, runs=1)
+    # 2. Data-parallel workers on many short texts, against one 2-thread session.
+    add("short texts int8, 1 process", "splade-onnx int8", "splade-tiny", "short-texts")
+    add("short texts int8, parallel=2", "splade-onnx int8", "splade-tiny", "short-texts", parallel=2)
+    add("tiny int8, parallel=2", "splade-onnx int8", "splade-tiny", "tiny-cranfield", parallel=2)
+    # 3. BERT-base shape, mixed-length documents.
+    add("base fp32", "splade-onnx fp32", "bert-base-shape", "base-mixed", save="base-fp32")
+    add("base int8", "splade-onnx int8", "bert-base-shape", "base-mixed")
+    add("base FastEmbed bs=4", "fastembed", "bert-base-shape", "base-mixed", batch_size=4, runs=fe_runs,
+        save="base-fastembed")  # fmt: skip
+    # 4. One 16-token query.
+    for model in ("splade-tiny", "bert-base-shape"):
+        for system in ("splade-onnx fp32", "splade-onnx int8", "fastembed"):
+            add(f"query {model} {system}", system, model, "query-latency", repeats=200)
+    # 5. A generator of many texts: RSS stays flat.
+    add("generator int8", "splade-onnx int8", "splade-tiny", "generator", n=args.generator // (10 if quick else 1))
+
+    results = [run_child(s, args.mem_limit_gb) for s in specs]
+    by = {r["label"]: r for r in results}
+    summary: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick}
+    if all("vectors" in by.get(k, {}) for k in ("tiny fp32", "tiny FastEmbed bs=4")):
+        summary["parity_tiny_fp32_vs_fastembed"] = parity(
+            by["tiny fp32"]["vectors"], by["tiny FastEmbed bs=4"]["vectors"]
+        )
+    if all("vectors" in by.get(k, {}) for k in ("base fp32", "base FastEmbed bs=4")):
+        summary["parity_base_fp32_vs_fastembed"] = parity(
+            by["base fp32"]["vectors"], by["base FastEmbed bs=4"]["vectors"]
+        )
+    if not quick:
+        for label, system in (("tiny fp32", "splade-onnx fp32"), ("tiny int8", "splade-onnx int8")):
+            if "vectors" in by.get(label, {}):
+                summary[f"cranfield_{label.replace(' ', '_')}"] = ndcg(by[label]["vectors"], system, "splade-tiny")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "encode-quick" if quick else "encode"
+    (RESULTS / f"{name}.json").write_text(json.dumps({"summary": summary, "results": results}, indent=1))
+    table = markdown(results, summary)
+    (RESULTS / f"{name}.md").write_text(table)
+    plot(results, RESULTS / f"{name}.png")
+    print(table)
+
+
+def machine() -> dict[str, Any]:
+    import onnxruntime
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    flags = next((ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")), "")
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_int8") if f" {f}" in flags]
+    return {"cpu": cpu, "cores": os.cpu_count(), "simd": simd, "onnxruntime": onnxruntime.__version__}
+
+
+def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    by = {r["label"]: r for r in results}
+
+    def speed(label: str) -> float | None:
+        return by.get(label, {}).get("docs_per_s_median")
+
+    lines = ["| workload | system | texts/s (median) | vs FastEmbed | peak RSS MB |", "|---|---|---|---|---|"]
+    groups = [("tiny", "tiny FastEmbed bs=4"), ("short", None), ("base", "base FastEmbed bs=4")]
+    for r in results:
+        if ("docs_per_s_median" not in r and "error" not in r) or r["workload"] in ("query-latency", "generator"):
+            continue
+        ref = next((speed(fe) for g, fe in groups if fe and r["label"].startswith(g)), None)
+        s = r.get("docs_per_s_median")
+        ratio = f"{s / ref:.1f}x" if s and ref else ""
+        shown = f"{s:.1f}" if s else f"failed: {r.get('error', '')[:60]}"
+        rss = f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else ""
+        lines.append(f"| {r['workload']} ({r.get('n_texts', '')}) | {r['label']} | {shown} | {ratio} | {rss} |")
+    lines += ["", "| one 16-token query | p50 ms | p90 ms |", "|---|---|---|"]
+    for r in results:
+        if r["workload"] == "query-latency" and "p50_ms" in r:
+            lines.append(f"| {r['model']} {r['system']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} |")
+    gen = next((r for r in results if r["workload"] == "generator" and "rss_marks" in r), None)
+    if gen:
+        m = gen["rss_marks"]
+        lines += ["", f"Generator of {m[-1]['texts']:,} texts: RSS {m[0]['rss_mb']:.0f} MB at the start, "
+                  f"{max(x['rss_mb'] for x in m):.0f} MB at most, {m[-1]['rss_mb']:.0f} MB at the end "
+                  f"({gen['docs_per_s']:.0f} texts/s)."]  # fmt: skip
+    lines += ["", "```json", json.dumps(summary, indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = [r for r in results if r.get("docs_per_s_median") and r["workload"] in ("tiny-cranfield", "base-mixed")]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1))
+    ax.barh([r["label"] for r in rows], [r["docs_per_s_median"] for r in rows],
+            color=["#d62728" if "FastEmbed" in r["label"] else "#1f77b4" for r in rows])  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("documents per second (median, log scale)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
