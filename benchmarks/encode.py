@@ -261,8 +261,9 @@ def main() -> None:
 def machine() -> dict[str, Any]:
     import onnxruntime
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    flags = next((ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")), "")
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), "?")
+    flags = next((ln for ln in info if ln.startswith("flags")), "")
     simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_int8") if f" {f}" in flags]
     return {"cpu": cpu, "cores": os.cpu_count(), "simd": simd, "onnxruntime": onnxruntime.__version__}
 
