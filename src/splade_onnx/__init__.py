@@ -2,19 +2,27 @@
 
 from typing import Any
 
+from ._beir import InputError
 from ._encoder import DEFAULT_MODEL, SpladeEncoder
+from ._eval import evaluate
 from ._fastembed import SparseTextEmbedding
+from ._fusion import fuse
 from ._hub import ModelNotFoundError
+from ._index import SparseIndex
 from ._registry import ModelInfo
 from ._types import SparseEmbedding
 
 __all__ = [
     "DEFAULT_MODEL",
+    "InputError",
     "ModelInfo",
     "ModelNotFoundError",
     "SparseEmbedding",
+    "SparseIndex",
     "SparseTextEmbedding",
     "SpladeEncoder",
+    "evaluate",
+    "fuse",
     "list_supported_models",
 ]
 

@@ -138,6 +138,7 @@ class SpladeEncoder:
         texts: Iterable[str],
         *,
         batch_size: int | None = None,
+        max_length: int | None = None,
         parallel: int | None = None,
         show_progress: bool = False,
     ) -> Iterator[SparseEmbedding]:
@@ -146,11 +147,14 @@ class SpladeEncoder:
         Texts are read in windows, sorted by token length inside each window and
         batched up to a token budget, so the order of the output is the order of
         the input whatever the batching.  ``batch_size`` caps texts per batch.
-        ``parallel=N`` encodes windows in ``N`` worker processes (``0``: one per
-        core); each loads the model once and sends back only sparse vectors.
+        ``max_length`` truncates this call's texts at another length than the
+        encoder's (up to the model's limit).  ``parallel=N`` encodes windows in ``N``
+        worker processes (``0``: one per core); each loads the model once and sends
+        back only sparse vectors.
         """
         check_texts(texts)
         _positive_int("batch_size", batch_size)
+        self._tokenizer._truncating(max_length or self.max_length)  # validate before any work
         if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 0):
             raise ValueError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
         max_batch = batch_size or 256
@@ -158,7 +162,7 @@ class SpladeEncoder:
         try:
             if parallel is None or parallel == 1:
                 for _, chunk in windows(texts, _WINDOW):
-                    out = self._encode_window(chunk, max_batch)
+                    out = self._encode_window(chunk, max_batch, max_length)
                     if bar is not None:
                         bar.update(len(chunk))
                     yield from out
@@ -168,7 +172,8 @@ class SpladeEncoder:
                 if self._files is None:
                     raise ValueError("parallel needs an encoder built by from_pretrained (workers reload its files)")
                 workers = parallel or default_threads()
-                for out in parallel_embed(self._files, texts, workers=workers, max_batch=max_batch):
+                for out in parallel_embed(self._files, texts, workers=workers, max_batch=max_batch,
+                                          max_length=max_length):  # fmt: skip
                     if bar is not None:
                         bar.update(len(out))
                     yield from out
@@ -176,8 +181,10 @@ class SpladeEncoder:
             if bar is not None:
                 bar.close()
 
-    def _encode_window(self, chunk: Sequence[str], max_batch: int) -> list[SparseEmbedding]:
-        ids = self._tokenizer.encode(chunk)
+    def _encode_window(
+        self, chunk: Sequence[str], max_batch: int, max_length: int | None = None
+    ) -> list[SparseEmbedding]:
+        ids = self._tokenizer.encode(chunk, max_length)
         out: list[SparseEmbedding | None] = [None] * len(chunk)
         for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
             weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
@@ -191,22 +198,37 @@ class SpladeEncoder:
         return sum(len(x) for _, chunk in windows(texts, _WINDOW) for x in self._tokenizer.encode(chunk))
 
     def encode(
-        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+        self,
+        texts: Iterable[str],
+        *,
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        show_progress: bool = False,
     ) -> list[SparseEmbedding]:
-        """Encode ``texts`` into a list, one vector per text, in order."""
-        return list(self.embed(texts, batch_size=batch_size, show_progress=show_progress))
+        """Encode ``texts`` into a list, one vector per text, in order (see :meth:`embed`)."""
+        return list(self.embed(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress))
 
     def encode_documents(
-        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+        self,
+        texts: Iterable[str],
+        *,
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        show_progress: bool = False,
     ) -> list[SparseEmbedding]:
         """Document vectors (the model's document side)."""
-        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+        return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
 
     def encode_queries(
-        self, texts: Iterable[str], *, batch_size: int | None = None, show_progress: bool = False
+        self,
+        texts: Iterable[str],
+        *,
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        show_progress: bool = False,
     ) -> list[SparseEmbedding]:
         """Query vectors.  Standard SPLADE encodes queries with the same weights as documents."""
-        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+        return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
 
     def explain(
         self, query: SparseEmbedding, document: SparseEmbedding, top_k: int | None = None

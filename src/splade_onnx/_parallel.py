@@ -32,13 +32,13 @@ def _init(files: _Files, threads: int) -> None:
     _worker = SpladeEncoder._from_files(files, threads=threads, name="worker", source=str(files.folder))
 
 
-def _run(chunk: list[str], max_batch: int) -> list[SparseEmbedding]:
+def _run(chunk: list[str], max_batch: int, max_length: int | None) -> list[SparseEmbedding]:
     assert _worker is not None, "worker not initialised"
-    return _worker._encode_window(chunk, max_batch)
+    return _worker._encode_window(chunk, max_batch, max_length)
 
 
 def parallel_embed(
-    files: _Files, texts: Iterable[str], *, workers: int, max_batch: int
+    files: _Files, texts: Iterable[str], *, workers: int, max_batch: int, max_length: int | None = None
 ) -> Iterator[list[SparseEmbedding]]:
     """Encoded windows of ``texts``, in order, computed by ``workers`` processes."""
     threads = max(1, default_threads() // workers)
@@ -47,7 +47,7 @@ def parallel_embed(
                              initargs=(files, threads)) as pool:  # fmt: skip
         pending: deque[Future[list[SparseEmbedding]]] = deque()
         for _, chunk in windows(texts, _WORKER_WINDOW):
-            pending.append(pool.submit(_run, chunk, max_batch))
+            pending.append(pool.submit(_run, chunk, max_batch, max_length))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:

@@ -21,9 +21,12 @@ _CHARS_PER_TOKEN = 12
 
 
 class TextTokenizer:
-    def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
+    def __init__(self, tokenizer: Tokenizer, max_length: int, limit: int | None = None) -> None:
         self._tok = tokenizer
         self.max_length = max_length
+        #: The model's position limit: no truncation length may exceed it.
+        self.limit = limit or max_length
+        self._clones: dict[int, Tokenizer] = {}
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=max_length)
         self.pad_id = 0
@@ -52,7 +55,7 @@ class TextTokenizer:
             raise ValueError(
                 f"max_length={max_length} exceeds the model's limit of {limit} positions; pass max_length<={limit}"
             )
-        out = cls(tok, max_length)
+        out = cls(tok, max_length, limit)
         pad_tok = _special(folder, "pad_token")
         pad_id = tok.token_to_id(pad_tok) if pad_tok is not None else None
         if pad_id is not None:
@@ -66,26 +69,42 @@ class TextTokenizer:
     def id_to_token(self, i: int) -> str | None:
         return self._tok.id_to_token(i)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids per text, special tokens added, truncated at ``max_length``."""
-        cut = [self._precut(t) for t in texts]
-        encs = self._tok.encode_batch(cut, add_special_tokens=True)
+    def _truncating(self, max_length: int) -> Tokenizer:
+        """The tokenizer truncating at ``max_length`` (a copy when it differs from the default)."""
+        if max_length == self.max_length:
+            return self._tok
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or not 2 <= max_length <= self.limit:
+            raise ValueError(f"max_length must be an int in [2, {self.limit}] for this model, got {max_length!r}")
+        tok = self._clones.get(max_length)
+        if tok is None:
+            tok = Tokenizer.from_str(self._tok.to_str())
+            tok.no_padding()
+            tok.enable_truncation(max_length=max_length)
+            self._clones[max_length] = tok
+        return tok
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids per text, special tokens added, truncated at ``max_length`` (default: the encoder's)."""
+        n = self.max_length if max_length is None else max_length
+        tok = self._truncating(n)
+        cut = [self._precut(t, n) for t in texts]
+        encs = tok.encode_batch(cut, add_special_tokens=True)
         ids = [e.ids for e in encs]
         for j, (t, c) in enumerate(zip(texts, cut)):
             if c is not t and not encs[j].overflowing:
-                ids[j] = self._encode_wider(t)
+                ids[j] = self._encode_wider(tok, t, n)
         return ids
 
-    def _encode_wider(self, text: str) -> list[int]:
+    def _encode_wider(self, tok: Tokenizer, text: str, max_length: int) -> list[int]:
         scale = 4
         while True:
-            cut = self._precut(text, scale)
-            enc = self._tok.encode(cut, add_special_tokens=True)
+            cut = self._precut(text, max_length, scale)
+            enc = tok.encode(cut, add_special_tokens=True)
             if cut is text or enc.overflowing:
                 return list(enc.ids)
             scale *= 4
 
-    def _precut(self, text: str, scale: int = 1) -> str:
+    def _precut(self, text: str, max_length: int | None = None, scale: int = 1) -> str:
         """A whitespace-bounded prefix of ``text`` that still yields more than ``max_length`` tokens.
 
         Pre-tokenizers split at whitespace, so the tokens before a whitespace boundary
@@ -93,12 +112,12 @@ class TextTokenizer:
         truncated tokens are those of the full text.  ``encode`` checks the overflow
         and widens the cut when it does not hold (for example, a text of spaces).
         """
-        limit = self.max_length * _CHARS_PER_TOKEN * scale
+        limit = (max_length or self.max_length) * _CHARS_PER_TOKEN * scale
         if scale > 64 or len(text) <= limit:
             return text
         cut = max(text.rfind(c, 0, limit) for c in " \n\t\r")
         if cut <= 0:
-            return text if scale >= 64 else self._precut(text, scale * 4)
+            return text if scale >= 64 else self._precut(text, max_length, scale * 4)
         return text[:cut]
 
 

@@ -1,0 +1,92 @@
+"""Reading BEIR-format folders (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) and jsonl input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BeirData", "InputError", "load_beir", "read_jsonl"]
+
+
+class InputError(ValueError):
+    """Malformed input; the message names the file and line."""
+
+
+def read_jsonl(path: Path, *, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line; a bad line raises :class:`InputError`."""
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+            for key in required:
+                if key not in obj:
+                    raise InputError(f"{path}:{n}: missing field {key!r} (fields: {', '.join(sorted(obj))})")
+                if key != "_id" and not isinstance(obj[key], str):
+                    raise InputError(f"{path}:{n}: field {key!r} must be a string, got {type(obj[key]).__name__}")
+            yield n, obj
+
+
+@dataclass
+class BeirData:
+    doc_ids: list[str]
+    doc_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+
+    @property
+    def judged_query_ids(self) -> list[str]:
+        return [q for q in self.query_ids if q in self.qrels]
+
+
+def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirData:
+    """Load a BEIR folder; documents are ``title + " " + text`` (BEIR's convention)."""
+    root = Path(folder)
+    files = {
+        "corpus": root / "corpus.jsonl",
+        "queries": root / "queries.jsonl",
+        "qrels": root / "qrels" / f"{split}.tsv",
+    }
+    for p in files.values():
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"{p} is missing: a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/{split}.tsv"
+            )
+    doc_ids, doc_texts = [], []
+    seen: dict[str, int] = {}
+    for n, d in read_jsonl(files["corpus"], required=("_id", "text")):
+        did = str(d["_id"])
+        if did in seen:
+            raise InputError(f"{files['corpus']}:{n}: duplicate _id {did!r} (first on line {seen[did]})")
+        seen[did] = n
+        title = d.get("title") or ""
+        doc_ids.append(did)
+        doc_texts.append(f"{title} {d['text']}".strip() if isinstance(title, str) else d["text"])
+    query_ids, query_texts = [], []
+    for _, q in read_jsonl(files["queries"], required=("_id", "text")):
+        query_ids.append(str(q["_id"]))
+        query_texts.append(q["text"])
+    qrels: dict[str, dict[str, int]] = {}
+    with files["qrels"].open(encoding="utf-8", newline="") as f:
+        for n, row in enumerate(csv.reader(f, delimiter="\t"), 1):
+            if not row or (n == 1 and row[0] == "query-id"):
+                continue
+            if len(row) != 3:
+                raise InputError(f"{files['qrels']}:{n}: expected 3 tab-separated columns, got {len(row)}")
+            try:
+                grade = int(float(row[2]))
+            except ValueError:
+                raise InputError(f"{files['qrels']}:{n}: score {row[2]!r} is not a number") from None
+            qrels.setdefault(row[0], {})[row[1]] = grade
+    return BeirData(doc_ids, doc_texts, query_ids, query_texts, qrels)

@@ -1,0 +1,129 @@
+"""BEIR-style evaluation of SPLADE, BM25 (bm25s) and their fusion, scored with ir-measures."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._beir import BeirData, load_beir
+from ._encoder import SpladeEncoder
+from ._fusion import fuse
+from ._index import SparseIndex
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MEASURES", "bm25_run", "evaluate", "score_run"]
+
+#: Reported measures, in ir-measures' names (RR@10 is MRR@10).
+MEASURES = ("nDCG@10", "R@100", "RR@10")
+Run = dict[str, list[tuple[str, float]]]
+
+
+def _need(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"evaluation needs {module}: pip install 'splade-onnx[eval]'") from e
+
+
+def score_run(
+    run: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
+    """Mean of each measure over every judged query; a judged query with no results scores 0."""
+    ir_measures = _need("ir_measures")
+    measures = [ir_measures.parse_measure(m) for m in MEASURES]
+    qrel_rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
+    run_rows = [ir_measures.ScoredDoc(q, d, float(s)) for q, hits in run.items() if q in qrels for d, s in hits]
+    totals = {str(m): 0.0 for m in measures}
+    for metric in ir_measures.iter_calc(measures, qrel_rows, run_rows):
+        totals[str(metric.measure)] += float(metric.value)
+    n = len(qrels)
+    return {name: round(v / n, 4) for name, v in zip(MEASURES, totals.values())}
+
+
+def bm25_run(data: BeirData, depth: int, *, k1: float = 0.9, b: float = 0.4) -> Run:
+    """BM25 with bm25s: English stopwords and Snowball stemming, Lucene scoring."""
+    bm25s = _need("bm25s")
+    stemmer = _need("Stemmer").Stemmer("english")
+    corpus = bm25s.tokenize(data.doc_texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    retriever = bm25s.BM25(k1=k1, b=b)
+    retriever.index(corpus, show_progress=False)
+    queries = bm25s.tokenize(data.query_texts, stopwords="en", stemmer=stemmer, show_progress=False)
+    docs, scores = retriever.retrieve(queries, k=min(depth, len(data.doc_ids)), show_progress=False,
+                                      n_threads=1)  # fmt: skip
+    run: Run = {}
+    for qid, row, srow in zip(data.query_ids, docs, scores):
+        run[qid] = [(data.doc_ids[int(i)], float(s)) for i, s in zip(row, srow) if s > 0]
+    return run
+
+
+def splade_run(
+    data: BeirData,
+    encoder: SpladeEncoder,
+    depth: int,
+    *,
+    doc_max_length: int | None = None,
+    query_max_length: int | None = None,
+    show_progress: bool = False,
+) -> Run:
+    """Exhaustive SPLADE retrieval (exact dot products through :class:`SparseIndex`)."""
+    index = SparseIndex()
+    docs = encoder.encode_documents(data.doc_texts, max_length=doc_max_length, show_progress=show_progress)
+    index.add(docs, ids=data.doc_ids)
+    queries = encoder.encode_queries(data.query_texts, max_length=query_max_length)
+    return dict(zip(data.query_ids, index.search_batch(queries, k=depth)))
+
+
+def evaluate(
+    data_dir: str | os.PathLike[str],
+    encoder: SpladeEncoder | str = "rasyosef/splade-tiny",
+    *,
+    bm25: bool = False,
+    hybrid: bool = False,
+    doc_max_length: int | None = None,
+    query_max_length: int | None = None,
+    convex_weight: float = 0.5,
+    depth: int = 100,
+    split: str = "test",
+    show_progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """nDCG@10, R@100 and MRR@10 (``RR@10``) on a BEIR folder, over its judged queries.
+
+    Returns ``{"splade": {...}}`` plus ``"bm25"`` with ``bm25=True`` and, with
+    ``hybrid=True``, ``"hybrid-rrf"`` (reciprocal-rank fusion, k=60) and
+    ``"hybrid-convex"`` (``convex_weight`` x min-max SPLADE + the rest x min-max BM25).
+    A document whose id equals the query's id is kept: BEIR's collections share
+    one number space between queries and documents.
+    """
+    if not 0.0 <= convex_weight <= 1.0:
+        raise ValueError(f"convex_weight must be in [0, 1], got {convex_weight}")
+    if depth < 10:
+        raise ValueError(f"depth must be >= 10 for the reported measures, got {depth}")
+    data = load_beir(data_dir, split=split)
+    if isinstance(encoder, str):
+        encoder = SpladeEncoder.from_pretrained(encoder)
+    logger.info("evaluating on %s: %d docs, %d judged queries", data_dir, len(data.doc_ids), len(data.qrels))
+    runs: dict[str, Run] = {
+        "splade": splade_run(
+            data,
+            encoder,
+            depth,
+            doc_max_length=doc_max_length,
+            query_max_length=query_max_length,
+            show_progress=show_progress,
+        )
+    }
+    if bm25 or hybrid:
+        runs["bm25"] = bm25_run(data, depth)
+    if hybrid:
+        pairs = [(runs["splade"].get(q, []), runs["bm25"].get(q, [])) for q in data.query_ids]
+        runs["hybrid-rrf"] = {q: fuse(p, method="rrf", limit=depth) for q, p in zip(data.query_ids, pairs)}
+        w = [convex_weight, 1.0 - convex_weight]
+        runs["hybrid-convex"] = {
+            q: fuse(p, method="convex", weights=w, limit=depth) for q, p in zip(data.query_ids, pairs)
+        }
+    return {name: score_run(run, data.qrels) for name, run in runs.items()}

@@ -1,0 +1,647 @@
+"""An in-memory inverted index over :class:`SparseEmbedding` with exact dot-product search.
+
+Pure numpy (no scipy).  Documents are kept as CSR rows (one row per internal
+document number, in insertion order); a CSC-like posting structure (for each
+vocabulary id that occurs: the document numbers containing it, ascending, and the
+weights) is derived from them lazily, on the first search after documents were
+added, by merging only the new rows into the existing postings.  A search gathers
+the postings of the query's ids, accumulates the products into a dense score row
+per query (a block of queries at a time in :meth:`SparseIndex.search_batch`) and
+selects the top k with ``argpartition``.  Deletes only flip a tombstone in a boolean ``alive`` array;
+dead rows are dropped ("compaction") once they outnumber the live ones, and on save.
+
+Scores are exact: each product of two float32 weights is exact in float64 and the
+products of one (query, document) pair are summed in float64 in ascending
+vocabulary-id order, so :meth:`SparseIndex.search`, :meth:`SparseIndex.search_batch`
+and a reloaded index return bit-identical scores.
+
+File format (version 1)
+-----------------------
+
+:meth:`SparseIndex.save` writes one uncompressed ``numpy.savez`` zip holding plain
+arrays only (it loads with ``numpy.load(path, allow_pickle=False)``).  Only live
+documents are stored, in insertion order; row ``i`` of the CSR arrays is the
+document whose id is ``ids[i]`` in the JSON metadata.
+
+===================  ===============  ======================================================
+array                dtype            meaning
+===================  ===============  ======================================================
+``format_version``   int64, 0-d       ``1``; readers refuse files with a newer version
+``doc_indptr``       int64, [n + 1]   CSR row pointers: document ``i`` owns entries
+                                      ``doc_indptr[i]:doc_indptr[i + 1]``
+``doc_indices``      int32 or int64   vocabulary ids, strictly ascending within each row
+                                      (written as int32 whenever they all fit)
+``doc_values``       float32          the weight of each vocabulary id
+``meta``             unicode, 0-d     JSON (a uint8 array of UTF-8 bytes is also accepted):
+                                      ``{"format": "splade-onnx-sparse-index",
+                                      "format_version": 1, "ids": [...], "dim": int | null,
+                                      "next_id": int}``
+===================  ===============  ======================================================
+
+``ids`` are the document ids (strings) in row order, ``dim`` the vocabulary size the
+index was created with (``null`` for unchecked) and ``next_id`` the counter that
+generates default ids.  The file is written to a temporary file in the target's
+folder, flushed and fsynced, then renamed over the target, so an interrupted save
+leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import operator
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._types import SparseEmbedding
+
+__all__ = ["SparseIndex", "top_k"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "splade-onnx-sparse-index"
+FORMAT_VERSION = 1
+
+#: Upper bounds on one block of :meth:`SparseIndex.search_batch`: cells of the dense
+#: ``[queries, documents]`` score array, and posting entries gathered (kept cache-sized).
+_BLOCK_CELLS = 1 << 20
+_BLOCK_ENTRIES = 1 << 17
+#: Document numbers are int32 in the postings.
+_MAX_DOCS = np.iinfo(np.int32).max
+
+_Int = NDArray[np.int64]
+_Int32 = NDArray[np.int32]
+_Float32 = NDArray[np.float32]
+_Float64 = NDArray[np.float64]
+_Bool = NDArray[np.bool_]
+
+
+def _check_k(k: int) -> int:
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an int, got {type(k).__name__}") from None
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return k
+
+
+def top_k(scores: NDArray[Any], k: int) -> NDArray[np.intp]:
+    """Indices of the ``k`` largest ``scores``, best first; equal scores keep the lower index first.
+
+    Returns every index (sorted) when ``k`` exceeds ``len(scores)``.
+
+    >>> top_k(np.array([0.5, 2.0, 1.0, 2.0, 1.0]), 3).tolist()
+    [1, 3, 2]
+    >>> top_k(np.array([1.0, 3.0]), 10).tolist()
+    [1, 0]
+    """
+    k = _check_k(k)
+    scores = np.asarray(scores)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    n = scores.size
+    if k < n:
+        part = np.argpartition(scores, n - k)[n - k :]
+        # Every index scoring at least the k-th best, so ties at the boundary resolve by index.
+        cand = np.flatnonzero(scores >= scores[part].min())
+    else:
+        cand = np.arange(n, dtype=np.intp)
+    order = np.argsort(-scores[cand], kind="stable")[:k]
+    result: NDArray[np.intp] = cand[order]
+    return result
+
+
+def _no_str(value: object, what: str) -> None:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{what} must be an iterable of str ids, not a single {type(value).__name__}; wrap it in a list"
+        )
+
+
+def _fmt_ids(ids: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+class SparseIndex:
+    """An in-memory inverted index of sparse vectors with exact top-k dot-product search.
+
+    ``dim`` (the vocabulary size), when given, makes :meth:`add` reject vocabulary ids
+    ``>= dim``.  Not safe for concurrent use from several threads while it is modified
+    (searches also build postings lazily).
+
+    >>> index = SparseIndex()
+    >>> index.add([SparseEmbedding.from_dict({1: 1.0, 5: 2.0}), SparseEmbedding.from_dict({5: 1.0})], ids=["a", "b"])
+    ['a', 'b']
+    >>> index.search(SparseEmbedding.from_dict({5: 1.0, 9: 3.0}))
+    [('a', 2.0), ('b', 1.0)]
+    >>> index.delete(["a"]), len(index), index.ids
+    (1, 1, ['b'])
+    """
+
+    def __init__(self, *, dim: int | None = None) -> None:
+        if dim is not None:
+            try:
+                dim = operator.index(dim)
+            except TypeError:
+                raise TypeError(f"dim must be an int or None, got {type(dim).__name__}") from None
+            if dim < 1:
+                raise ValueError(f"dim must be >= 1, got {dim}")
+        self._dim: int | None = dim
+        self._next_id = 0
+        # Documents by internal number: consolidated CSR plus rows appended since.
+        self._doc_indptr: _Int = np.zeros(1, np.int64)
+        self._doc_indices: _Int = np.zeros(0, np.int64)
+        self._doc_values: _Float32 = np.zeros(0, np.float32)
+        self._pending: list[tuple[_Int, _Int, _Float32]] = []  # (row lengths, indices, values)
+        self._n_docs = 0
+        self._ids: list[str] = []  # by document number, dead ones included until compaction
+        self._id_to_doc: dict[str, int] = {}  # live ids, in insertion order
+        self._alive: _Bool = np.zeros(0, np.bool_)  # capacity >= _n_docs
+        self._n_dead = 0
+        # Postings over documents [0, _post_ndocs): term j is vocabulary id _term_ids[j] (sorted), its
+        # entries are _term_indptr[j]:_term_indptr[j + 1], by ascending document number.
+        self._term_ids: _Int = np.zeros(0, np.int64)
+        self._term_indptr: _Int = np.zeros(1, np.int64)
+        self._post_docs: _Int32 = np.zeros(0, np.int32)
+        self._post_values: _Float64 = np.zeros(0, np.float64)  # float64: saves a cast per search
+        self._post_ndocs = 0
+        self._post_positive = True  # every posting weight > 0 (lets search skip tracking shared terms)
+
+    # ------------------------------------------------------------------ basics
+
+    def __len__(self) -> int:
+        return len(self._id_to_doc)
+
+    def __contains__(self, id: object) -> bool:
+        return isinstance(id, str) and id in self._id_to_doc
+
+    def __repr__(self) -> str:
+        return f"SparseIndex(len={len(self)}, dim={self._dim})"
+
+    @property
+    def ids(self) -> list[str]:
+        """The live document ids, in insertion order."""
+        return list(self._id_to_doc)
+
+    @property
+    def dim(self) -> int | None:
+        """The vocabulary size checked by :meth:`add`, or ``None``."""
+        return self._dim
+
+    def get(self, id: str) -> SparseEmbedding:
+        """The stored vector of document ``id`` (a copy)."""
+        doc = self._id_to_doc.get(id) if isinstance(id, str) else None
+        if doc is None:
+            raise KeyError(id)
+        self._consolidate()
+        lo, hi = int(self._doc_indptr[doc]), int(self._doc_indptr[doc + 1])
+        return SparseEmbedding(values=self._doc_values[lo:hi].copy(), indices=self._doc_indices[lo:hi].copy())
+
+    # ------------------------------------------------------------------ mutation
+
+    def add(self, embeddings: Sequence[SparseEmbedding], ids: Sequence[str] | None = None) -> list[str]:
+        """Add documents; returns their ids (``ids`` or fresh ones), in order.
+
+        Fresh ids are the decimal strings of a counter that never goes back, skipping ids in use.
+        Nothing is added if any input is invalid.
+        """
+        if isinstance(embeddings, SparseEmbedding):
+            raise TypeError("embeddings must be a sequence of SparseEmbedding; wrap a single one in a list")
+        embeddings = list(embeddings)
+        for pos, e in enumerate(embeddings):
+            if not isinstance(e, SparseEmbedding):
+                raise TypeError(f"embeddings[{pos}] is a {type(e).__name__}, not a SparseEmbedding")
+        if ids is not None:
+            _no_str(ids, "ids")
+            ids = list(ids)
+            if len(ids) != len(embeddings):
+                raise ValueError(f"got {len(embeddings)} embeddings but {len(ids)} ids")
+            for pos, i in enumerate(ids):
+                if not isinstance(i, str):
+                    raise TypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
+            seen: set[str] = set()
+            dups: dict[str, None] = {}  # ordered set
+            for i in ids:
+                if i in seen or i in self._id_to_doc:
+                    dups[i] = None
+                seen.add(i)
+            if dups:
+                raise ValueError(f"duplicate ids: {_fmt_ids(list(dups))}")
+        if self._dim is not None:
+            for pos, e in enumerate(embeddings):
+                if e.indices.size and int(e.indices[-1]) >= self._dim:
+                    bad = int(e.indices[e.indices >= self._dim][0])
+                    raise ValueError(f"embeddings[{pos}] has index {bad}, which is >= dim={self._dim}")
+        n = len(embeddings)
+        if self._n_docs + n > _MAX_DOCS:
+            raise OverflowError(f"a SparseIndex holds at most {_MAX_DOCS} documents (deleted ones included)")
+        if ids is None:
+            ids = []
+            while len(ids) < len(embeddings):
+                cand = str(self._next_id)
+                self._next_id += 1
+                if cand not in self._id_to_doc:
+                    ids.append(cand)
+        if not embeddings:
+            return []
+
+        lens = np.fromiter((e.indices.size for e in embeddings), dtype=np.int64, count=len(embeddings))
+        indices = np.concatenate([e.indices for e in embeddings]).astype(np.int64, copy=False)
+        values = np.concatenate([e.values for e in embeddings]).astype(np.float32, copy=False)
+        self._pending.append((lens, indices, values))
+        start = self._n_docs
+        if start + n > self._alive.size:
+            grown = np.zeros(max(start + n, 2 * self._alive.size, 64), np.bool_)
+            grown[:start] = self._alive[:start]
+            self._alive = grown
+        self._alive[start : start + n] = True
+        self._n_docs += n
+        self._ids.extend(ids)
+        for doc, i in enumerate(ids, start):
+            self._id_to_doc[i] = doc
+        return list(ids)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove documents; returns how many.  Unknown ids raise :class:`KeyError` and nothing is removed."""
+        _no_str(ids, "ids")
+        wanted = list(dict.fromkeys(ids))
+        unknown = [i for i in wanted if not (isinstance(i, str) and i in self._id_to_doc)]
+        if unknown:
+            raise KeyError(f"unknown ids: {_fmt_ids(unknown)}")
+        for i in wanted:
+            self._alive[self._id_to_doc.pop(i)] = False
+        self._n_dead += len(wanted)
+        if self._n_dead > len(self._id_to_doc):
+            self._compact()
+        return len(wanted)
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self, query: SparseEmbedding, k: int = 10, *, filter_ids: Iterable[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best ``(id, score)`` by exact dot product, best first, ties by insertion order.
+
+        Only documents sharing at least one vocabulary id with ``query`` are returned;
+        ``filter_ids`` (if given) restricts the results to those ids (unknown ones are ignored).
+        """
+        if not isinstance(query, SparseEmbedding):
+            raise TypeError(f"query must be a SparseEmbedding, got {type(query).__name__}")
+        return self.search_batch([query], k, filter_ids=filter_ids)[0]
+
+    def search_batch(
+        self, queries: Sequence[SparseEmbedding], k: int = 10, *, filter_ids: Iterable[str] | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """:meth:`search` for each query (identical results), scored a block of queries at a time."""
+        k = _check_k(k)
+        if isinstance(queries, SparseEmbedding):
+            raise TypeError("queries must be a sequence of SparseEmbedding; use search() for one")
+        queries = list(queries)
+        for pos, q in enumerate(queries):
+            if not isinstance(q, SparseEmbedding):
+                raise TypeError(f"queries[{pos}] is a {type(q).__name__}, not a SparseEmbedding")
+        mask = self._base_mask(filter_ids)
+        if not queries or not self._id_to_doc:
+            return [[] for _ in queries]
+        self._ensure_postings()
+        n_queries = len(queries)
+        q_terms = np.concatenate([q.indices for q in queries])
+        q_values = np.concatenate([q.values for q in queries]).astype(np.float64)
+        q_rows = np.repeat(np.arange(n_queries, dtype=np.int64), [q.indices.size for q in queries])
+        # Map vocabulary ids to postings terms; ids no document has are dropped.
+        term_ids = self._term_ids
+        slots = np.searchsorted(term_ids, q_terms)
+        known = slots < term_ids.size
+        known[known] = term_ids[slots[known]] == q_terms[known]
+        slots, q_values = slots[known], q_values[known]
+        q_lens = np.bincount(q_rows[known], minlength=n_queries).astype(np.int64)
+        starts = self._term_indptr[slots]
+        lens = self._term_indptr[slots + 1] - starts
+        # Cumulative posting entries at each query boundary, to cut blocks of bounded work.
+        term_bounds = np.concatenate([np.zeros(1, np.int64), np.cumsum(q_lens)])
+        entry_bounds = np.concatenate([np.zeros(1, np.int64), np.cumsum(lens)])[term_bounds]
+        max_rows = max(1, _BLOCK_CELLS // max(self._n_docs, 1))
+        results: list[list[tuple[str, float]]] = []
+        s = 0
+        while s < n_queries:
+            e = int(np.searchsorted(entry_bounds, entry_bounds[s] + _BLOCK_ENTRIES, side="right")) - 1
+            e = min(max(e, s + 1), s + max_rows, n_queries)
+            t0, t1 = int(term_bounds[s]), int(term_bounds[e])
+            results.extend(self._search_block(q_lens[s:e], starts[t0:t1], lens[t0:t1], q_values[t0:t1], k, mask))
+            s = e
+        return results
+
+    def _base_mask(self, filter_ids: Iterable[str] | None) -> _Bool | None:
+        """Documents eligible for results, or ``None`` for "every document number"."""
+        if filter_ids is None:
+            return self._alive[: self._n_docs] if self._n_dead else None
+        _no_str(filter_ids, "filter_ids")
+        mask = np.zeros(self._n_docs, np.bool_)
+        docs = [self._id_to_doc[i] for i in filter_ids if isinstance(i, str) and i in self._id_to_doc]
+        mask[np.asarray(docs, dtype=np.int64)] = True
+        return mask
+
+    def _search_block(
+        self, q_lens: _Int, starts: _Int, lens: _Int, q_values: _Float64, k: int, mask: _Bool | None
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k for a block of queries given, per query term, its postings range and weight."""
+        n_rows, n_docs = q_lens.size, self._n_docs
+        if not lens.any():
+            return [[] for _ in range(n_rows)]
+        # The postings of every query term, concatenated (slices copy faster than a gather).
+        bounds = zip(starts.tolist(), (starts + lens).tolist())
+        post_docs, post_values = self._post_docs, self._post_values
+        docs_parts, values_parts = [], []
+        for lo, hi in bounds:
+            docs_parts.append(post_docs[lo:hi])
+            values_parts.append(post_values[lo:hi])
+        cells: NDArray[np.signedinteger[Any]] = np.concatenate(docs_parts)
+        if n_rows > 1:  # flat cell (row, document) of every product
+            term_offsets = np.repeat(np.arange(0, n_rows * n_docs, n_docs, dtype=np.int64), q_lens)
+            cells = cells + np.repeat(term_offsets, lens)
+        # Exact in float64: a product of two float32 is exact; bincount sums in array order,
+        # i.e. per (query, document) in ascending vocabulary id, as a sequential sum.
+        contrib = np.concatenate(values_parts)
+        contrib *= np.repeat(q_values, lens)
+        size = n_rows * n_docs
+        scores = np.bincount(cells, weights=contrib, minlength=size).reshape(n_rows, n_docs)
+        if self._post_positive and (q_values.size == 0 or q_values.min() > 0):
+            hits = scores > 0  # a sum of positive products is > 0 exactly when a term is shared
+        else:
+            matched = np.zeros(size, np.bool_)
+            matched[cells] = True
+            hits = matched.reshape(n_rows, n_docs)
+        if mask is not None:
+            hits &= mask
+        out: list[list[tuple[str, float]]] = []
+        for row in range(n_rows):
+            docs = np.flatnonzero(hits[row])
+            if docs.size == 0:
+                out.append([])
+                continue
+            row_scores = scores[row, docs]
+            best = top_k(row_scores, k)
+            out.append([(self._ids[d], s) for d, s in zip(docs[best].tolist(), row_scores[best].tolist())])
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _consolidate(self) -> None:
+        """Fold rows added since the last call into the CSR arrays."""
+        if not self._pending:
+            return
+        lens = np.concatenate([p[0] for p in self._pending])
+        self._doc_indptr = np.concatenate([self._doc_indptr, self._doc_indptr[-1] + np.cumsum(lens)])
+        self._doc_indices = np.concatenate([self._doc_indices, *(p[1] for p in self._pending)])
+        self._doc_values = np.concatenate([self._doc_values, *(p[2] for p in self._pending)])
+        self._pending = []
+
+    def _ensure_postings(self) -> None:
+        """Merge the rows not yet in the postings into them (the old postings are not re-sorted)."""
+        self._consolidate()
+        if self._post_ndocs == self._n_docs:
+            return
+        first = self._post_ndocs
+        lo = int(self._doc_indptr[first])
+        terms = self._doc_indices[lo:]
+        docs = np.repeat(np.arange(first, self._n_docs, dtype=np.int64), np.diff(self._doc_indptr[first:]))
+        values = self._doc_values[lo:]
+        old_ids, old_indptr = self._term_ids, self._term_indptr
+        term_ids = np.union1d(old_ids, terms)
+        old_slots = np.searchsorted(term_ids, old_ids)  # where each old term sits now
+        new_slots = np.searchsorted(term_ids, terms)
+        # Entries per term (cumulative) in the old postings and in the new rows, over the merged terms.
+        old_ext = np.zeros(term_ids.size + 1, np.int64)
+        old_ext[old_slots + 1] = np.diff(old_indptr)
+        np.cumsum(old_ext, out=old_ext)
+        new_indptr = np.zeros(term_ids.size + 1, np.int64)
+        np.cumsum(np.bincount(new_slots, minlength=term_ids.size), out=new_indptr[1:])
+        order = np.argsort(new_slots, kind="stable")  # rows are in document order: stays ascending per term
+        old_nnz, new_nnz = self._post_docs.size, terms.size
+        out_docs = np.empty(old_nnz + new_nnz, np.int32)
+        out_values = np.empty(old_nnz + new_nnz, np.float64)
+        # An old entry at position p, of merged term t, moves up by the new entries of terms < t; the new
+        # entry at position q of the sorted new ones, term t, moves up by the old entries of terms <= t.
+        old_dest = np.arange(old_nnz, dtype=np.int64) + np.repeat(new_indptr[old_slots], np.diff(old_indptr))
+        new_dest = np.arange(new_nnz, dtype=np.int64) + old_ext[new_slots[order] + 1]
+        out_docs[old_dest] = self._post_docs
+        out_values[old_dest] = self._post_values
+        out_docs[new_dest] = docs[order]
+        out_values[new_dest] = values[order]
+        self._term_ids, self._term_indptr = term_ids, old_ext + new_indptr
+        self._post_docs, self._post_values = out_docs, out_values
+        self._post_ndocs = self._n_docs
+        self._post_positive = self._post_positive and bool(np.all(values > 0))
+        logger.debug("postings: merged %d new documents (%d entries)", self._n_docs - first, new_nnz)
+
+    def _compact(self) -> None:
+        """Drop deleted rows and renumber the documents, keeping their order; postings are filtered, not rebuilt."""
+        if not self._n_dead:
+            return
+        self._consolidate()
+        keep = self._alive[: self._n_docs].copy()
+        row_lens = np.diff(self._doc_indptr)
+        entry_keep = np.repeat(keep, row_lens)
+        self._doc_indices = self._doc_indices[entry_keep]
+        self._doc_values = self._doc_values[entry_keep]
+        self._doc_indptr = np.concatenate([np.zeros(1, np.int64), np.cumsum(row_lens[keep])])
+        renumber = np.cumsum(keep) - 1
+        if self._post_docs.size:
+            n_terms = self._term_indptr.size - 1
+            post_keep = keep[self._post_docs]
+            post_terms = np.repeat(np.arange(n_terms, dtype=np.int64), np.diff(self._term_indptr))
+            indptr = np.zeros(n_terms + 1, np.int64)
+            np.cumsum(np.bincount(post_terms[post_keep], minlength=n_terms), out=indptr[1:])
+            self._term_indptr = indptr
+            self._post_docs = renumber[self._post_docs[post_keep]].astype(np.int32)
+            self._post_values = self._post_values[post_keep]
+        self._post_ndocs = int(keep[: self._post_ndocs].sum())
+        self._ids = [self._ids[d] for d in np.flatnonzero(keep).tolist()]
+        self._id_to_doc = {i: d for d, i in enumerate(self._ids)}
+        n_live = len(self._ids)
+        self._alive = np.ones(max(n_live, 64), np.bool_)
+        self._alive[n_live:] = False
+        logger.debug("compacted: dropped %d deleted documents, %d left", self._n_dead, n_live)
+        self._n_docs, self._n_dead = n_live, 0
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to ``path`` (format in the module docstring), atomically."""
+        path = os.fspath(path)
+        self._compact()
+        self._consolidate()
+        meta = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "ids": self._ids,
+            "dim": self._dim,
+            "next_id": self._next_id,
+        }
+        small = not self._doc_indices.size or int(self._doc_indices.max()) < np.iinfo(np.int32).max
+        arrays: dict[str, NDArray[Any]] = {
+            "format_version": np.array(FORMAT_VERSION, np.int64),
+            "doc_indptr": self._doc_indptr.astype(np.int64, copy=False),
+            "doc_indices": self._doc_indices.astype(np.int32 if small else np.int64),
+            "doc_values": self._doc_values.astype(np.float32, copy=False),
+            "meta": np.array(json.dumps(meta, ensure_ascii=False)),
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            mode = 0o644
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(folder)
+        logger.debug("saved %d documents to %s", len(self), path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SparseIndex:
+        """Read an index written by :meth:`save`."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no splade-onnx index at {path}")
+        with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
+            try:
+                index = cls._from_arrays(_read_npz(fh))
+            except _VersionError as exc:
+                raise ValueError(f"cannot load {path}: {exc}") from None
+            except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                raise ValueError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
+        logger.debug("loaded %d documents from %s", len(index), path)
+        return index
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> SparseIndex:
+        meta = _parse_meta(arrays["meta"])
+        ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("ids must be a list of str")
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate ids")
+        if dim is not None and (type(dim) is not int or dim < 1):
+            raise ValueError(f"bad dim {dim!r}")
+        if type(next_id) is not int or next_id < 0:
+            raise ValueError(f"bad next_id {next_id!r}")
+        indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
+        for name, a, kind in (
+            ("doc_indptr", indptr, "iu"),
+            ("doc_indices", indices, "iu"),
+            ("doc_values", values, "f"),
+        ):
+            if a.ndim != 1 or a.dtype.kind not in kind:
+                raise ValueError(f"{name} has dtype {a.dtype} and shape {a.shape}")
+        indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+        values = values.astype(np.float32)
+        n, nnz = len(ids), indices.size
+        if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
+            raise ValueError(f"inconsistent CSR arrays for {n} ids")
+        if np.any(np.diff(indptr) < 0):
+            raise ValueError("doc_indptr is not non-decreasing")
+        if nnz:
+            if indices.min() < 0 or (dim is not None and indices.max() >= dim):
+                raise ValueError("doc_indices out of range")
+            ascending = np.diff(indices) > 0
+            bounds = indptr[1:-1]
+            bounds = bounds[(bounds > 0) & (bounds < nnz)]
+            ascending[bounds - 1] = True
+            if not ascending.all():
+                raise ValueError("doc_indices not strictly ascending within a document")
+            if not np.all(np.isfinite(values)):
+                raise ValueError("doc_values not finite")
+        index = cls(dim=dim)
+        index._next_id = next_id
+        index._doc_indptr, index._doc_indices, index._doc_values = indptr, indices, values
+        index._n_docs = n
+        index._ids = list(ids)
+        index._id_to_doc = {i: d for d, i in enumerate(ids)}
+        index._alive = np.ones(n, np.bool_)
+        return index
+
+
+class _VersionError(ValueError):
+    pass
+
+
+def _read_npz(fh: IO[bytes]) -> dict[str, NDArray[Any]]:
+    loaded = np.load(fh, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError("not an .npz archive")
+    with loaded as npz:
+        files = set(npz.files)
+        if "format_version" not in files:
+            raise ValueError("no format_version")
+        version_array = npz["format_version"]
+        if version_array.shape != () or version_array.dtype.kind not in "iu":
+            raise ValueError(f"bad format_version {version_array!r}")
+        version = int(version_array)
+        if version > FORMAT_VERSION:
+            raise _VersionError(
+                f"it has index format version {version}, but this splade-onnx supports format version "
+                f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
+            )
+        if version < 1:
+            raise ValueError(f"bad format_version {version}")
+        missing = {"doc_indptr", "doc_indices", "doc_values", "meta"} - files
+        if missing:
+            raise ValueError(f"missing arrays {sorted(missing)}")
+        return {name: npz[name] for name in ("doc_indptr", "doc_indices", "doc_values", "meta")}
+
+
+def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
+    if raw.dtype.kind == "U" and raw.shape == ():
+        text = str(raw[()])
+    elif raw.dtype == np.uint8 and raw.ndim == 1:
+        text = raw.tobytes().decode("utf-8")
+    else:
+        raise ValueError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
+    meta = json.loads(text)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"meta is not a {FORMAT_NAME} header")
+    version = meta.get("format_version")
+    if type(version) is not int or version < 1:
+        raise ValueError(f"bad format_version {version!r} in meta")
+    if version > FORMAT_VERSION:
+        raise _VersionError(
+            f"it has index format version {version}, but this splade-onnx supports format version "
+            f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
+        )
+    for key in ("ids", "dim", "next_id"):
+        if key not in meta:
+            raise ValueError(f"meta has no {key!r}")
+    return meta
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
