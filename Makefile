@@ -11,9 +11,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint pytest bench bench-prepare golden clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml integrations/langchain/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e 'integrations/langchain[test,milvus]' langchain-text-splitters
 	touch $@
 
 demo: $(STAMP)
@@ -23,9 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict integrations/langchain/langchain_splade
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest integrations/langchain/tests
 
 test: lint pytest
 

@@ -168,8 +168,8 @@ def parity(a_path: str, b_path: str) -> dict[str, Any]:
 
 def ndcg(vectors_path: str, system: str, model: str) -> dict[str, float]:
     """nDCG@10 / R@100 on Cranfield with exhaustive dot products (ir-measures)."""
-    import ir_measures
-    from ir_measures import R, nDCG
+    from splade_onnx._beir import load_beir
+    from splade_onnx._eval import score_run
 
     docs = json.loads(Path(vectors_path).read_text())
     doc_ids = [json.loads(line)["_id"] for line in (DATA / "cranfield" / "corpus.jsonl").open()]
@@ -184,10 +184,8 @@ def ndcg(vectors_path: str, system: str, model: str) -> dict[str, float]:
     for qid, q in zip(qids, qv):
         scores = dmat[:, q.indices] @ q.values
         top = np.argsort(-scores, kind="stable")[:100]
-        run[qid] = {doc_ids[i]: float(scores[i]) for i in top}
-    qrels = list(ir_measures.read_trec_qrels(str(DATA / "cranfield" / "qrels" / "test.tsv")))
-    agg = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
-    return {"nDCG@10": round(float(agg[nDCG @ 10]), 4), "R@100": round(float(agg[R @ 100]), 4)}
+        run[qid] = [(doc_ids[i], float(scores[i])) for i in top]
+    return score_run(run, load_beir(DATA / "cranfield").qrels)
 
 
 def main() -> None:
@@ -234,7 +232,13 @@ def main() -> None:
     # 5. A generator of many texts: RSS stays flat.
     add("generator int8", "splade-onnx int8", "splade-tiny", "generator", n=args.generator // (10 if quick else 1))
 
-    results = [run_child(s, args.mem_limit_gb) for s in specs]
+    partial = WORK / "partial-results.jsonl"  # each result is kept as soon as it exists
+    partial.unlink(missing_ok=True)
+    results = []
+    for s in specs:
+        results.append(run_child(s, args.mem_limit_gb))
+        with partial.open("a") as f:
+            f.write(json.dumps(results[-1]) + "\n")
     by = {r["label"]: r for r in results}
     summary: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick}
     if all("vectors" in by.get(k, {}) for k in ("tiny fp32", "tiny FastEmbed bs=4")):

@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--int8", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_convert)
     return ap
 

@@ -1,0 +1,47 @@
+"""SPLADE as ``langchain_milvus``'s ``BaseSparseEmbedding`` (``pip install 'langchain-splade[milvus]'``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from splade_onnx import SparseEmbedding, SpladeEncoder
+
+from .embeddings import load_encoder
+
+try:
+    from langchain_milvus.utils.sparse import BaseSparseEmbedding
+except ImportError as e:  # pragma: no cover - depends on the extra
+    raise ImportError(
+        "SpladeMilvusSparseEmbedding needs langchain-milvus: pip install 'langchain-splade[milvus]'"
+    ) from e
+
+__all__ = ["OOV_QUERY", "SpladeMilvusSparseEmbedding"]
+
+#: What an empty vector becomes: Milvus rejects empty sparse vectors (langchain-milvus#40),
+#: so it gets one term, id 0 ([PAD] in BERT vocabularies, never in a document), with a
+#: weight too small to change any ranking.
+OOV_QUERY = {0: 1e-30}
+
+
+def _as_dict(emb: SparseEmbedding) -> dict[int, float]:
+    return emb.as_dict() or dict(OOV_QUERY)
+
+
+class SpladeMilvusSparseEmbedding(BaseSparseEmbedding):
+    """SPLADE vectors as ``dict[int, float]`` for ``langchain_milvus.Milvus(builtin_function=None, ...)``."""
+
+    def __init__(self, model: str | SpladeEncoder = "rasyosef/splade-tiny", **options: Any) -> None:
+        self.encoder = load_encoder(model, options)
+
+    def embed_query(self, query: str) -> dict[int, float]:
+        return _as_dict(self.encoder.encode_queries([query])[0])
+
+    def embed_documents(self, texts: list[str]) -> list[dict[int, float]]:
+        return [_as_dict(e) for e in self.encoder.encode_documents(texts)]
+
+    async def aembed_query(self, query: str) -> dict[int, float]:
+        return await asyncio.to_thread(self.embed_query, query)
+
+    async def aembed_documents(self, texts: list[str]) -> list[dict[int, float]]:
+        return await asyncio.to_thread(self.embed_documents, texts)

@@ -1,0 +1,77 @@
+"""The adapter only translates: its vectors are the core's, as plain Python lists."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import langchain_splade
+import pytest
+from langchain_splade import SparseVector, SpladeSparseEmbeddings
+
+from conftest import SEED
+
+
+def test_public_names() -> None:
+    assert sorted(langchain_splade.__all__) == [
+        "SparseVector", "SpladeMilvusSparseEmbedding", "SpladeRetriever", "SpladeSparseEmbeddings"]  # fmt: skip
+
+
+def test_documents_equal_the_core(embeddings: SpladeSparseEmbeddings) -> None:
+    out = embeddings.embed_documents(SEED)
+    core = embeddings.encoder.encode_documents(SEED)
+    assert len(out) == len(SEED)
+    for v, e in zip(out, core):
+        assert isinstance(v, SparseVector)
+        assert v.indices == e.indices.tolist() and v.values == e.values.tolist()
+        assert all(type(i) is int for i in v.indices) and all(type(x) is float for x in v.values)
+        assert len(set(v.indices)) == len(v.indices)
+
+
+def test_query_uses_the_query_side(embeddings: SpladeSparseEmbeddings) -> None:
+    q = embeddings.embed_query("lunar rover")
+    (core,) = embeddings.encoder.encode_queries(["lunar rover"])
+    assert q.indices == core.indices.tolist() and q.values == core.values.tolist()
+
+
+def test_async_equals_sync(embeddings: SpladeSparseEmbeddings) -> None:
+    async def both() -> tuple[list[SparseVector], SparseVector]:
+        return await embeddings.aembed_documents(SEED), await embeddings.aembed_query("moon")
+
+    docs, q = asyncio.run(both())
+    assert docs == embeddings.embed_documents(SEED) and q == embeddings.embed_query("moon")
+
+
+def test_async_does_not_block_the_loop(embeddings: SpladeSparseEmbeddings) -> None:
+    texts = SEED * 60
+
+    async def main() -> tuple[float, int]:
+        ticks = 0
+        worst = 0.0
+
+        async def heartbeat() -> None:
+            nonlocal ticks, worst
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                worst, last = max(worst, now - last), now
+                ticks += 1
+
+        hb = asyncio.create_task(heartbeat())
+        await asyncio.gather(*(embeddings.aembed_documents(texts) for _ in range(4)))
+        hb.cancel()
+        return worst, ticks
+
+    worst, ticks = asyncio.run(main())
+    assert ticks > 5 and worst < 0.5, (worst, ticks)  # the loop kept turning while encoding ran
+
+
+def test_options_go_to_the_core(embeddings: SpladeSparseEmbeddings) -> None:
+    short = SpladeSparseEmbeddings(embeddings.encoder)
+    assert short.encoder is embeddings.encoder
+    with pytest.raises(ValueError, match=re.escape("options ['max_length'] apply when loading a model by name")):
+        SpladeSparseEmbeddings(embeddings.encoder, max_length=8)
+    with pytest.raises(TypeError):
+        SpladeSparseEmbeddings("rasyosef/splade-tiny", colour="red")

@@ -1,0 +1,55 @@
+"""langchain_milvus.Milvus on Milvus Lite (a real embedded Milvus) with the SPLADE sparse embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED
+
+pytest.importorskip("langchain_milvus", reason="the [milvus] extra is not installed in this environment")
+
+from langchain_milvus import Milvus
+from langchain_splade import SpladeSparseEmbeddings
+from langchain_splade.milvus import OOV_QUERY, SpladeMilvusSparseEmbedding
+
+
+@pytest.fixture(scope="module")
+def sparse(embeddings: SpladeSparseEmbeddings) -> SpladeMilvusSparseEmbedding:
+    return SpladeMilvusSparseEmbedding(embeddings.encoder)
+
+
+def test_is_a_langchain_milvus_sparse_embedding(sparse: SpladeMilvusSparseEmbedding) -> None:
+    from langchain_milvus.utils.sparse import BaseSparseEmbedding
+
+    assert isinstance(sparse, BaseSparseEmbedding)
+    d = sparse.embed_query("lunar rover")
+    assert d == sparse.encoder.encode_queries(["lunar rover"])[0].as_dict()
+    assert all(type(k) is int and type(v) is float for k, v in d.items())
+
+
+def test_insert_search_and_an_empty_query(sparse: SpladeMilvusSparseEmbedding, tmp_path: Path) -> None:
+    store = Milvus.from_texts(
+        SEED,
+        embedding=sparse,
+        metadatas=[{"n": i} for i in range(len(SEED))],
+        connection_args={"uri": str(tmp_path / "milvus.db")},
+        collection_name="splade",
+        index_params={"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP", "params": {"drop_ratio_build": 0.0}},
+        search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}},
+        drop_old=True,
+    )
+    hits = store.similarity_search_with_score("How much did the mission cost?", k=2)
+    assert hits[0][0].metadata["n"] == 2
+    (q,) = sparse.encoder.encode_queries(["How much did the mission cost?"])
+    (d,) = sparse.encoder.encode_documents([SEED[2]])
+    assert hits[0][1] == pytest.approx(q.dot(d), rel=1e-4)
+    # A query whose vector is empty must not break pymilvus (langchain-milvus#40): it becomes OOV_QUERY.
+    from langchain_splade.milvus import _as_dict
+
+    from splade_onnx import SparseEmbedding
+
+    assert _as_dict(SparseEmbedding.empty()) == OOV_QUERY
+    empty_hits = store.similarity_search_by_vector(OOV_QUERY, k=3)  # type: ignore[arg-type]
+    assert isinstance(empty_hits, list)

@@ -1,0 +1,107 @@
+"""SpladeRetriever: the real langchain-tests suite, k handling, persistence, async."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from conftest import SEED
+
+
+class TestSpladeRetrieverStandard(RetrieversIntegrationTests):
+    """LangChain's own standard retriever tests, no test overridden."""
+
+    @property
+    def retriever_constructor(self) -> type[SpladeRetriever]:
+        return SpladeRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"embeddings": _embeddings(), "documents": [f"{t} ({i})" for i, t in enumerate(SEED * 2)]}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "lunar mission"
+
+
+_EMB: list[SpladeSparseEmbeddings] = []
+
+
+def _embeddings() -> SpladeSparseEmbeddings:
+    from conftest import CACHE
+
+    if not _EMB:
+        _EMB.append(SpladeSparseEmbeddings("rasyosef/splade-tiny", cache_dir=CACHE))
+    return _EMB[0]
+
+
+@pytest.fixture(scope="module")
+def retriever(embeddings: SpladeSparseEmbeddings) -> SpladeRetriever:
+    return SpladeRetriever.from_texts(SEED, metadatas=[{"n": i} for i in range(len(SEED))],
+                                      ids=[f"s{i}" for i in range(len(SEED))], embeddings=embeddings, k=2)  # fmt: skip
+
+
+def test_k_and_scores(retriever: SpladeRetriever) -> None:
+    docs = retriever.invoke("How much did the mission cost?")
+    assert len(docs) == 2 and docs[0].id == "s2" and docs[0].metadata["n"] == 2
+    assert docs[0].metadata["score"] >= docs[1].metadata["score"] > 0
+    more = retriever.invoke("the mission", k=5)
+    assert 2 < len(more) <= 5  # k for one call; only documents sharing a term are returned
+    with pytest.raises(ValueError, match=re.escape("k must be >= 1, got 0")):
+        retriever.invoke("mission", k=0)
+
+
+def test_ranking_equals_the_core(retriever: SpladeRetriever, embeddings: SpladeSparseEmbeddings) -> None:
+    (q,) = embeddings.encoder.encode_queries(["rocket launch site"])
+    docs = embeddings.encoder.encode_documents(SEED)
+    expected = sorted(range(len(SEED)), key=lambda i: (-q.dot(docs[i]), i))[:4]
+    got = retriever.invoke("rocket launch site", k=4)
+    assert [d.id for d in got] == [f"s{i}" for i in expected]
+    assert [d.metadata["score"] for d in got] == pytest.approx([q.dot(docs[i]) for i in expected], rel=1e-5)
+
+
+def test_add_delete_save_load(embeddings: SpladeSparseEmbeddings, tmp_path: Path) -> None:
+    r = SpladeRetriever.from_documents([Document(page_content=t, id=f"d{i}") for i, t in enumerate(SEED)],
+                                       embeddings=embeddings, k=3)  # fmt: skip
+    r.add_documents([Document(page_content="Vikram lander and Pragyan rover", metadata={"extra": True})], ids=["x"])
+    assert r.invoke("Pragyan rover", k=1)[0].id == "x"
+    assert r.delete(["x"]) == 1 and all(d.id != "x" for d in r.invoke("Pragyan rover", k=10))
+    with pytest.raises(KeyError):
+        r.delete(["nope"])
+    before = [(d.id, d.metadata["score"]) for d in r.invoke("moon landing date")]
+    r.save(tmp_path / "r")
+    loaded = SpladeRetriever.load(tmp_path / "r", embeddings=embeddings)
+    assert [(d.id, d.metadata["score"]) for d in loaded.invoke("moon landing date")] == before
+    assert len(loaded) == len(SEED) and loaded.k == 3
+
+
+def test_concurrent_ainvoke_keeps_the_loop_free(retriever: SpladeRetriever) -> None:
+    async def main() -> tuple[list[list[Document]], float, int]:
+        ticks, worst = 0, 0.0
+
+        async def heartbeat() -> None:
+            nonlocal ticks, worst
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                worst, last = max(worst, now - last), now
+                ticks += 1
+
+        hb = asyncio.create_task(heartbeat())
+        results = await asyncio.gather(*(retriever.ainvoke(f"lunar mission {i}") for i in range(40)))
+        hb.cancel()
+        return results, worst, ticks
+
+    results, worst, ticks = asyncio.run(main())
+    assert len(results) == 40 and all(len(r) == 2 for r in results)
+    assert results[0] == retriever.invoke("lunar mission 0")  # async equals sync
+    assert ticks > 3 and worst < 0.25, (worst, ticks)
