@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench bench-prepare golden clean
+.PHONY: demo test lint pytest bench bench-prepare bench-search golden clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-prepare: .venv-ref/.installed $(STAMP)
 
 bench: bench-prepare .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/encode.py
+
+bench-search: $(STAMP)
+	$(BIN)/python benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) .venv-ref .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

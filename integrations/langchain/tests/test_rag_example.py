@@ -61,3 +61,17 @@ def test_offline_run_labels_its_fallback_and_lists_sources(tmp_path: Path) -> No
     assert "[extractive fallback: no chat model configured" in out
     assert "$35 million [1]" in out
     assert "Sources:" in out and "2.txt" in out.split("Sources:")[1].splitlines()[1]
+
+
+def test_qdrant_hybrid_example_creates_then_reopens(tmp_path: Path) -> None:
+    example = REPO / "examples" / "langchain_qdrant_hybrid.py"
+    env = {**os.environ, "SPLADE_ONNX_CACHE": str(REPO / ".cache" / "test")}
+    outs = []
+    for _ in range(2):
+        cmd = [sys.executable, str(example), "--path", str(tmp_path / "q"), "-n", "60", "wing flutter"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "[dense stand-in" in proc.stderr
+        outs.append(proc.stdout)
+    assert "indexed 60 abstracts" in outs[0] and "reopened" in outs[1]
+    assert outs[0].split("Q: ")[1] == outs[1].split("Q: ")[1]  # same hits from the reopened on-disk collection
