@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import langchain_splade
 import pytest
 from langchain_splade import SparseVector, SpladeSparseEmbeddings
 
-from conftest import SEED
+from conftest import SEED, gather_with_heartbeat
 
 
 def test_public_names() -> None:
@@ -46,25 +45,7 @@ def test_async_equals_sync(embeddings: SpladeSparseEmbeddings) -> None:
 def test_async_does_not_block_the_loop(embeddings: SpladeSparseEmbeddings) -> None:
     texts = SEED * 60
 
-    async def main() -> tuple[float, int]:
-        ticks = 0
-        worst = 0.0
-
-        async def heartbeat() -> None:
-            nonlocal ticks, worst
-            last = time.perf_counter()
-            while True:
-                await asyncio.sleep(0.01)
-                now = time.perf_counter()
-                worst, last = max(worst, now - last), now
-                ticks += 1
-
-        hb = asyncio.create_task(heartbeat())
-        await asyncio.gather(*(embeddings.aembed_documents(texts) for _ in range(4)))
-        hb.cancel()
-        return worst, ticks
-
-    worst, ticks = asyncio.run(main())
+    _, worst, ticks = gather_with_heartbeat([embeddings.aembed_documents(texts) for _ in range(4)], tick=0.01)
     assert ticks > 5 and worst < 0.5, (worst, ticks)  # the loop kept turning while encoding ran
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from conftest import SEED
+from conftest import SEED, gather_with_heartbeat
 
 
 class TestSpladeRetrieverStandard(RetrieversIntegrationTests):
@@ -84,24 +82,8 @@ def test_add_delete_save_load(embeddings: SpladeSparseEmbeddings, tmp_path: Path
 
 
 def test_concurrent_ainvoke_keeps_the_loop_free(retriever: SpladeRetriever) -> None:
-    async def main() -> tuple[list[list[Document]], float, int]:
-        ticks, worst = 0, 0.0
-
-        async def heartbeat() -> None:
-            nonlocal ticks, worst
-            last = time.perf_counter()
-            while True:
-                await asyncio.sleep(0.005)
-                now = time.perf_counter()
-                worst, last = max(worst, now - last), now
-                ticks += 1
-
-        hb = asyncio.create_task(heartbeat())
-        results = await asyncio.gather(*(retriever.ainvoke(f"lunar mission {i}") for i in range(40)))
-        hb.cancel()
-        return results, worst, ticks
-
-    results, worst, ticks = asyncio.run(main())
+    coros = [retriever.ainvoke(f"lunar mission {i}") for i in range(40)]
+    results, worst, ticks = gather_with_heartbeat(coros)
     assert len(results) == 40 and all(len(r) == 2 for r in results)
     assert results[0] == retriever.invoke("lunar mission 0")  # async equals sync
     assert ticks > 3 and worst < 0.25, (worst, ticks)
