@@ -11,9 +11,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint pytest bench bench-prepare bench-search golden clean
 
-$(STAMP): pyproject.toml integrations/langchain/pyproject.toml Makefile
+$(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]' -e 'integrations/langchain[test,milvus]' langchain-text-splitters
+	$(BIN)/python -m pip install -q -e '.[dev]' -e 'integrations/langchain[test,milvus]' langchain-text-splitters \
+		-e 'integrations/llamaindex[test]'
 	touch $@
 
 demo: $(STAMP)
@@ -24,10 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict integrations/langchain/langchain_splade
+	$(BIN)/mypy --strict integrations/llamaindex/llama_index/sparse_embeddings/splade
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest integrations/langchain/tests
+	$(BIN)/python -m pytest integrations/llamaindex/tests
 
 test: lint pytest
 

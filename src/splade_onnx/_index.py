@@ -53,6 +53,7 @@ import logging
 import operator
 import os
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -157,6 +158,7 @@ class SparseIndex:
             if dim < 1:
                 raise ValueError(f"dim must be >= 1, got {dim}")
         self._dim: int | None = dim
+        self._lock = threading.Lock()
         self._next_id = 0
         # Documents by internal number: consolidated CSR plus rows appended since.
         self._doc_indptr: _Int = np.zeros(1, np.int64)
@@ -203,7 +205,8 @@ class SparseIndex:
         doc = self._id_to_doc.get(id) if isinstance(id, str) else None
         if doc is None:
             raise KeyError(id)
-        self._consolidate()
+        with self._lock:
+            self._consolidate()
         lo, hi = int(self._doc_indptr[doc]), int(self._doc_indptr[doc + 1])
         return SparseEmbedding(values=self._doc_values[lo:hi].copy(), indices=self._doc_indices[lo:hi].copy())
 
@@ -407,7 +410,15 @@ class SparseIndex:
         self._pending = []
 
     def _ensure_postings(self) -> None:
-        """Merge the rows not yet in the postings into them (the old postings are not re-sorted)."""
+        """Merge the rows not yet in the postings into them (the old postings are not re-sorted).
+
+        Serialised by a lock, so concurrent searches (e.g. from async retrievers running in
+        threads) build the postings once; adds and deletes must still not run concurrently.
+        """
+        with self._lock:
+            self._ensure_postings_locked()
+
+    def _ensure_postings_locked(self) -> None:
         self._consolidate()
         if self._post_ndocs == self._n_docs:
             return

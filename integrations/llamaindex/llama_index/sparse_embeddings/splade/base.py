@@ -1,0 +1,81 @@
+"""``SpladeSparseEmbedding``: LlamaIndex's ``BaseSparseEmbedding`` on splade-onnx."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+
+from splade_onnx import SpladeEncoder
+
+__all__ = ["SpladeSparseEmbedding", "to_qdrant_sparse_fns"]
+
+
+class SpladeSparseEmbedding(BaseSparseEmbedding):
+    """SPLADE vectors as ``dict[int, float]`` (Python ints and floats).
+
+    ``max_length``, ``quantize``, ``threads`` and ``cache_dir`` go to
+    ``SpladeEncoder.from_pretrained``; pass ``encoder=`` to reuse a loaded one.
+    Batches are encoded in one call, queries use the query side, and async methods
+    run in a worker thread so the event loop stays free.
+    """
+
+    model_name: str = Field(default="rasyosef/splade-tiny", description="registry name, HF repo id or folder")
+    max_length: int | None = Field(default=None, description="truncate texts at this many tokens")
+    quantize: str | None = Field(default=None, description="None or 'int8'")
+    threads: int | None = Field(default=None)
+    cache_dir: str | None = Field(default=None)
+    _encoder: SpladeEncoder = PrivateAttr()
+
+    def __init__(self, encoder: SpladeEncoder | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if encoder is not None:
+            self._encoder = encoder
+            self.model_name = encoder.name
+        else:
+            self._encoder = SpladeEncoder.from_pretrained(
+                self.model_name, max_length=self.max_length, quantize=self.quantize, threads=self.threads,
+                cache_dir=self.cache_dir)  # fmt: skip
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SpladeSparseEmbedding"
+
+    @property
+    def encoder(self) -> SpladeEncoder:
+        return self._encoder
+
+    def _get_query_embedding(self, query: str) -> SparseEmbedding:
+        return self._encoder.encode_queries([query])[0].as_dict()
+
+    def _get_text_embedding(self, text: str) -> SparseEmbedding:
+        return self._encoder.encode_documents([text])[0].as_dict()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
+        return [e.as_dict() for e in self._encoder.encode_documents(texts)]
+
+    async def _aget_query_embedding(self, query: str) -> SparseEmbedding:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> SparseEmbedding:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
+
+
+def to_qdrant_sparse_fns(embedding: SpladeSparseEmbedding) -> tuple[Any, Any]:
+    """``(sparse_doc_fn, sparse_query_fn)`` for ``QdrantVectorStore(enable_hybrid=True, ...)``."""
+
+    def split(vectors: list[Any]) -> tuple[list[list[int]], list[list[float]]]:
+        return [v.indices.tolist() for v in vectors], [v.values.tolist() for v in vectors]
+
+    def doc_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        return split(embedding.encoder.encode_documents(texts))
+
+    def query_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        return split(embedding.encoder.encode_queries(texts))
+
+    return doc_fn, query_fn

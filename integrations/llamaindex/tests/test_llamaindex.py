@@ -1,0 +1,140 @@
+"""The LlamaIndex adapter on the real splade-tiny, Qdrant local mode and the core index."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import ExactMatchFilter, MetadataFilters
+from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding, to_qdrant_sparse_fns
+
+from conftest import SEED
+
+
+@pytest.fixture(scope="module")
+def nodes() -> list[TextNode]:
+    return [
+        TextNode(text=t, id_=str(uuid.UUID(int=i + 1)), metadata={"n": i, "parity": "even" if i % 2 == 0 else "odd"})
+        for i, t in enumerate(SEED)
+    ]
+
+
+def test_mro(embedding: SpladeSparseEmbedding) -> None:
+    assert isinstance(embedding, BaseSparseEmbedding) and issubclass(SpladeRetriever, BaseRetriever)
+    assert SpladeSparseEmbedding.class_name() == "SpladeSparseEmbedding"
+    assert embedding.to_payload() == {"class_name": "SpladeSparseEmbedding", "model_name": "rasyosef/splade-tiny",
+                                      "embed_batch_size": 10}  # fmt: skip
+
+
+def test_public_methods_equal_the_core(embedding: SpladeSparseEmbedding) -> None:
+    core = [e.as_dict() for e in embedding.encoder.encode_documents(SEED)]
+    batch = embedding.get_text_embedding_batch(SEED)
+    assert batch == core
+    assert all(type(k) is int and type(v) is float for d in batch for k, v in d.items())
+    q = embedding.get_query_embedding("lunar rover")
+    assert q == embedding.encoder.encode_queries(["lunar rover"])[0].as_dict()
+
+    async def both():  # type: ignore[no-untyped-def]
+        return await embedding.aget_text_embedding_batch(SEED), await embedding.aget_query_embedding("lunar rover")
+
+    abatch, aq = asyncio.run(both())
+    assert abatch == core and aq == q
+
+
+def test_max_length_is_honoured(embedding: SpladeSparseEmbedding) -> None:
+    short = SpladeSparseEmbedding(max_length=4, cache_dir=embedding.cache_dir)
+    assert short.encoder.max_length == 4
+    assert short.get_text_embedding(SEED[1]) != embedding.get_text_embedding(SEED[1])
+
+
+def test_retriever_ranks_by_exact_dot_product(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
+    r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3)
+    hits = r.retrieve("How much did the mission cost?")
+    assert hits[0].node.metadata["n"] == 2 and len(hits) == 3
+    (q,) = embedding.encoder.encode_queries(["How much did the mission cost?"])
+    (d,) = embedding.encoder.encode_documents([nodes[2].get_content(metadata_mode="embed")])  # type: ignore[arg-type]
+    assert hits[0].score == pytest.approx(q.dot(d), rel=1e-5)
+    odd = MetadataFilters(filters=[ExactMatchFilter(key="parity", value="odd")])
+    filtered = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3, filters=odd)
+    assert all(h.node.metadata["n"] % 2 == 1 for h in filtered.retrieve("How much did the mission cost?"))
+    assert r.retrieve("@@@ ###") == [] or all(h.score > 0 for h in r.retrieve("@@@ ###"))
+
+
+def test_bad_input(embedding: SpladeSparseEmbedding, nodes: list[TextNode], caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ValueError, match=re.escape("SpladeRetriever needs at least one node; got an empty list")):
+        SpladeRetriever.from_defaults(nodes=[], sparse_embedding=embedding)
+    for k in (0, -1):
+        with pytest.raises(ValueError, match=re.escape(f"similarity_top_k must be a positive int, got {k}")):
+            SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=k)
+    with caplog.at_level(logging.WARNING):
+        r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=50)
+    assert r.similarity_top_k == len(nodes) and "similarity_top_k=50 is larger than the 6 nodes" in caplog.text
+
+
+def test_persist_round_trip(embedding: SpladeSparseEmbedding, nodes: list[TextNode], tmp_path: Path) -> None:
+    r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=4)
+    r.persist(tmp_path / "p")
+    loaded = SpladeRetriever.from_persist_dir(tmp_path / "p", sparse_embedding=embedding, similarity_top_k=4)
+    for q in ("rocket launch", "moon landing date", "cost"):
+        assert [(h.node.node_id, h.score) for h in loaded.retrieve(q)] == [
+            (h.node.node_id, h.score) for h in r.retrieve(q)
+        ]
+
+
+def test_concurrent_aretrieve_keeps_the_loop_free(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
+    r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=2)
+
+    async def main():  # type: ignore[no-untyped-def]
+        ticks, worst = 0, 0.0
+
+        async def heartbeat() -> None:
+            nonlocal ticks, worst
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                worst, last = max(worst, now - last), now
+                ticks += 1
+
+        hb = asyncio.create_task(heartbeat())
+        res = await asyncio.gather(*(r.aretrieve(f"lunar mission {i}") for i in range(40)))
+        hb.cancel()
+        return res, worst, ticks
+
+    res, worst, ticks = asyncio.run(main())
+    assert len(res) == 40 and [h.node.node_id for h in res[0]] == [
+        h.node.node_id for h in r.retrieve("lunar mission 0")
+    ]
+    assert ticks > 3 and worst < 0.25, (worst, ticks)
+
+
+def test_qdrant_hybrid_with_the_helper_fns(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    doc_fn, query_fn = to_qdrant_sparse_fns(embedding)
+    store = QdrantVectorStore(collection_name="seed", client=QdrantClient(location=":memory:"), enable_hybrid=True,
+                              sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)  # fmt: skip
+    # The dense side is LlamaIndex's MockEmbedding: the sparse side is under test.
+    ctx = StorageContext.from_defaults(vector_store=store)
+    index = VectorStoreIndex(
+        [n.model_copy() for n in nodes], storage_context=ctx, embed_model=MockEmbedding(embed_dim=8)
+    )
+    ours = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3)
+    for q in ("How much did the mission cost?", "rocket launch site", "moon landing date"):
+        sparse = index.as_retriever(vector_store_query_mode="sparse", similarity_top_k=3, sparse_top_k=3).retrieve(q)
+        assert [h.node.metadata["n"] for h in sparse] == [h.node.metadata["n"] for h in ours.retrieve(q)]
+        # alpha=0 weights the sparse side fully: HYBRID then ranks like SPLADE alone.
+        hybrid = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=3, sparse_top_k=3,
+                                    alpha=0.0).retrieve(q)  # fmt: skip
+        assert hybrid[0].node.metadata["n"] == ours.retrieve(q)[0].node.metadata["n"]
