@@ -1,7 +1,7 @@
 """QdrantVectorStore in HYBRID mode (dense + SPLADE) on a real local Qdrant, persisted on disk.
 
     pip install langchain-splade[qdrant]
-    python examples/langchain_qdrant_hybrid.py --path /tmp/qdrant-hybrid "supersonic flutter of wings"
+    python examples/langchain_qdrant_hybrid.py --path ./qdrant-hybrid "supersonic flutter of wings"
 
 The sparse side is SPLADE (langchain-splade).  The dense side comes from ``--dense
 provider:model`` (``langchain.embeddings.init_embeddings``, e.g. ``openai:text-embedding-3-small``).

@@ -2,7 +2,7 @@
 
     pip install langchain-splade langchain-text-splitters   # plus langchain-qdrant for --qdrant
     python examples/langchain_rag.py "How was the lift increase due to slipstream measured?"
-    python examples/langchain_rag.py --qdrant /tmp/qdrant-rag "What is a boundary layer?"
+    python examples/langchain_rag.py --qdrant ./qdrant-rag "What is a boundary layer?"
 
 Documents: ``--docs FOLDER`` (its .txt and .md files), else the first 300 Cranfield
 abstracts in ../shared/data.  Pipeline: split -> SPLADE retriever (in memory, or a

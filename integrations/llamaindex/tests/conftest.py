@@ -13,14 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", REPO / ".cache" / "test"))
 
-SEED = [
-    "Chandrayaan-3 is India's third lunar mission",
-    "It aimed to land a rover on the Moon's surface - joining the US, China and Russia",
-    "The estimated cost of the mission is around $35 million",
-    "The mission used GSLV Mk III rocket for its launch",
-    "Chandrayaan-3 was launched from the Satish Dhawan Space Centre in Sriharikota",
-    "Chandrayaan-3 landed on the Moon's surface on 23rd August 2023",
-]
+sys.path.insert(0, str(REPO / "examples"))
+from demo import DOCUMENTS  # noqa: E402  (FastEmbed's 12 example documents)
+
+#: Six of the seed documents: 0 mission, 1 rover, 2 cost, 3 rocket, 4 launch site, 5 landing date.
+SEED = [DOCUMENTS[i] for i in (0, 1, 4, 9, 10, 6)]
 
 
 @pytest.fixture(scope="session")
