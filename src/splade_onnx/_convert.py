@@ -5,8 +5,9 @@ The graph takes ``input_ids`` and ``attention_mask`` ([batch, seq] int64) and re
 ``max over non-padding positions of log(1 + relu(logits))`` is part of the graph, so
 the ``[batch, seq, vocab]`` logits never leave onnxruntime.
 
-Supported families: BERT, DistilBERT, RoBERTa and XLM-RoBERTa (all post-LayerNorm
-encoders with a transform + LayerNorm + tied or untied decoder MLM head).
+Supported families, all post-LayerNorm encoders with a transform + LayerNorm + tied or untied
+decoder MLM head: BERT, DistilBERT and RoBERTa (tested); XLM-RoBERTa and CamemBERT take the
+RoBERTa path (not yet tested).
 """
 
 from __future__ import annotations
