@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import onnx
 
-from ._hub import ResolvedModel, detect_format
+from ._hub import ResolvedModel, detect_format, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +25,22 @@ _MAX_PROTO = 1_800_000_000  # protobuf's 2 GB limit, with room
 
 
 def file_identity(path: Path) -> str:
-    """A content hash of ``path``; free for Hugging Face cache blobs, whose name is their sha256."""
+    """A content hash of ``path``; free for Hugging Face cache blobs, whose name is their sha256.
+
+    Other files are hashed once per process and content version (path, size, mtime), so
+    loading the fp32 and int8 graphs, or the same model again, does not re-read the weights.
+    """
     real = Path(os.path.realpath(path))
     if len(real.name) == 64 and all(c in "0123456789abcdef" for c in real.name):
         return real.name
-    h = hashlib.sha256()
-    with real.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    st = real.stat()
+    return _hashed(str(real), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hashed(real: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # part of the cache key only
+    return sha256_file(Path(real))
 
 
 def _source_files(model: ResolvedModel) -> list[Path]:

