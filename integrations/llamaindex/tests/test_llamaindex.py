@@ -27,6 +27,16 @@ def nodes() -> list[TextNode]:
     ]
 
 
+def test_public_names() -> None:
+    import llama_index.sparse_embeddings.splade as pkg
+
+    assert pkg.__all__ == ["SpladeMilvusSparseFunction", "SpladeRetriever", "SpladeSparseEmbedding",
+                           "to_qdrant_sparse_fns"]  # fmt: skip
+    # The Milvus store is not in this environment (it pins pymilvus<3): the error names the extra.
+    with pytest.raises(ImportError, match=re.escape("pip install 'llama-index-sparse-embeddings-splade[milvus]'")):
+        pkg.SpladeMilvusSparseFunction  # noqa: B018
+
+
 def test_mro(embedding: SpladeSparseEmbedding) -> None:
     assert isinstance(embedding, BaseSparseEmbedding) and issubclass(SpladeRetriever, BaseRetriever)
     assert SpladeSparseEmbedding.class_name() == "SpladeSparseEmbedding"
@@ -65,7 +75,11 @@ def test_retriever_ranks_by_exact_dot_product(embedding: SpladeSparseEmbedding, 
     odd = MetadataFilters(filters=[ExactMatchFilter(key="parity", value="odd")])
     filtered = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3, filters=odd)
     assert all(h.node.metadata["n"] % 2 == 1 for h in filtered.retrieve("How much did the mission cost?"))
-    assert r.retrieve("@@@ ###") == [] or all(h.score > 0 for h in r.retrieve("@@@ ###"))
+    # "qwxj" expands to terms (q, ##x, af, ...) that no seed text has: no hit, not a zero-score one.
+    (oov,) = embedding.encoder.encode_queries(["qwxj"])
+    assert len(oov) > 0 and all(oov.dot(d) == 0 for d in embedding.encoder.encode_documents(SEED))
+    plain = SpladeRetriever.from_defaults(nodes=[TextNode(text=t) for t in SEED], sparse_embedding=embedding)
+    assert plain.retrieve("qwxj") == [] and len(plain.retrieve("rocket")) > 0
 
 
 def test_bad_input(embedding: SpladeSparseEmbedding, nodes: list[TextNode], caplog: pytest.LogCaptureFixture) -> None:
@@ -74,6 +88,8 @@ def test_bad_input(embedding: SpladeSparseEmbedding, nodes: list[TextNode], capl
     for k in (0, -1):
         with pytest.raises(ValueError, match=re.escape(f"similarity_top_k must be a positive int, got {k}")):
             SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=k)
+    with pytest.raises(TypeError, match=re.escape("unknown option(s) ['maxlength'] for SpladeSparseEmbedding; valid:")):
+        SpladeSparseEmbedding(maxlength=3)
     with caplog.at_level(logging.WARNING):
         r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=50)
     assert r.similarity_top_k == len(nodes) and "similarity_top_k=50 is larger than the 6 nodes" in caplog.text

@@ -30,6 +30,11 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
     _encoder: SpladeEncoder = PrivateAttr()
 
     def __init__(self, encoder: SpladeEncoder | None = None, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(type(self).model_fields))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {unknown} for SpladeSparseEmbedding; valid: {sorted(type(self).model_fields)}"
+            )
         super().__init__(**kwargs)
         if encoder is not None:
             self._encoder = encoder
