@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -154,3 +155,55 @@ def test_qdrant_hybrid_with_the_helper_fns(embedding: SpladeSparseEmbedding, nod
         hybrid = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=3, sparse_top_k=3,
                                     alpha=0.0).retrieve(q)  # fmt: skip
         assert hybrid[0].node.metadata["n"] == ours.retrieve(q)[0].node.metadata["n"]
+
+
+class RecordingPineconeIndex:
+    """Stands in for a hosted Pinecone index, which cannot run here: it keeps what the store
+    upserts and answers queries by Pinecone's sparse dot product over the stored vectors."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[str, dict] = {}  # type: ignore[type-arg]
+        self.queries: list[dict] = []  # type: ignore[type-arg]
+
+    def upsert(self, vectors: list[dict], **kwargs: object) -> object:  # type: ignore[type-arg]
+        self.vectors.update({v["id"]: v for v in vectors})
+        return SimpleNamespace(errors=None, upserted_count=len(vectors))
+
+    def describe_index_stats(self) -> dict[str, int]:
+        return {"dimension": 8}
+
+    def query(self, *, sparse_vector: dict | None, top_k: int, **kwargs: object) -> object:  # type: ignore[type-arg]
+        self.queries.append({"sparse_vector": sparse_vector, "top_k": top_k})
+        assert sparse_vector is not None
+        q = dict(zip(sparse_vector["indices"], sparse_vector["values"]))
+        scored = []
+        for v in self.vectors.values():
+            s = v["sparse_values"]
+            score = sum(q.get(i, 0.0) * w for i, w in zip(s["indices"], s["values"]))
+            if score > 0:
+                scored.append(SimpleNamespace(id=v["id"], score=score, metadata=v["metadata"], values=v["values"]))
+        return SimpleNamespace(matches=sorted(scored, key=lambda m: -m.score)[:top_k])
+
+
+def test_pinecone_takes_the_embedding_directly(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core.schema import MetadataMode
+    from llama_index.vector_stores.pinecone import PineconeVectorStore
+
+    remote = RecordingPineconeIndex()
+    store = PineconeVectorStore(pinecone_index=remote, add_sparse_vector=True, sparse_embedding_model=embedding)
+    index = VectorStoreIndex([n.model_copy() for n in nodes], storage_context=StorageContext.from_defaults(
+        vector_store=store), embed_model=MockEmbedding(embed_dim=8))  # fmt: skip
+    # What reaches Pinecone is our document vector of the node's embed content, as parallel lists.
+    sent = {k: dict(zip(v["sparse_values"]["indices"], v["sparse_values"]["values"]))
+            for k, v in remote.vectors.items()}  # fmt: skip
+    assert sent == {n.node_id: embedding.get_text_embedding(n.get_content(MetadataMode.EMBED)) for n in nodes}
+    ours = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3)
+    for q in ("How much did the mission cost?", "rocket launch site", "moon landing date"):
+        hits = index.as_retriever(vector_store_query_mode="sparse", similarity_top_k=3).retrieve(q)
+        sq = remote.queries[-1]["sparse_vector"]
+        assert dict(zip(sq["indices"], sq["values"])) == embedding.get_query_embedding(q)
+        assert [(h.node.node_id, pytest.approx(h.score, rel=1e-6)) for h in hits] == [
+            (h.node.node_id, h.score) for h in ours.retrieve(q)
+        ]

@@ -26,8 +26,9 @@ from pymilvus.exceptions import MilvusException
 
 from splade_onnx import SparseEmbedding
 
-from conftest import SEED
+from conftest import CACHE, SEED
 
+README = Path(__file__).resolve().parents[4] / "README.md"
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date", "lunar rover"]
 
 
@@ -161,3 +162,12 @@ def test_async_encoding_keeps_the_loop_free(fn: SpladeMilvusSparseFunction) -> N
 
     out, worst, ticks = asyncio.run(main())
     assert all(o == out[0] for o in out) and ticks > 3 and worst < 0.25, (worst, ticks)
+
+
+def test_readme_milvus_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = re.findall(r"```python\n(# needs the \[milvus\] extra.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)  # the snippet's database path is relative
+    monkeypatch.setenv("SPLADE_ONNX_CACHE", str(CACHE))
+    exec(compile(blocks[0], "README.md", "exec"), {"__name__": "__readme__"})
+    assert (tmp_path / "splade-milvus.db").exists()
