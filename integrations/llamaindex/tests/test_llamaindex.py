@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +16,7 @@ from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import ExactMatchFilter, MetadataFilters
 from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding, to_qdrant_sparse_fns
 
-from conftest import SEED
+from conftest import SEED, gather_with_heartbeat
 
 
 @pytest.fixture(scope="module")
@@ -109,24 +108,7 @@ def test_persist_round_trip(embedding: SpladeSparseEmbedding, nodes: list[TextNo
 def test_concurrent_aretrieve_keeps_the_loop_free(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
     r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=2)
 
-    async def main():  # type: ignore[no-untyped-def]
-        ticks, worst = 0, 0.0
-
-        async def heartbeat() -> None:
-            nonlocal ticks, worst
-            last = time.perf_counter()
-            while True:
-                await asyncio.sleep(0.005)
-                now = time.perf_counter()
-                worst, last = max(worst, now - last), now
-                ticks += 1
-
-        hb = asyncio.create_task(heartbeat())
-        res = await asyncio.gather(*(r.aretrieve(f"lunar mission {i}") for i in range(40)))
-        hb.cancel()
-        return res, worst, ticks
-
-    res, worst, ticks = asyncio.run(main())
+    res, worst, ticks = gather_with_heartbeat([r.aretrieve(f"lunar mission {i}") for i in range(40)])
     assert len(res) == 40 and [h.node.node_id for h in res[0]] == [
         h.node.node_id for h in r.retrieve("lunar mission 0")
     ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from pymilvus.exceptions import MilvusException
 
 from splade_onnx import SparseEmbedding
 
-from conftest import CACHE, SEED
+from conftest import CACHE, SEED, gather_with_heartbeat
 
 README = Path(__file__).resolve().parents[4] / "README.md"
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date", "lunar rover"]
@@ -144,23 +143,7 @@ def test_an_empty_vector_becomes_the_documented_placeholder(tmp_path: Path, fn: 
 
 
 def test_async_encoding_keeps_the_loop_free(fn: SpladeMilvusSparseFunction) -> None:
-    async def main():  # type: ignore[no-untyped-def]
-        worst, ticks = 0.0, 0
-
-        async def heartbeat() -> None:
-            nonlocal worst, ticks
-            last = time.perf_counter()
-            while True:
-                await asyncio.sleep(0.005)
-                now = time.perf_counter()
-                worst, last, ticks = max(worst, now - last), now, ticks + 1
-
-        hb = asyncio.create_task(heartbeat())
-        out = await asyncio.gather(*(fn.async_encode_documents(SEED * 4) for _ in range(6)))
-        hb.cancel()
-        return out, worst, ticks
-
-    out, worst, ticks = asyncio.run(main())
+    out, worst, ticks = gather_with_heartbeat([fn.async_encode_documents(SEED * 4) for _ in range(6)])
     assert all(o == out[0] for o in out) and ticks > 3 and worst < 0.25, (worst, ticks)
 
 
