@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results"
-DATA = Path(os.environ.get("SPLADE_DATA", ROOT.parent / "shared" / "data"))
+DATA = Path(os.environ.get("SPLADE_DATA", ROOT / "data"))
 TINY = "rasyosef/splade-tiny"
 QUERY16 = "what is the effect of the shock wave on the boundary layer of a swept wing"  # 16 tokens with specials
 
@@ -128,7 +128,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         path = WORK / "vectors" / f"{spec['save']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[v.indices.tolist(), v.values.astype(float).tolist()] for v in vectors]))
-        out["vectors"] = str(path)
+        out["vectors"] = path.relative_to(ROOT).as_posix()  # repo-relative: results hold no machine paths
     return out
 
 
@@ -160,7 +160,7 @@ def run_child(spec: dict[str, Any], mem_limit_gb: float) -> dict[str, Any]:
 
 
 def parity(a_path: str, b_path: str) -> dict[str, Any]:
-    a, b = json.loads(Path(a_path).read_text()), json.loads(Path(b_path).read_text())
+    a, b = json.loads((ROOT / a_path).read_text()), json.loads((ROOT / b_path).read_text())
     same_sets = sum(x[0] == y[0] for x, y in zip(a, b))
     diffs = [float(np.abs(np.array(x[1]) - np.array(y[1])).max()) for x, y in zip(a, b) if x[0] == y[0] and x[0]]
     return {"docs": len(a), "identical_index_sets": same_sets, "max_abs_diff": max(diffs) if diffs else None}
@@ -171,7 +171,7 @@ def ndcg(vectors_path: str, system: str, model: str) -> dict[str, float]:
     from splade_onnx._beir import load_beir
     from splade_onnx._eval import score_run
 
-    docs = json.loads(Path(vectors_path).read_text())
+    docs = json.loads((ROOT / vectors_path).read_text())
     doc_ids = [json.loads(line)["_id"] for line in (DATA / "cranfield" / "corpus.jsonl").open()]
     qids, qtexts = queries("cranfield")
     enc = load(system, model)

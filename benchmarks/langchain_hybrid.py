@@ -1,6 +1,6 @@
 """The LangChain hybrid recipe, measured on Cranfield: EnsembleRetriever(SPLADE + BM25).
 
-    .venv/bin/python benchmarks/langchain_hybrid.py [--data ../shared/data/cranfield]
+    .venv/bin/python benchmarks/langchain_hybrid.py [--data data/cranfield]
 
 SPLADE is langchain-splade's SpladeRetriever; BM25 is langchain-community's BM25Retriever
 (rank_bm25, lower-cased word tokens); EnsembleRetriever (langchain-classic) fuses them with
@@ -32,7 +32,7 @@ def words(text: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cranfield")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "cranfield")
     ap.add_argument("-k", type=int, default=100)
     args = ap.parse_args()
     data = load_beir(args.data)

@@ -1,6 +1,6 @@
 """The LlamaIndex hybrid recipe, measured on CISI: QueryFusionRetriever(SPLADE + BM25), reciprocal rerank.
 
-    .venv/bin/python benchmarks/llamaindex_hybrid.py [--data ../shared/data/cisi]
+    .venv/bin/python benchmarks/llamaindex_hybrid.py [--data data/cisi]
 
 SPLADE is this package's SpladeRetriever (documents <= 256 tokens); BM25 is
 llama-index-retrievers-bm25 (bm25s, English stemming and stopwords).  QueryFusionRetriever
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cisi")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "cisi")
     ap.add_argument("-k", type=int, default=100)
     args = ap.parse_args()
     data = load_beir(args.data)

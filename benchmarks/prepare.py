@@ -88,7 +88,7 @@ def calibrate_bias(folder: Path, texts: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny-dir", type=Path, required=True, help="folder with splade-tiny's files")
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "cranfield")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "cranfield")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".work")
     args = ap.parse_args()
     export_logits_onnx(args.tiny_dir, args.out / "fastembed-splade-tiny")

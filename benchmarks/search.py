@@ -21,7 +21,7 @@ import numpy as np
 from splade_onnx import SparseIndex, SpladeEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 
 

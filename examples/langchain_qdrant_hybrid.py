@@ -23,7 +23,7 @@ from langchain_qdrant import QdrantVectorStore, RetrievalMode
 from langchain_splade import SpladeSparseEmbeddings
 from qdrant_client import QdrantClient
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+DATA = Path(__file__).resolve().parents[1] / "data" / "cranfield"
 STAND_IN = "[dense stand-in: hash embedding, no meaning; pass --dense provider:model for a real one]"
 
 

@@ -5,7 +5,7 @@
     python examples/langchain_rag.py --qdrant ./qdrant-rag "What is a boundary layer?"
 
 Documents: ``--docs FOLDER`` (its .txt and .md files), else the first 300 Cranfield
-abstracts in ../shared/data.  Pipeline: split -> SPLADE retriever (in memory, or a
+abstracts in data/ (in this repository).  Pipeline: split -> SPLADE retriever (in memory, or a
 local Qdrant collection with ``--qdrant PATH``) -> prompt -> chat model.
 
 The chat model comes from ``RAG_CHAT_MODEL`` (``provider:model`` for
@@ -33,7 +33,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+DATA = Path(__file__).resolve().parents[1] / "data" / "cranfield"
 FALLBACK_LABEL = "[extractive fallback: no chat model configured (set RAG_CHAT_MODEL=provider:model)]"
 
 PROMPT = ChatPromptTemplate.from_messages([

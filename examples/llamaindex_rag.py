@@ -5,7 +5,7 @@
     python examples/llamaindex_rag.py --qdrant ./qdrant-li "What is a boundary layer?"
 
 Documents: ``--docs FOLDER`` (.txt/.md files), else the first 300 Cranfield abstracts in
-../shared/data.  Pipeline: documents -> nodes -> SpladeRetriever (in memory), or a local
+data/ (in this repository).  Pipeline: documents -> nodes -> SpladeRetriever (in memory), or a local
 Qdrant collection in hybrid mode with ``--qdrant PATH`` -> RetrieverQueryEngine -> LLM.
 
 The LLM comes from ``RAG_LLM=openai:MODEL`` (llama-index-llms-openai and OPENAI_API_KEY).
@@ -32,7 +32,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import BaseNode
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+DATA = Path(__file__).resolve().parents[1] / "data" / "cranfield"
 FALLBACK_LABEL = "[extractive fallback: no LLM configured (set RAG_LLM=openai:MODEL)]"
 
 

@@ -16,13 +16,13 @@ from splade_onnx._convert import TOKEN_BUDGET, vocab_chunks
 
 from conftest import ROOT, TINY
 
-CRANFIELD = ROOT.parent / "shared" / "data" / "cranfield"
+CRANFIELD = ROOT / "data" / "cranfield"
 
 
 @pytest.fixture(scope="module")
 def cranfield_docs() -> list[str]:
     path = CRANFIELD / "corpus.jsonl"
-    assert path.is_file(), f"{path} is missing: the shared collections must sit beside the repo"
+    assert path.is_file(), f"{path} is missing: data/ is part of the repository"
     return [json.loads(line)["text"] for line in path.open()][:300]
 
 

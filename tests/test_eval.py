@@ -1,4 +1,4 @@
-"""Evaluation on the real shared collections, BEIR loading, and fusion."""
+"""Evaluation on the real collections in data/, BEIR loading, and fusion."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from splade_onnx._beir import load_beir
 
 from conftest import ROOT
 
-DATA = ROOT.parent / "shared" / "data"
-#: Reference runs (shared/data/README.md): splade-tiny, docs <= 256 tokens, queries <= 64, exhaustive dot product.
+DATA = ROOT / "data"
+#: Reference runs (data/README.md): splade-tiny, docs <= 256 tokens, queries <= 64, exhaustive dot product.
 REFERENCE = {"cranfield": (0.3634, 0.7311), "cisi": (0.3013, 0.3618)}
 
 

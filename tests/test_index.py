@@ -382,12 +382,13 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     # The documented format: plain arrays, loadable without pickle.
     with np.load(path, allow_pickle=False) as npz:
         assert sorted(npz.files) == ["doc_indices", "doc_indptr", "doc_values", "format_version", "meta"]
-        assert int(npz["format_version"]) == 1
+        assert int(npz["format_version"]) == 2
         assert npz["doc_indptr"].dtype == np.int64 and npz["doc_indptr"].size == 198
         assert npz["doc_indices"].dtype == np.int32 and npz["doc_values"].dtype == np.float32
         meta = json.loads(str(npz["meta"]))
-    assert meta["format"] == "splade-onnx-sparse-index" and meta["format_version"] == 1
+    assert meta["format"] == "splade-onnx-sparse-index" and meta["format_version"] == 2
     assert meta["ids"] == loaded.ids[:-1] and meta["dim"] == 1000 and meta["next_id"] == 150
+    assert meta["model"] is None and meta["library"].startswith("splade-onnx ")
 
 
 def test_save_load_empty_and_str_path(tmp_path: Path) -> None:
@@ -457,7 +458,7 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     SparseIndex().save(path)
     meta = json.loads(str(np.load(path)["meta"]))
     _rewrite(path, format_version=np.array(99), meta=np.array(json.dumps({**meta, "format_version": 99})))
-    with pytest.raises(ValueError, match=r"format version 99.*supports format version 1.*upgrade splade-onnx"):
+    with pytest.raises(ValueError, match=r"format version 99.*supports format version 2.*upgrade splade-onnx"):
         SparseIndex.load(path)
     SparseIndex().save(path)
     _rewrite(path, meta=np.array(json.dumps({**meta, "format_version": 99})))  # only the header says so

@@ -7,7 +7,7 @@ FIELDS = {"name", "sources", "license", "commercial_use", "size_mb", "vocab_size
 
 def test_every_entry_is_complete() -> None:
     rows = splade_onnx.list_supported_models()
-    assert rows[0]["name"] == splade_onnx.DEFAULT_MODEL == "prithivida/Splade_PP_en_v1"
+    assert rows[0]["name"] == splade_onnx.DEFAULT_MODEL == "rasyosef/splade-tiny"
     assert {"rasyosef/splade-tiny", "prithivida/Splade_PP_en_v1"} <= {r["name"] for r in rows}
     for r in rows:
         assert set(r) >= FIELDS, r["name"]
@@ -27,3 +27,17 @@ def test_lookup_and_aliases() -> None:
     assert get("prithvida/Splade_PP_en_v1") is get("prithivida/Splade_PP_en_v1")  # FastEmbed's typo alias
     assert get("nope") is None
     assert close_matches("splade_pp_en_v1")[0] == "prithivida/Splade_PP_en_v1"
+
+
+def test_every_entry_point_defaults_to_the_one_constant() -> None:
+    import inspect
+
+    from splade_onnx.cli import build_parser
+
+    assert inspect.signature(splade_onnx.SpladeEncoder.from_pretrained).parameters["model"].default == (
+        splade_onnx.DEFAULT_MODEL)  # fmt: skip
+    assert inspect.signature(splade_onnx.SparseTextEmbedding).parameters["model_name"].default == (
+        splade_onnx.DEFAULT_MODEL)  # fmt: skip
+    assert inspect.signature(splade_onnx.evaluate).parameters["encoder"].default == splade_onnx.DEFAULT_MODEL
+    args = build_parser().parse_args(["search", "index.npz", "q"])
+    assert args.model == splade_onnx.DEFAULT_MODEL

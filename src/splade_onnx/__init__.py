@@ -2,25 +2,50 @@
 
 from typing import Any
 
-from ._beir import InputError
-from ._encoder import DEFAULT_MODEL, SpladeEncoder
+from ._encoder import SpladeEncoder
+from ._errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CapacityError,
+    FileMissingError,
+    IndexFormatError,
+    InputError,
+    MissingExtraError,
+    ModelError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    SourceError,
+    SpladeError,
+    UnknownIdError,
+)
 from ._eval import evaluate
 from ._fastembed import SparseTextEmbedding
 from ._fusion import fuse
-from ._hub import ModelNotFoundError
 from ._index import SparseIndex
-from ._registry import ModelInfo
-from ._types import SparseEmbedding
+from ._registry import DEFAULT_MODEL, ModelInfo
+from ._types import ModelIdentity, SparseEmbedding
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "CapacityError",
+    "FileMissingError",
+    "IndexFormatError",
     "InputError",
+    "MissingExtraError",
+    "ModelError",
+    "ModelIdentity",
     "ModelInfo",
+    "ModelMismatchError",
     "ModelNotFoundError",
+    "SourceError",
     "SparseEmbedding",
     "SparseIndex",
     "SparseTextEmbedding",
     "SpladeEncoder",
+    "SpladeError",
+    "UnknownIdError",
     "evaluate",
     "fuse",
     "list_supported_models",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from ._errors import ArgumentTypeError
 from ._types import SparseEmbedding
 
 __all__ = ["check_texts", "plan_batches", "rows_to_sparse", "windows"]
@@ -55,9 +56,11 @@ def rows_to_sparse(weights: NDArray[np.float32]) -> list[SparseEmbedding]:
 def check_texts(texts: object, what: str = "texts") -> None:
     """Reject a bare string or None where a collection of strings is expected."""
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{what} must be an iterable of str, got a single {type(texts).__name__}; wrap it: [text]")
+        raise ArgumentTypeError(
+            f"{what} must be an iterable of str, got a single {type(texts).__name__}; wrap it: [text]"
+        )
     if texts is None or not isinstance(texts, Iterable):
-        raise TypeError(f"{what} must be an iterable of str, got {type(texts).__name__}")
+        raise ArgumentTypeError(f"{what} must be an iterable of str, got {type(texts).__name__}")
 
 
 def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]]]:
@@ -70,7 +73,7 @@ def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]
             return
         for j, t in enumerate(chunk):
             if not isinstance(t, str):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"text at position {start + j} is {type(t).__name__}, not str; convert or drop it before encoding"
                 )
         yield start, chunk  # type: ignore[misc]

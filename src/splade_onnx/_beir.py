@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._errors import FileMissingError, InputError
+
 __all__ = ["BeirData", "InputError", "load_beir", "read_jsonl"]
-
-
-class InputError(ValueError):
-    """Malformed input; the message names the file and line."""
 
 
 def read_jsonl(path: Path, *, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -60,7 +58,7 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     }
     for p in files.values():
         if not p.is_file():
-            raise FileNotFoundError(
+            raise FileMissingError(
                 f"{p} is missing: a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/{split}.tsv"
             )
     doc_ids, doc_texts = [], []

@@ -19,7 +19,7 @@ from ._hub import ResolvedModel, detect_format, sha256_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cached_graph", "file_identity"]
+__all__ = ["cached_graph", "file_identity", "source_fingerprint"]
 
 _MAX_PROTO = 1_800_000_000  # protobuf's 2 GB limit, with room
 
@@ -53,6 +53,18 @@ def _source_files(model: ResolvedModel) -> list[Path]:
         if (main.parent / extra).is_file():
             files.append(main.parent / extra)
     return files
+
+
+def source_fingerprint(model: ResolvedModel) -> str:
+    """A sha256 over the model's source files (names and contents): the model's identity.
+
+    The same for every graph built from one checkpoint (fp32, int8, any converter version).
+    """
+    h = hashlib.sha256()
+    for f in _source_files(model):
+        h.update(f.name.encode())
+        h.update(file_identity(f).encode())
+    return h.hexdigest()
 
 
 def cache_key(model: ResolvedModel, variant: str) -> str:

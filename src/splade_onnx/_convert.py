@@ -26,6 +26,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from ._errors import FileMissingError, ModelError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -108,13 +110,13 @@ def _load_tensors(path: Path) -> dict[str, Array]:
         try:
             tensors = load_file(str(f))
         except Exception as e:
-            raise ValueError(
+            raise ModelError(
                 f"cannot read {f} as safetensors ({type(e).__name__}: {e}); the file is corrupt or "
                 "not safetensors. Delete it and download it again."
             ) from e
         for k, v in tensors.items():
             if v.dtype not in (np.float32, np.float16, np.float64):
-                raise ValueError(f"tensor {k} in {f} has dtype {v.dtype}; only float16/32/64 are supported")
+                raise ModelError(f"tensor {k} in {f} has dtype {v.dtype}; only float16/32/64 are supported")
             # Legacy checkpoints name LayerNorm parameters gamma/beta.
             if k.endswith(".gamma"):
                 k = k[: -len(".gamma")] + ".weight"
@@ -133,7 +135,7 @@ class _Weights:
         for n in names:
             if n in self.t:
                 return self.t[n]
-        raise ValueError(
+        raise ModelError(
             f"checkpoint {self.path} lacks tensor {names[0]!r}"
             + (f" (also tried {', '.join(names[1:])})" if len(names) > 1 else "")
             + "; is it a *ForMaskedLM checkpoint with its MLM head?"
@@ -196,7 +198,7 @@ def _bert_like(w: _Weights, cfg: Mapping[str, Any], base: str, roberta: bool) ->
     pos = w(f"{e}.position_embeddings.weight")
     ptype = cfg.get("position_embedding_type", "absolute")
     if ptype != "absolute":
-        raise ValueError(f"position_embedding_type={ptype!r} is not supported; only 'absolute'")
+        raise ModelError(f"position_embedding_type={ptype!r} is not supported; only 'absolute'")
     if w.has(f"{e}.token_type_embeddings.weight"):
         pos = pos + w(f"{e}.token_type_embeddings.weight")[0]
     layers = _layers(w, f"{base}.encoder.layer", int(cfg["num_hidden_layers"]), _BERT_LAYER)
@@ -259,12 +261,12 @@ def load_spec(folder: Path, weights: Path) -> EncoderSpec:
     """Read ``config.json`` and the safetensors weights into an :class:`EncoderSpec`."""
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path} is missing; a safetensors checkpoint needs its config.json")
+        raise FileMissingError(f"{cfg_path} is missing; a safetensors checkpoint needs its config.json")
     cfg = json.loads(cfg_path.read_text())
     model_type = str(cfg.get("model_type", "")).lower()
     family = _FAMILIES.get(model_type)
     if family is None:
-        raise ValueError(
+        raise ModelError(
             f"model_type={model_type!r} in {cfg_path} is not supported; supported: "
             f"{', '.join(sorted(_FAMILIES))}. Export the model to ONNX with a 'logits' output instead."
         )
@@ -275,7 +277,7 @@ def load_spec(folder: Path, weights: Path) -> EncoderSpec:
         spec = _bert_like(_Weights(_strip_prefix(tensors, family), weights), cfg, family, family == "roberta")
     heads = spec.num_heads
     if spec.hidden % heads:
-        raise ValueError(f"hidden size {spec.hidden} is not divisible by {heads} attention heads")
+        raise ModelError(f"hidden size {spec.hidden} is not divisible by {heads} attention heads")
     return spec
 
 
@@ -344,7 +346,7 @@ def _activation(name: str) -> Callable[[_Builder, str], str]:
         return _ACTIVATIONS[name]
     except KeyError:
         valid = ", ".join(sorted(_ACTIVATIONS))
-        raise ValueError(f"activation {name!r} is not supported; supported: {valid}") from None
+        raise ModelError(f"activation {name!r} is not supported; supported: {valid}") from None
 
 
 def add_pooling(b: _Builder, logits: str, mask: str, out: str, *, opset: int = OPSET) -> None:
@@ -487,14 +489,14 @@ def pool_logits_model(model: onnx.ModelProto) -> onnx.ModelProto:
     if logits is None:
         rank3 = [o.name for o in g.output if len(o.type.tensor_type.shape.dim) == 3]
         if len(rank3) != 1:
-            raise ValueError(
+            raise ModelError(
                 f"cannot find the logits output: outputs are {sorted(outputs)}; expected one named 'logits' "
                 "with shape [batch, seq, vocab]"
             )
         logits = rank3[0]
     inputs = {i.name for i in g.input}
     if "attention_mask" not in inputs:
-        raise ValueError(f"the ONNX model has no 'attention_mask' input (inputs: {sorted(inputs)})")
+        raise ModelError(f"the ONNX model has no 'attention_mask' input (inputs: {sorted(inputs)})")
     dims = outputs[logits].type.tensor_type.shape.dim
     vocab: str | int = dims[2].dim_value if len(dims) == 3 and dims[2].dim_value else "vocab"
     b = _Builder()

@@ -14,18 +14,19 @@ import numpy as np
 
 from . import _registry
 from ._batching import check_texts, plan_batches, rows_to_sparse, windows
-from ._cache import cached_graph, save_model
+from ._cache import cached_graph, save_model, source_fingerprint
 from ._convert import CONVERTER_VERSION, TOKEN_BUDGET, convert_checkpoint, pool_logits_model, vocab_chunks
+from ._errors import ArgumentError, ArgumentTypeError
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
+from ._registry import DEFAULT_MODEL
 from ._session import Backend, OrtBackend, Provider, default_threads
 from ._tokenize import TextTokenizer, pad_batch
-from ._types import SparseEmbedding
+from ._types import ModelIdentity, SparseEmbedding
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MODEL", "SpladeEncoder"]
 
-DEFAULT_MODEL = "prithivida/Splade_PP_en_v1"
 _QUANTIZE = (None, "int8")
 _WINDOW = 2048
 
@@ -34,7 +35,7 @@ def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
     if v is None and allow_none:
         return
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {v!r}")
+        raise ArgumentError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {v!r}")
 
 
 class SpladeEncoder:
@@ -63,6 +64,7 @@ class SpladeEncoder:
         self.token_budget = TOKEN_BUDGET
         self._files: _Files | None = None
         self._threads: int | None = None
+        self._fingerprint: str | None = None
 
     @classmethod
     def from_pretrained(
@@ -91,7 +93,7 @@ class SpladeEncoder:
         """
         _positive_int("threads", threads)
         if quantize not in _QUANTIZE:
-            raise ValueError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
+            raise ArgumentError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
         res = resolve(model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "onnx"
         graph = _pooled_graph(res, root)
@@ -99,8 +101,10 @@ class SpladeEncoder:
             graph = _int8_graph(res, root, graph)
         info = _registry.get(str(model))
         files = _Files(graph=graph, folder=res.path, max_length=max_length, providers=providers)
-        return cls._from_files(files, threads=threads, name=info.name if info else str(model),
-                               source=res.source, info=info)  # fmt: skip
+        enc = cls._from_files(files, threads=threads, name=info.name if info else str(model),
+                              source=res.source, info=info)  # fmt: skip
+        enc._fingerprint = source_fingerprint(res)
+        return enc
 
     @classmethod
     def _from_files(
@@ -122,6 +126,11 @@ class SpladeEncoder:
         enc._files = files
         enc._threads = threads
         return enc
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Name, vocabulary size and source fingerprint: what saved indexes record and check."""
+        return ModelIdentity(name=self.name, vocab_size=self.vocab_size, fingerprint=self._fingerprint)
 
     @property
     def max_length(self) -> int:
@@ -156,7 +165,7 @@ class SpladeEncoder:
         _positive_int("batch_size", batch_size)
         self._tokenizer._truncating(max_length or self.max_length)  # validate before any work
         if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 0):
-            raise ValueError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
+            raise ArgumentError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
         max_batch = batch_size or 256
         bar = _progress(texts, show_progress)
         try:
@@ -170,7 +179,7 @@ class SpladeEncoder:
                 from ._parallel import parallel_embed
 
                 if self._files is None:
-                    raise ValueError("parallel needs an encoder built by from_pretrained (workers reload its files)")
+                    raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
                 workers = parallel or default_threads()
                 for out in parallel_embed(self._files, texts, workers=workers, max_batch=max_batch,
                                           max_length=max_length):  # fmt: skip
@@ -244,7 +253,7 @@ class SpladeEncoder:
     def decode(self, embedding: SparseEmbedding, top_k: int | None = None) -> list[tuple[str, float]]:
         """``(token, weight)`` pairs, heaviest first (ties by vocabulary id), at most ``top_k``."""
         if not isinstance(embedding, SparseEmbedding):
-            raise TypeError(f"decode takes a SparseEmbedding, got {type(embedding).__name__}")
+            raise ArgumentTypeError(f"decode takes a SparseEmbedding, got {type(embedding).__name__}")
         _positive_int("top_k", top_k)
         order = sorted(range(len(embedding)), key=lambda j: (-float(embedding.values[j]), int(embedding.indices[j])))
         if top_k is not None:
@@ -254,7 +263,7 @@ class SpladeEncoder:
             idx = int(embedding.indices[j])
             tok = self._tokenizer.id_to_token(idx)
             if tok is None:
-                raise ValueError(f"index {idx} is outside this model's vocabulary of {self._tokenizer.vocab_size}")
+                raise ArgumentError(f"index {idx} is outside this model's vocabulary of {self._tokenizer.vocab_size}")
             out.append((tok, float(embedding.values[j])))
         return out
 
@@ -285,7 +294,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
     try:
         cfg = json.loads(p.read_text())
     except ValueError as e:
-        raise ValueError(f"{p} is not valid JSON: {e}") from e
+        raise ArgumentError(f"{p} is not valid JSON: {e}") from e
     return cfg if isinstance(cfg, dict) else {}
 
 
@@ -321,7 +330,7 @@ def _pooled_graph(res: ResolvedModel, root: Path) -> Path:
         try:
             model = onnx.load(str(main))
         except Exception as e:
-            raise ValueError(f"cannot read {main} as ONNX ({type(e).__name__}: {e}); the file is corrupt") from e
+            raise ArgumentError(f"cannot read {main} as ONNX ({type(e).__name__}: {e}); the file is corrupt") from e
         save_model(pool_logits_model(model), dest)
 
     return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32", wrap)

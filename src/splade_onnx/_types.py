@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SparseEmbedding"]
+from ._errors import ArgumentError, ArgumentTypeError
+
+__all__ = ["ModelIdentity", "SparseEmbedding"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,17 +36,17 @@ class SparseEmbedding:
         values = np.asarray(self.values)
         indices = np.asarray(self.indices)
         if values.ndim != 1 or indices.ndim != 1:
-            raise ValueError(f"values and indices must be 1-D, got shapes {values.shape} and {indices.shape}")
+            raise ArgumentError(f"values and indices must be 1-D, got shapes {values.shape} and {indices.shape}")
         if values.shape != indices.shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"values and indices must have the same length, got {values.size} values and {indices.size} indices"
             )
         if indices.size and not np.issubdtype(indices.dtype, np.integer) and not np.all(np.mod(indices, 1) == 0):
-            raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
+            raise ArgumentError(f"indices must be integers, got dtype {indices.dtype}")
         indices = indices.astype(np.int64, copy=False)
         if indices.size and indices.min() < 0:
             pos = int(np.argmin(indices))
-            raise ValueError(f"indices must be >= 0, got {int(indices[pos])} at position {pos}")
+            raise ArgumentError(f"indices must be >= 0, got {int(indices[pos])} at position {pos}")
         values = values.astype(np.float32, copy=False)
         if indices.size > 1 and not np.all(indices[1:] > indices[:-1]):
             order = np.argsort(indices, kind="stable")
@@ -52,10 +54,10 @@ class SparseEmbedding:
             values = values[order]
             dup = np.flatnonzero(indices[1:] == indices[:-1])
             if dup.size:
-                raise ValueError(f"indices must be unique, got {int(indices[dup[0]])} more than once")
+                raise ArgumentError(f"indices must be unique, got {int(indices[dup[0]])} more than once")
         if not np.all(np.isfinite(values)):
             pos = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise ValueError(f"values must be finite, got {values[pos]} at position {pos}")
+            raise ArgumentError(f"values must be finite, got {values[pos]} at position {pos}")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "indices", indices)
 
@@ -97,3 +99,58 @@ class SparseEmbedding:
         common, a, b = np.intersect1d(self.indices, other.indices, assume_unique=True, return_indices=True)
         del common
         return float(np.dot(self.values[a].astype(np.float64), other.values[b].astype(np.float64)))
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model made a set of vectors: what saved indexes record and check on load.
+
+    ``fingerprint`` is a sha256 over the model's source files (weights and config), so it
+    is the same for the fp32 and int8 graphs of one checkpoint and survives converter
+    upgrades; it is ``None`` for an encoder built on a custom backend.
+
+    >>> a = ModelIdentity("m", 30522, "ab12")
+    >>> a.matches(ModelIdentity("renamed", 30522, "ab12")), a.matches(ModelIdentity("m", 30522, "cd34"))
+    (True, False)
+    >>> ModelIdentity.from_dict(a.as_dict()) == a
+    True
+    """
+
+    name: str
+    vocab_size: int
+    fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ArgumentTypeError(f"ModelIdentity.name must be a str, got {type(self.name).__name__}")
+        if type(self.vocab_size) is not int or self.vocab_size < 1:
+            raise ArgumentError(f"ModelIdentity.vocab_size must be a positive int, got {self.vocab_size!r}")
+        if self.fingerprint is not None and not isinstance(self.fingerprint, str):
+            raise ArgumentTypeError(
+                f"ModelIdentity.fingerprint must be a str or None, got {type(self.fingerprint).__name__}"
+            )
+
+    def matches(self, other: ModelIdentity) -> bool:
+        """Same vocabulary size and, where both are known, the same fingerprint (else the same name)."""
+        if self.vocab_size != other.vocab_size:
+            return False
+        if self.fingerprint is not None and other.fingerprint is not None:
+            return self.fingerprint == other.fingerprint
+        return self.name == other.name
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "vocab_size": self.vocab_size, "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelIdentity:
+        """The inverse of :meth:`as_dict`; anything else raises :class:`ArgumentError`."""
+        if not isinstance(data, Mapping) or set(data) != {"name", "vocab_size", "fingerprint"}:
+            raise ArgumentError(f"a model identity is {{name, vocab_size, fingerprint}}, got {data!r:.200}")
+        try:
+            return cls(name=data["name"], vocab_size=data["vocab_size"], fingerprint=data["fingerprint"])
+        except TypeError as e:
+            raise ArgumentError(str(e)) from None
+
+    def describe(self) -> str:
+        fp = self.fingerprint[:12] if self.fingerprint else "unknown"
+        return f"{self.name} (vocabulary {self.vocab_size}, fingerprint {fp})"

@@ -17,8 +17,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._beir import InputError, read_jsonl
+from ._beir import read_jsonl
 from ._encoder import SpladeEncoder
+from ._errors import FileMissingError, InputError
+from ._registry import DEFAULT_MODEL
 from ._types import SparseEmbedding
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def _read_texts(path: str, field: str) -> list[tuple[str, str]]:
             os.unlink(tmp.name)
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"input file {p} does not exist")
+        raise FileMissingError(f"input file {p} does not exist")
     if p.suffix == ".jsonl":
         out = []
         for n, obj in read_jsonl(p, required=(field,)):
@@ -198,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", default="rasyosef/splade-tiny", help="registry name, HF repo id or local folder")
+        p.add_argument("--model", default=DEFAULT_MODEL, help="registry name, HF repo id or local folder")
         p.add_argument("--cache-dir", default=None)
         p.add_argument("--max-length", type=int, default=None, help="truncate texts at this many tokens")
         p.add_argument("--threads", type=int, default=None)

@@ -17,7 +17,7 @@ T = TypeVar("T")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", REPO / ".cache" / "test"))
-CRANFIELD = REPO.parent / "shared" / "data" / "cranfield"
+CRANFIELD = REPO / "data" / "cranfield"
 
 sys.path.insert(0, str(REPO / "examples"))
 from demo import DOCUMENTS  # noqa: E402  (FastEmbed's 12 example documents)
