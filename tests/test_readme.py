@@ -1,7 +1,15 @@
-"""README snippets are executed, so the documentation cannot drift from the code."""
+"""README snippets are executed, and what they print is checked against what the README shows.
+
+A ``print(...)`` line in a snippet carries its expected output in a trailing comment
+(``print(x)   # [('moon', 1.2...)]``), matched with doctest's ELLIPSIS rules: ``...`` stands for
+any text.  Every line a snippet prints must be shown that way, so no stale output can hide.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import doctest
+import io
 import re
 from pathlib import Path
 
@@ -13,14 +21,45 @@ BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), fl
 #: Blocks that start with "# needs ..." want a service or an environment this one lacks (a Pinecone
 #: key; the Milvus extra, whose block runs in integrations/llamaindex/tests/milvus instead).
 RUNNABLE = [b for b in BLOCKS if "path/to/" not in b and "org/" not in b and not b.startswith("# needs ")]
+_PRINT = re.compile(r"^\s*print\(.*\)\s*#\s?(?P<want>.*)$")
+
+
+def expected_lines(block: str) -> list[str]:
+    """The output each ``print`` line of ``block`` promises, in order (one line per print)."""
+    out = []
+    for n, line in enumerate(block.splitlines(), 1):
+        if line.lstrip().startswith("print("):
+            m = _PRINT.match(line)
+            assert m, f"README snippet line {n} prints without showing its output in a comment: {line!r}"
+            out.append(m.group("want").strip())
+    return out
 
 
 def test_readme_has_runnable_snippets() -> None:
-    assert len(RUNNABLE) >= 2
+    assert len(RUNNABLE) >= 6
+
+
+def test_expected_output_matching() -> None:
+    block = 'print([1, 2])   # [1, ...]\nx = 1\nprint("a b")   # a b\n'
+    assert expected_lines(block) == ["[1, ...]", "a b"]
+    assert matches("[1, ...]", "[1, 2, 3]") and not matches("[1, ...]", "[2, 1]")
+
+
+def matches(want: str, got: str) -> bool:
+    return doctest.OutputChecker().check_output(want + "\n", got + "\n", doctest.ELLIPSIS)
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=[f"block{i}" for i in range(len(RUNNABLE))])
-def test_readme_snippet_runs(block: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_snippet_runs_and_prints_what_it_shows(
+    block: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPLADE_ONNX_CACHE", str(cache_dir))
     monkeypatch.chdir(tmp_path)  # snippets that save something use relative paths
-    exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+    want = expected_lines(block)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+    got = buf.getvalue().splitlines()
+    assert len(got) == len(want), f"printed {got}, README shows {want}"
+    for w, g in zip(want, got):
+        assert matches(w, g), f"README shows {w!r}, the snippet printed {g!r}"
