@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from splade_onnx import SparseEmbedding, SpladeEncoder
+from splade_onnx import ArgumentTypeError, SparseEmbedding, SpladeEncoder
 from splade_onnx._batching import plan_batches
 
 from conftest import golden
@@ -96,8 +97,9 @@ def test_huge_text_is_pre_cut_to_the_same_tokens(tiny: SpladeEncoder) -> None:
     cut = tok._precut(huge)
     assert len(cut) <= tok.max_length * 12  # only a small prefix is ever tokenized
     assert tok.encode([huge]) == [tok._tok.encode(huge).ids]  # identical to tokenizing everything
-    # Texts without whitespace, or with whitespace only, fall back to exact full tokenization.
-    for odd in ("x" * 300_000, " " * 300_000, "a" + " " * 200_000 + "b c d"):
+    # Texts without whitespace, or with whitespace only, are tokenized in bounded pieces, with the same ids
+    # (tests/test_inputs.py checks the bound).
+    for odd in ("x" * 300_000, " " * 300_000, "a" + " " * 200_000 + "b c d", "." * 300_000):
         assert tok.encode([odd]) == [tok._tok.encode(odd).ids]
     (e,) = tiny.encode_documents([huge])
     assert len(e) > 0
@@ -133,3 +135,10 @@ def test_bad_options(tiny: SpladeEncoder) -> None:
         tiny.decode({1: 2.0})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=re.escape("index 99999 is outside this model's vocabulary of 30522")):
         tiny.decode(SparseEmbedding(values=[1.0], indices=[99999]))
+
+
+def test_from_pretrained_lists_its_options_for_an_unknown_one(tmp_path: Path) -> None:
+    with pytest.raises(ArgumentTypeError, match=re.escape("got unexpected option(s) 'colour'")) as err:
+        SpladeEncoder.from_pretrained("rasyosef/splade-tiny", colour="red", cache_dir=tmp_path)  # type: ignore[call-arg]
+    assert "max_length" in str(err.value) and "quantize" in str(err.value)
+    assert not (tmp_path / "onnx").exists()  # refused before anything was resolved or built

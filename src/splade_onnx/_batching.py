@@ -1,9 +1,12 @@
-"""Pure helpers for turning a stream of texts into padded batches and back."""
+"""Pure helpers for checking texts and options, and for turning a stream of texts into padded batches and back."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,7 +14,18 @@ from numpy.typing import NDArray
 from ._errors import ArgumentTypeError
 from ._types import SparseEmbedding
 
-__all__ = ["check_texts", "plan_batches", "rows_to_sparse", "windows"]
+__all__ = [
+    "check_text",
+    "check_texts",
+    "keyword_options",
+    "plan_batches",
+    "reject_options",
+    "rows_to_sparse",
+    "windows",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def plan_batches(lengths: Sequence[int], *, token_budget: int, max_batch: int) -> list[list[int]]:
@@ -54,13 +68,33 @@ def rows_to_sparse(weights: NDArray[np.float32]) -> list[SparseEmbedding]:
 
 
 def check_texts(texts: object, what: str = "texts") -> None:
-    """Reject a bare string or None where a collection of strings is expected."""
-    if isinstance(texts, (str, bytes)):
+    """Reject a bare string, bytes or None where a collection of strings is expected."""
+    if isinstance(texts, (bytes, bytearray, memoryview)):
         raise ArgumentTypeError(
-            f"{what} must be an iterable of str, got a single {type(texts).__name__}; wrap it: [text]"
+            f"{what} must be an iterable of str, got {type(texts).__name__}; decode it and wrap it: "
+            "[data.decode('utf-8')]"
         )
+    if isinstance(texts, str):
+        raise ArgumentTypeError(f"{what} must be an iterable of str, got a single str; wrap it: [text]")
     if texts is None or not isinstance(texts, Iterable):
         raise ArgumentTypeError(f"{what} must be an iterable of str, got {type(texts).__name__}")
+
+
+def check_text(text: object, position: int) -> None:
+    """Reject an item that is not a ``str``, naming its position in the whole input.
+
+    >>> check_text(b"moon", 3)
+    Traceback (most recent call last):
+    ...
+    splade_onnx._errors.ArgumentTypeError: text at position 3 is bytes, not str; decode it first: text.decode('utf-8')
+    """
+    if not isinstance(text, str):
+        fix = (
+            "decode it first: text.decode('utf-8')"
+            if isinstance(text, (bytes, bytearray, memoryview))
+            else "convert or drop it before encoding"
+        )
+        raise ArgumentTypeError(f"text at position {position} is {type(text).__name__}, not str; {fix}")
 
 
 def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]]]:
@@ -72,9 +106,38 @@ def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]
         if not chunk:
             return
         for j, t in enumerate(chunk):
-            if not isinstance(t, str):
-                raise ArgumentTypeError(
-                    f"text at position {start + j} is {type(t).__name__}, not str; convert or drop it before encoding"
-                )
+            check_text(t, start + j)
         yield start, chunk  # type: ignore[misc]
         start += len(chunk)
+
+
+def reject_options(where: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise :class:`ArgumentTypeError` naming the ``unknown`` options and listing the ``valid`` ones."""
+    bad = sorted(unknown)
+    if bad:
+        raise ArgumentTypeError(
+            f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid) or '(none)'}"
+        )
+
+
+def keyword_options(f: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make an unknown keyword, or an option passed by position, an :class:`ArgumentTypeError`
+    that lists ``f``'s keyword-only options (Python's own error lists none)."""
+    params = list(inspect.signature(f).parameters.values())
+    positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    options = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+    names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    where = f"{f.__qualname__}()"
+
+    @functools.wraps(f)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if len(args) > positional:
+            raise ArgumentTypeError(
+                f"{where} takes its options by keyword only, got {len(args) - positional} extra positional "
+                f"argument(s); options: {', '.join(options) or '(none)'}"
+            )
+        if not names.issuperset(kwargs):
+            reject_options(where, set(kwargs) - names, options)
+        return f(*args, **kwargs)
+
+    return checked

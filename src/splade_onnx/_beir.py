@@ -8,31 +8,56 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ._errors import FileMissingError, InputError
 
-__all__ = ["BeirData", "InputError", "load_beir", "read_jsonl"]
+__all__ = ["BeirData", "InputError", "load_beir", "parse_json_object", "read_jsonl", "read_lines"]
+
+
+def read_lines(f: IO[bytes], name: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for each line of a binary stream, without its line ending.
+
+    Lines end at ``\n`` (a ``\r`` before it is dropped too); a UTF-8 byte-order mark on the
+    first line is dropped.  A line that is not UTF-8 raises :class:`InputError` naming ``name:line``.
+    """
+    for n, raw in enumerate(f, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{name}:{n}: not valid UTF-8 (byte {e.start + 1} of the line)") from None
+        if n == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        yield n, line.rstrip("\r\n")
+
+
+def parse_json_object(line: str, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One jsonl line as a JSON object holding the ``required`` fields (strings, except ``_id``).
+
+    Anything else raises :class:`InputError` prefixed with ``where`` (``file:line``).
+    """
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of over 4300 digits, absurd nesting
+        raise InputError(f"{where}: not valid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    for key in required:
+        if key not in obj:
+            raise InputError(f"{where}: missing field {key!r} (fields: {', '.join(sorted(obj))})")
+        if key != "_id" and not isinstance(obj[key], str):
+            raise InputError(f"{where}: field {key!r} must be a string, got {type(obj[key]).__name__}")
+    return obj
 
 
 def read_jsonl(path: Path, *, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line; a bad line raises :class:`InputError`."""
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
-            for key in required:
-                if key not in obj:
-                    raise InputError(f"{path}:{n}: missing field {key!r} (fields: {', '.join(sorted(obj))})")
-                if key != "_id" and not isinstance(obj[key], str):
-                    raise InputError(f"{path}:{n}: field {key!r} must be a string, got {type(obj[key]).__name__}")
-            yield n, obj
+    with path.open("rb") as f:
+        for n, line in read_lines(f, path):
+            if line.strip():
+                yield n, parse_json_object(line, f"{path}:{n}", required)
 
 
 @dataclass
@@ -76,8 +101,9 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
         query_ids.append(str(q["_id"]))
         query_texts.append(q["text"])
     qrels: dict[str, dict[str, int]] = {}
-    with files["qrels"].open(encoding="utf-8", newline="") as f:
-        for n, row in enumerate(csv.reader(f, delimiter="\t"), 1):
+    with files["qrels"].open("rb") as raw:
+        lines = (line for _, line in read_lines(raw, files["qrels"]))
+        for n, row in enumerate(csv.reader(lines, delimiter="\t"), 1):
             if not row or (n == 1 and row[0] == "query-id"):
                 continue
             if len(row) != 3:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import onnx
 
+from ._errors import SourceError
 from ._hub import ResolvedModel, detect_format, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["cached_graph", "file_identity", "source_fingerprint"]
 
 _MAX_PROTO = 1_800_000_000  # protobuf's 2 GB limit, with room
+_META = "meta.json"
+#: 2: meta.json records the size and sha256 of every file of the entry (``files``).
+_META_FORMAT = 2
 
 
 def file_identity(path: Path) -> str:
@@ -93,29 +97,115 @@ def cached_graph(
 
     ``build`` writes ``model.onnx`` into a private temporary folder that is renamed
     into place only when complete, so an interrupted build never leaves a partial
-    graph where a later load would find it.
+    graph where a later load would find it.  ``meta.json`` records the size and
+    sha256 of every file in the entry; an entry whose files no longer match (truncated
+    or overwritten on disk), whose ``meta.json`` is unreadable, or that was written
+    before checksums were recorded is logged, removed and built again.
     """
     key = cache_key(model, variant)
     final = root / key
-    if (final / "model.onnx").is_file():
-        return final / "model.onnx"
+    if final.exists():
+        inode = _inode(final)
+        problem = _entry_problem(final)
+        if problem is None:
+            return final / "model.onnx"
+        reason, corrupt = problem
+        log = logger.warning if corrupt else logger.info
+        log("cached graph %s cannot be used: %s; removing %s and building it again",
+            final / "model.onnx", reason, final)  # fmt: skip
+        _discard(final, inode)
     root.mkdir(parents=True, exist_ok=True)
     _sweep(root)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key}-"))
     try:
         t0 = time.perf_counter()
         build(tmp / "model.onnx")
-        (tmp / "meta.json").write_text(json.dumps({"source": model.source, "revision": model.revision,
-                                                   "variant": variant}, indent=1))  # fmt: skip
+        meta = {"format": _META_FORMAT, "source": model.source, "revision": model.revision, "variant": variant,
+                "files": _record(tmp)}  # fmt: skip
+        (tmp / _META).write_text(json.dumps(meta, indent=1))
         try:
             os.replace(tmp, final)
-        except OSError:
-            if not (final / "model.onnx").is_file():  # lost a race only if the winner finished
-                raise
+        except OSError as e:  # another process installed this entry first; use it if it checks out
+            problem = _entry_problem(final) if final.exists() else ("it vanished while being replaced", True)
+            if problem is not None:
+                raise SourceError(
+                    f"cannot install the graph at {final}: {problem[0]} and it could not be replaced ({e}); "
+                    f"delete {final} and load again"
+                ) from e
         logger.info("built %s (%s) in %.1fs", final, variant, time.perf_counter() - t0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final / "model.onnx"
+
+
+def _record(folder: Path) -> dict[str, dict[str, int | str]]:
+    """Size and sha256 of every file in a freshly built entry (the graph and any external data)."""
+    out: dict[str, dict[str, int | str]] = {}
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.name != _META:
+            out[f.name] = {"size": f.stat().st_size, "sha256": sha256_file(f)}
+    return out
+
+
+def _entry_problem(final: Path) -> tuple[str, bool] | None:
+    """Why the entry ``final`` cannot be used, and whether that means it is damaged; None when it checks out.
+
+    Sizes are compared first; contents are hashed once per process and file version
+    (path, size, mtime), so loading the same graph again costs a ``stat`` per file.
+    """
+    meta_path = final / _META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        return f"{meta_path} is unreadable ({type(e).__name__}: {e})", True
+    if not isinstance(meta, dict):
+        return f"{meta_path} is not a JSON object", True
+    files = meta.get("files")
+    if files is None:
+        return f"{meta_path} records no checksums (written by an older splade-onnx)", False
+    if not isinstance(files, dict) or "model.onnx" not in files:
+        return f"{meta_path} records no checksum for model.onnx", True
+    for name, rec in files.items():
+        path = final / str(name)
+        if not isinstance(rec, dict) or Path(str(name)).name != name:
+            return f"{meta_path} has a malformed entry for {name!r}", True
+        try:
+            st = path.stat()
+        except OSError:
+            return f"{path} is missing", True
+        if st.st_size != rec.get("size"):
+            return f"{path} is {st.st_size} bytes but {rec.get('size')} were written (truncated or overwritten)", True
+        try:
+            got = _hashed(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        except OSError as e:
+            return f"{path} is unreadable ({type(e).__name__}: {e})", True
+        if got != rec.get("sha256"):
+            return f"{path} has sha256 {got} but {rec.get('sha256')} was written (corrupt)", True
+    return None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def _discard(final: Path, inode: int | None) -> None:
+    """Move the bad entry ``final`` aside (one atomic rename), then delete it.
+
+    If ``final`` is no longer the folder that was checked (another process already
+    replaced it), it is left alone.
+    """
+    stale = final.parent / f".tmp-{final.name}-stale-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        if _inode(final) != inode:
+            return
+        os.rename(final, stale)
+    except OSError as e:
+        logger.debug("could not move %s aside: %s", final, e)
+        return
+    shutil.rmtree(stale, ignore_errors=True)
 
 
 def _sweep(root: Path, max_age: float = 3600.0) -> None:

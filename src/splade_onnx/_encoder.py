@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import _registry
-from ._batching import check_texts, plan_batches, rows_to_sparse, windows
+from ._batching import check_text, check_texts, keyword_options, plan_batches, rows_to_sparse, windows
 from ._cache import cached_graph, save_model, source_fingerprint
 from ._convert import CONVERTER_VERSION, TOKEN_BUDGET, convert_checkpoint, pool_logits_model, vocab_chunks
 from ._errors import ArgumentError, ArgumentTypeError
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._registry import DEFAULT_MODEL
 from ._session import Backend, OrtBackend, Provider, default_threads
-from ._tokenize import TextTokenizer, pad_batch
+from ._tokenize import TextTokenizer, check_encodable, pad_batch
 from ._types import ModelIdentity, SparseEmbedding
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,19 @@ _WINDOW = 2048
 def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
     if v is None and allow_none:
         return
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ArgumentError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {v!r}")
+    allowed = f"a positive int{' or None' if allow_none else ''}"
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ArgumentTypeError(f"{name} must be {allowed}, got {type(v).__name__} {v!r}")
+    if v < 1:
+        raise ArgumentError(f"{name} must be {allowed}, got {v!r}")
+
+
+def _encodable(texts: Iterable[object]) -> Iterator[str]:
+    """``texts``, each checked (type, lone surrogates) with its position before it leaves for a worker."""
+    for i, t in enumerate(texts):
+        check_text(t, i)
+        check_encodable(t, i)  # type: ignore[arg-type]
+        yield t  # type: ignore[misc]
 
 
 class SpladeEncoder:
@@ -67,6 +78,7 @@ class SpladeEncoder:
         self._fingerprint: str | None = None
 
     @classmethod
+    @keyword_options
     def from_pretrained(
         cls,
         model: str | os.PathLike[str] = DEFAULT_MODEL,
@@ -142,6 +154,7 @@ class SpladeEncoder:
 
     # ------------------------------------------------------------------ encoding
 
+    @keyword_options
     def embed(
         self,
         texts: Iterable[str],
@@ -160,28 +173,58 @@ class SpladeEncoder:
         encoder's (up to the model's limit).  ``parallel=N`` encodes windows in ``N``
         worker processes (``0``: one per core); each loads the model once and sends
         back only sparse vectors.
+
+        Every argument is checked here, before the iterator is returned; the items
+        of a lazy iterable are checked when they are reached (``TypeError`` naming
+        their position in the input).
         """
+        self._check_call(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
+        if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool)):
+            raise ArgumentTypeError(
+                "parallel must be None, 0 (one worker per core) or a positive int, "
+                f"got {type(parallel).__name__} {parallel!r}"
+            )
+        if parallel is not None and parallel < 0:
+            raise ArgumentError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
+        files, workers = None, 1
+        if parallel is not None and parallel != 1:
+            if self._files is None:
+                raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
+            files, workers = self._files, parallel or default_threads()
+        return self._embed(texts, batch_size or 256, max_length, files, workers, show_progress)
+
+    def _check_call(
+        self, texts: object, *, batch_size: object = None, max_length: object = None, show_progress: object = False
+    ) -> None:
+        """Check the arguments of an encoding call (not the items of ``texts``, which may be lazy)."""
         check_texts(texts)
         _positive_int("batch_size", batch_size)
-        self._tokenizer._truncating(max_length or self.max_length)  # validate before any work
-        if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 0):
-            raise ArgumentError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
-        max_batch = batch_size or 256
+        if max_length is not None:
+            self._tokenizer._truncating(max_length)  # type: ignore[arg-type]  # it checks the type too
+        if not isinstance(show_progress, bool):
+            raise ArgumentTypeError(f"show_progress must be a bool, got {type(show_progress).__name__}")
+
+    def _embed(
+        self,
+        texts: Iterable[str],
+        max_batch: int,
+        max_length: int | None,
+        files: _Files | None,
+        workers: int,
+        show_progress: bool,
+    ) -> Iterator[SparseEmbedding]:
         bar = _progress(texts, show_progress)
         try:
-            if parallel is None or parallel == 1:
-                for _, chunk in windows(texts, _WINDOW):
-                    out = self._encode_window(chunk, max_batch, max_length)
+            if files is None:
+                for start, chunk in windows(texts, _WINDOW):
+                    out = self._encode_window(chunk, max_batch, max_length, start=start)
                     if bar is not None:
                         bar.update(len(chunk))
                     yield from out
             else:
                 from ._parallel import parallel_embed
 
-                if self._files is None:
-                    raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
-                workers = parallel or default_threads()
-                for out in parallel_embed(self._files, texts, workers=workers, max_batch=max_batch,
+                for out in parallel_embed(files, _encodable(texts), workers=workers, max_batch=max_batch,
                                           max_length=max_length):  # fmt: skip
                     if bar is not None:
                         bar.update(len(out))
@@ -191,9 +234,9 @@ class SpladeEncoder:
                 bar.close()
 
     def _encode_window(
-        self, chunk: Sequence[str], max_batch: int, max_length: int | None = None
+        self, chunk: Sequence[str], max_batch: int, max_length: int | None = None, *, start: int = 0
     ) -> list[SparseEmbedding]:
-        ids = self._tokenizer.encode(chunk, max_length)
+        ids = self._tokenizer.encode(chunk, max_length, start=start)
         out: list[SparseEmbedding | None] = [None] * len(chunk)
         for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
             weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
@@ -201,11 +244,15 @@ class SpladeEncoder:
                 out[i] = emb
         return out  # type: ignore[return-value]
 
+    @keyword_options
     def token_count(self, texts: Iterable[str]) -> int:
         """Tokens the model sees for ``texts``, after truncation, special tokens included."""
         check_texts(texts)
-        return sum(len(x) for _, chunk in windows(texts, _WINDOW) for x in self._tokenizer.encode(chunk))
+        return sum(
+            len(x) for start, chunk in windows(texts, _WINDOW) for x in self._tokenizer.encode(chunk, start=start)
+        )
 
+    @keyword_options
     def encode(
         self,
         texts: Iterable[str],
@@ -217,6 +264,7 @@ class SpladeEncoder:
         """Encode ``texts`` into a list, one vector per text, in order (see :meth:`embed`)."""
         return list(self.embed(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress))
 
+    @keyword_options
     def encode_documents(
         self,
         texts: Iterable[str],
@@ -228,6 +276,7 @@ class SpladeEncoder:
         """Document vectors (the model's document side)."""
         return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
 
+    @keyword_options
     def encode_queries(
         self,
         texts: Iterable[str],
@@ -239,8 +288,9 @@ class SpladeEncoder:
         """Query vectors.  Standard SPLADE encodes queries with the same weights as documents."""
         return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
 
+    @keyword_options
     def explain(
-        self, query: SparseEmbedding, document: SparseEmbedding, top_k: int | None = None
+        self, query: SparseEmbedding, document: SparseEmbedding, *, top_k: int | None = None
     ) -> list[tuple[str, float]]:
         """The terms ``query`` and ``document`` share, with their contribution to the score.
 
@@ -248,9 +298,10 @@ class SpladeEncoder:
         """
         shared = np.intersect1d(query.indices, document.indices, assume_unique=True, return_indices=True)
         contrib = query.values[shared[1]] * document.values[shared[2]]
-        return self.decode(SparseEmbedding(values=contrib, indices=shared[0]), top_k)
+        return self.decode(SparseEmbedding(values=contrib, indices=shared[0]), top_k=top_k)
 
-    def decode(self, embedding: SparseEmbedding, top_k: int | None = None) -> list[tuple[str, float]]:
+    @keyword_options
+    def decode(self, embedding: SparseEmbedding, *, top_k: int | None = None) -> list[tuple[str, float]]:
         """``(token, weight)`` pairs, heaviest first (ties by vocabulary id), at most ``top_k``."""
         if not isinstance(embedding, SparseEmbedding):
             raise ArgumentTypeError(f"decode takes a SparseEmbedding, got {type(embedding).__name__}")

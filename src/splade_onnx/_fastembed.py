@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import _registry
+from ._batching import reject_options
 from ._encoder import SpladeEncoder
-from ._errors import ArgumentTypeError
 from ._registry import DEFAULT_MODEL, HubSource
 from ._session import Provider
 from ._types import SparseEmbedding
@@ -19,12 +19,9 @@ _INIT_OPTIONS = ("cuda", "device_ids", "device_id", "lazy_load", "specific_model
                  "max_length")  # fmt: skip
 
 
-def _reject(where: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
-    bad = sorted(unknown)
-    if bad:
-        raise ArgumentTypeError(
-            f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid)}"
-        )
+def _later(encode: Callable[[], list[SparseEmbedding]]) -> Iterator[SparseEmbedding]:
+    """The vectors of ``encode()``, computed when first asked for."""
+    yield from encode()
 
 
 class SparseTextEmbedding:
@@ -42,7 +39,7 @@ class SparseTextEmbedding:
         providers: Sequence[Provider] | None = None,
         **kwargs: Any,
     ) -> None:
-        _reject("SparseTextEmbedding()", set(kwargs) - set(_INIT_OPTIONS), ("model_name", "cache_dir", "threads",
+        reject_options("SparseTextEmbedding()", set(kwargs) - set(_INIT_OPTIONS), ("model_name", "cache_dir", "threads",
                 "providers", *_INIT_OPTIONS))  # fmt: skip
         device_ids = kwargs.get("device_ids")
         if not device_ids and kwargs.get("device_id") is not None:
@@ -80,27 +77,40 @@ class SparseTextEmbedding:
         parallel: int | None = None,
         **kwargs: Any,
     ) -> Iterator[SparseEmbedding]:
-        """Document vectors, lazily and in order.  A single string is one document."""
-        _reject("embed()", set(kwargs) - {"show_progress"}, ("batch_size", "parallel", "show_progress"))
-        docs = [documents] if isinstance(documents, str) else documents
-        return self._load().embed(docs, batch_size=batch_size, parallel=parallel,
-                                  show_progress=bool(kwargs.get("show_progress", False)))  # fmt: skip
+        """Document vectors, lazily and in order.  A single string is one document.
+
+        Every argument is checked when called, not when the result is iterated.
+        """
+        return self._embed("embed()", documents, batch_size, parallel, kwargs)
 
     def passage_embed(self, texts: Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
         """Same as :meth:`embed`."""
-        return self.embed(texts, **kwargs)
+        return self._embed("passage_embed()", texts, kwargs.pop("batch_size", 256), kwargs.pop("parallel", None),
+                           kwargs)  # fmt: skip
+
+    def _embed(
+        self, where: str, documents: object, batch_size: object, parallel: object, kwargs: dict[str, Any]
+    ) -> Iterator[SparseEmbedding]:
+        reject_options(where, set(kwargs) - {"show_progress"}, ("batch_size", "parallel", "show_progress"))
+        docs = [documents] if isinstance(documents, str) else documents
+        return self._load().embed(docs, batch_size=batch_size, parallel=parallel,  # type: ignore[arg-type]
+                                  show_progress=kwargs.get("show_progress", False))  # fmt: skip
 
     def query_embed(self, query: str | Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
-        """Query vectors, through the model's query side."""
-        _reject("query_embed()", set(kwargs) - {"batch_size"}, ("batch_size",))
-        queries = [query] if isinstance(query, str) else list(query)
-        yield from self._load().encode_queries(queries, batch_size=kwargs.get("batch_size"))
+        """Query vectors, through the model's query side; arguments are checked when called."""
+        reject_options("query_embed()", set(kwargs) - {"batch_size"}, ("batch_size",))
+        enc = self._load()
+        queries = [query] if isinstance(query, str) else query
+        batch_size = kwargs.get("batch_size")
+        enc._check_call(queries, batch_size=batch_size)
+        return _later(lambda: enc.encode_queries(queries, batch_size=batch_size))
 
     def token_count(self, texts: str | Iterable[str], batch_size: int = 1024) -> int:
         """Tokens the model sees for ``texts`` (after truncation, special tokens included)."""
-        del batch_size
-        docs = [texts] if isinstance(texts, str) else list(texts)
-        return self._load().token_count(docs)
+        enc = self._load()
+        docs = [texts] if isinstance(texts, str) else texts
+        enc._check_call(docs, batch_size=batch_size)  # batch_size is checked, then unused
+        return enc.token_count(docs)
 
     @classmethod
     def list_supported_models(cls) -> list[dict[str, Any]]:

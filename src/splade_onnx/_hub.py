@@ -6,24 +6,25 @@ key cached artefacts; it never converts or loads anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlparse
+from typing import Any, Literal
 
 from . import _registry
-from ._errors import ArgumentError, ArgumentTypeError, FileMissingError, ModelNotFoundError, SourceError
+from ._errors import ArgumentTypeError, FileMissingError, ModelNotFoundError, SourceError
 from ._registry import HubSource, PackageSource
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,17 @@ __all__ = [
 
 Format = Literal["onnx", "safetensors"]
 
-#: Seconds to wait for a TCP connection to the Hub before treating it as unreachable.
+#: Seconds the reachability probe may take in all (DNS, proxy, TLS and the answer) before the Hub
+#: counts as unreachable and only the local HF cache is used.
 HUB_PROBE_TIMEOUT = 3.0
+#: Seconds any one Hub request may wait to connect or for the next bytes once the probe has succeeded.
+#: huggingface_hub sends some metadata requests with no timeout at all; during a load they get this one.
+HUB_REQUEST_TIMEOUT = 10.0
 _PROBE_TTL = 60.0
-_probe_cache: dict[str, tuple[float, bool]] = {}
+_probe_cache: dict[str, tuple[float, str | None]] = {}
+_probe_lock = threading.Lock()
+_request_limit: ContextVar[float | None] = ContextVar("splade_onnx_hub_request_limit", default=None)
+_hook_lock = threading.Lock()
 
 _TOKENIZER_FILES = [
     "config.json",
@@ -101,53 +109,149 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def hub_reachable(endpoint: str | None = None) -> bool:
-    """Whether a TCP connection to the Hub opens within ``HUB_PROBE_TIMEOUT`` seconds.
+def hub_endpoint() -> str:
+    """``$HF_ENDPOINT`` (read at call time), else ``https://huggingface.co``, without a trailing slash."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
-    The answer is kept for a minute so that a batch of loads probes once.  DNS
-    lookups have no timeout of their own, so the probe runs in a daemon thread.
+
+def reset_probe_cache() -> None:
+    """Forget every probe result, so that the next load probes the Hub again."""
+    with _probe_lock:
+        _probe_cache.clear()
+
+
+def _probe(url: str, timeout: float) -> str | None:
+    """One HEAD request through huggingface_hub's own HTTP client (its proxies, certificates and headers).
+
+    None when the Hub answered (any status below 500), else why not: a timeout, a refused
+    or reset connection, a proxy error, a 5xx, or anything else the client raised.
     """
-    if endpoint is None:
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    now = time.monotonic()
-    cached = _probe_cache.get(endpoint)
-    if cached and now - cached[0] < _PROBE_TTL:
+    from huggingface_hub import get_session
+
+    try:
+        session: Any = get_session()
+        response = session.head(url, timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - whatever the HTTP client raises, the Hub did not answer
+        if "timeout" in type(e).__name__.lower():
+            return f"no answer within {timeout:g} s"
+        return _describe(e)
+    status = int(response.status_code)
+    return f"it answered HTTP {status}" if status >= 500 else None
+
+
+def _unreachable(endpoint: str) -> str | None:
+    """Why the Hub at ``endpoint`` counts as unreachable, or None when it answered the probe (cached a minute)."""
+    with _probe_lock:
+        cached = _probe_cache.get(endpoint)
+    if cached and time.monotonic() - cached[0] < _PROBE_TTL:
         return cached[1]
-    url = urlparse(endpoint)
-    host = url.hostname or "huggingface.co"
-    port = url.port or (443 if url.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    t = threading.Thread(target=probe, daemon=True)
+    timeout = HUB_PROBE_TIMEOUT
+    result: list[str | None] = []
+    t = threading.Thread(target=lambda: result.append(_probe(endpoint + "/", timeout)), daemon=True)
     t.start()
-    t.join(HUB_PROBE_TIMEOUT + 0.5)
-    ok = bool(result and result[0])
-    _probe_cache[endpoint] = (time.monotonic(), ok)
-    if not ok:
-        logger.info("Hugging Face Hub at %s is unreachable; using the local HF cache only", endpoint)
-    return ok
+    t.join(timeout)
+    why = result[0] if result else f"no answer within {timeout:g} s"
+    _remember(endpoint, why)
+    if why is not None:
+        logger.info("Hugging Face Hub at %s is unreachable (%s); using the local HF cache only", endpoint, why)
+    return why
+
+
+def hub_reachable(endpoint: str | None = None) -> bool:
+    """Whether the Hub answers an HTTP request within ``HUB_PROBE_TIMEOUT`` seconds in all.
+
+    The request is a HEAD of the endpoint's root made with huggingface_hub's HTTP client, so
+    it goes through the same proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) as the
+    download would.  A Hub that accepts the connection but never answers counts as
+    unreachable, as a refused one does.  The answer is kept for a minute so that a batch of
+    loads probes once (:func:`reset_probe_cache` forgets it).  DNS lookups have no timeout of
+    their own, so the request runs in a daemon thread that is waited for at most
+    ``HUB_PROBE_TIMEOUT`` seconds.
+    """
+    return _unreachable((endpoint or hub_endpoint()).rstrip("/")) is None
+
+
+def _remember(endpoint: str, why: str | None) -> None:
+    with _probe_lock:
+        _probe_cache[endpoint] = (time.monotonic(), why)
+
+
+def _limit_unbounded_timeouts(request: Any) -> None:
+    """httpx request hook: inside :func:`_bounded_hub_requests`, give every unbounded timeout a limit.
+
+    huggingface_hub sends its metadata requests (``repo_info``, ``list_repo_tree``) with
+    ``timeout=None``, which waits forever on a Hub that stops answering.  Timeouts that
+    are set (``etag_timeout``, ``HF_HUB_DOWNLOAD_TIMEOUT``) are left as they are, and
+    outside a splade-onnx load the hook does nothing.
+    """
+    limit = _request_limit.get()
+    if limit is None:
+        return
+    current = request.extensions.get("timeout")
+    current = dict(current) if isinstance(current, dict) else {}
+    for key in ("connect", "read", "write", "pool"):
+        if current.get(key) is None:
+            current[key] = limit
+    request.extensions["timeout"] = current
+
+
+def _install_timeout_hook() -> bool:
+    """Add :func:`_limit_unbounded_timeouts` to huggingface_hub's shared client (httpx based, >= 1.0)."""
+    from huggingface_hub import get_session
+
+    session: Any = get_session()
+    hooks = getattr(session, "event_hooks", None)
+    if not isinstance(hooks, dict):  # a requests.Session (huggingface_hub < 1.0) has no request hooks
+        return False
+    with _hook_lock:
+        request_hooks = list(hooks.get("request", []))
+        if _limit_unbounded_timeouts not in request_hooks:
+            session.event_hooks = {**hooks, "request": [*request_hooks, _limit_unbounded_timeouts]}
+    return True
+
+
+@contextlib.contextmanager
+def _bounded_hub_requests(limit: float) -> Iterator[None]:
+    """Within this block (this thread), huggingface_hub requests without a timeout get ``limit``."""
+    if not _install_timeout_hook():
+        logger.debug("huggingface_hub's client takes no request hooks; its metadata requests stay unbounded")
+    token = _request_limit.set(limit)
+    try:
+        yield
+    finally:
+        _request_limit.reset(token)
 
 
 def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool) -> ResolvedModel:
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    offline = local_files_only or hub_offline() or not hub_reachable()
-    path = Path(
-        snapshot_download(
-            src.repo_id,
-            revision=revision or src.revision,
-            cache_dir=None if cache_dir is None else str(cache_dir / "hf"),
-            local_files_only=offline,
-            allow_patterns=_PATTERNS[src.format],
-        )
-    )
+    endpoint = hub_endpoint()
+    why_offline: str | None = None
+    if local_files_only:
+        why_offline = "local_files_only=True"
+    elif hub_offline():
+        why_offline = "HF_HUB_OFFLINE is set"
+    elif (why := _unreachable(endpoint)) is not None:
+        why_offline = f"the Hub at {endpoint} is unreachable ({why})"
+    try:
+        with _bounded_hub_requests(HUB_REQUEST_TIMEOUT):
+            folder = snapshot_download(
+                src.repo_id,
+                revision=revision or src.revision,
+                cache_dir=None if cache_dir is None else str(cache_dir / "hf"),
+                local_files_only=why_offline is not None,
+                allow_patterns=_PATTERNS[src.format],
+                endpoint=endpoint,
+                etag_timeout=HUB_REQUEST_TIMEOUT,
+            )
+    except LocalEntryNotFoundError as e:
+        if why_offline is None:  # the probe passed, then a request failed or timed out: the Hub went away
+            why = _describe(e.__cause__ if isinstance(e.__cause__, Exception) else e)
+            _remember(endpoint, why)
+            why_offline = f"the Hub at {endpoint} failed ({why})"
+        raise SourceError(f"not in the local HF cache and {why_offline}") from e
+    path = Path(str(folder))
     fmt, _ = detect_format(path)
     return ResolvedModel(path=path, format=fmt, source=src.label(), revision=f"hf:{path.name}")
 
@@ -261,7 +365,7 @@ def resolve(
     if info is None:
         close = _registry.close_matches(name)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ArgumentError(
+        raise ModelNotFoundError(
             f"unknown model {name!r}: not in the registry and not found.{hint}\n"
             f"Tried:\n  - {listing}\n"
             "Pass a registry name (splade_onnx.list_supported_models()), a Hugging Face repo id, "
@@ -278,5 +382,15 @@ def _short_reason(e: Exception) -> str:
 
     if isinstance(e, LocalEntryNotFoundError):
         return "not in the local HF cache and the Hub is unreachable or offline (HF_HUB_OFFLINE)"
+    if isinstance(e, SourceError):  # our own messages say what failed already
+        return _first_line(e)
+    return _describe(e)
+
+
+def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
+    return text[0] if text else ""
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {_first_line(e)}"

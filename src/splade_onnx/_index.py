@@ -45,29 +45,54 @@ array                dtype            meaning
 index was created with (``null`` for unchecked), ``next_id`` the counter that
 generates default ids, and ``model`` the :class:`ModelIdentity` of the model that made
 the vectors (``{"name", "vocab_size", "fingerprint"}``, or ``null`` when unknown).
-Version 1 files (no ``model``, no ``payload``) still load.
+Version 1 files (no ``model``, no ``payload``) still load.  Members are stored
+uncompressed; other members (any name but the six above) are ignored and never read.
 
-A save is all-or-nothing: everything is validated first (the payload must be JSON, and
-the error names the key that is not), then written to a temporary file in the target's
-folder, flushed and fsynced, and renamed over the target, so a failed or interrupted
-save leaves the previous file loadable.  A writer holds an advisory lock on its
-temporary file; temporary files whose lock is free were left by killed saves and are
-removed by the next save into that folder.
+A save is all-or-nothing: everything is validated first (the payload must be JSON nested at
+most 256 levels deep, and the error names the key that is not JSON), then written to a
+temporary file ``.<name>.<random>.tmp`` in the target's folder, flushed and fsynced, and
+renamed over the target, so a failed save (an exception at any step) leaves the previous
+file loadable and no temporary file, and a killed one leaves the previous file loadable.  A
+writer holds an advisory lock (``flock``) on its temporary file; temporary files whose lock
+is free were left by killed saves, and the next save of the same target removes them.
+
+Reading untrusted files
+-----------------------
+
+:meth:`SparseIndex.load` treats the file as untrusted: whatever its bytes, it returns an
+index or raises :class:`IndexFormatError` (a ``ValueError``), and it allocates nothing
+larger than the file before the checks pass.  It refuses a zip directory over 1 MiB or
+1,024 members, duplicate member names, compressed or encrypted members (no zip bombs: only
+uncompressed members are read, so a member's bytes are in the file), members whose sizes
+in the zip directory do not fit inside the file, object dtypes (pickles), .npy headers over
+10,000 bytes, a .npy header whose shape and dtype do not make exactly the member's size
+(a 300-byte file cannot claim 10^13 elements), arrays that disagree (``doc_indptr`` must
+have one entry per id plus one, ``doc_indices`` as many as ``doc_values``; checked before
+those arrays are read), bad CRC-32 checksums, and JSON in ``meta`` or ``payload`` nested
+more than 256 levels (counted without recursion before parsing).  Peak memory is then
+a small multiple of the file's size (JSON ``payload`` objects can take ~20x their bytes).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import operator
 import os
+import re
+import struct
 import threading
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
+import numpy.lib.format as npy_format
 from numpy.typing import NDArray
 
 from ._atomic import atomic_file
@@ -573,6 +598,8 @@ class SparseIndex:
         Pass the querying encoder's ``identity`` as ``model``: an index made by another model
         (another vocabulary size or fingerprint) raises :class:`ModelMismatchError`, since its
         scores would be meaningless, unless ``allow_model_mismatch=True`` (then it is a warning).
+        A file that is not a well-formed index raises :class:`IndexFormatError` before any
+        array larger than the file is allocated (see "Reading untrusted files" in the module docstring).
         """
         path = os.fspath(path)
         if model is not None and not isinstance(model, ModelIdentity):
@@ -583,10 +610,11 @@ class SparseIndex:
             raise FileMissingError(f"no splade-onnx index at {path}")
         with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
             try:
-                index = cls._from_arrays(_read_npz(fh))
+                meta, arrays = _read_npz(fh)
+                index = cls._from_arrays(meta, arrays)
             except _VersionError as exc:
                 raise IndexFormatError(f"cannot load {path}: {exc}") from None
-            except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            except _LOAD_ERRORS as exc:
                 raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
         if model is not None:
             check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
@@ -594,26 +622,24 @@ class SparseIndex:
         return index
 
     @classmethod
-    def _from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> SparseIndex:
-        meta = _parse_meta(arrays["meta"])
+    def _from_arrays(cls, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> SparseIndex:
+        """The index from a parsed header (:func:`_parse_meta`) and the arrays :func:`_read_npz` read."""
         ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
         model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
         if model is not None and dim != model.vocab_size:
-            raise ValueError(f"dim {dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
+            raise IndexFormatError(f"dim {dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
         payload = None
         if "payload" in arrays:
             raw = arrays["payload"]
             if raw.dtype != np.uint8 or raw.ndim != 1:
-                raise ValueError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
-            payload = _loads(raw.tobytes().decode("utf-8"))
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ArgumentError("ids must be a list of str")
+                raise IndexFormatError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
+            payload = _loads(raw.tobytes().decode("utf-8"), "payload")
         if len(set(ids)) != len(ids):
-            raise ArgumentError("duplicate ids")
+            raise IndexFormatError("duplicate ids")
         if dim is not None and (type(dim) is not int or dim < 1):
-            raise ArgumentError(f"bad dim {dim!r}")
+            raise IndexFormatError(f"bad dim {dim!r}")
         if type(next_id) is not int or next_id < 0:
-            raise ArgumentError(f"bad next_id {next_id!r}")
+            raise IndexFormatError(f"bad next_id {next_id!r}")
         indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
         for name, a, kind in (
             ("doc_indptr", indptr, "iu"),
@@ -621,25 +647,26 @@ class SparseIndex:
             ("doc_values", values, "f"),
         ):
             if a.ndim != 1 or a.dtype.kind not in kind:
-                raise ArgumentError(f"{name} has dtype {a.dtype} and shape {a.shape}")
+                raise IndexFormatError(f"{name} has dtype {a.dtype} and shape {a.shape}")
+        # Copies: the arrays read are read-only views of the file's bytes.
         indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
         values = values.astype(np.float32)
         n, nnz = len(ids), indices.size
         if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
-            raise ArgumentError(f"inconsistent CSR arrays for {n} ids")
+            raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
         if np.any(np.diff(indptr) < 0):
-            raise ArgumentError("doc_indptr is not non-decreasing")
+            raise IndexFormatError("doc_indptr is not non-decreasing")
         if nnz:
             if indices.min() < 0 or (dim is not None and indices.max() >= dim):
-                raise ArgumentError("doc_indices out of range")
+                raise IndexFormatError("doc_indices out of range")
             ascending = np.diff(indices) > 0
             bounds = indptr[1:-1]
             bounds = bounds[(bounds > 0) & (bounds < nnz)]
             ascending[bounds - 1] = True
             if not ascending.all():
-                raise ArgumentError("doc_indices not strictly ascending within a document")
+                raise IndexFormatError("doc_indices not strictly ascending within a document")
             if not np.all(np.isfinite(values)):
-                raise ArgumentError("doc_values not finite")
+                raise IndexFormatError("doc_values not finite")
         index = cls(dim=dim, model=model)
         index._payload = payload
         index._next_id = next_id
@@ -655,30 +682,181 @@ class _VersionError(IndexFormatError):
     pass
 
 
-def _read_npz(fh: IO[bytes]) -> dict[str, NDArray[Any]]:
-    loaded = np.load(fh, allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ArgumentError("not an .npz archive")
-    with loaded as npz:
-        files = set(npz.files)
-        if "format_version" not in files:
-            raise ArgumentError("no format_version")
-        version_array = npz["format_version"]
-        if version_array.shape != () or version_array.dtype.kind not in "iu":
-            raise ArgumentError(f"bad format_version {version_array!r}")
-        version = int(version_array)
+#: What reading a malformed file can raise (zipfile and numpy raise these on bad bytes); ``load``
+#: turns each into an :class:`IndexFormatError` naming the file.
+_LOAD_ERRORS = (
+    OSError, ValueError, KeyError, TypeError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error, struct.error,
+    NotImplementedError,
+)  # fmt: skip
+
+#: Limits of the reader (see "Reading untrusted files" in the module docstring).
+_MAX_MEMBERS = 1024
+_MAX_DIRECTORY_BYTES = 1 << 20  # the zip's central directory (an index's is well under 1 kB)
+_MAX_NPY_HEADER = 10_000  # bytes of .npy header text (numpy's own default limit)
+_MAX_JSON_DEPTH = 256  # nesting of JSON arrays and objects in meta and payload
+_MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload")
+_REQUIRED = ("doc_indptr", "doc_indices", "doc_values", "meta")
+
+
+@dataclass(frozen=True)
+class _Npy:
+    """A member's .npy header, checked against the member's size in the zip directory."""
+
+    name: str
+    info: zipfile.ZipInfo
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    count: int  # elements
+    offset: int  # where the data starts in the member
+
+
+def _read_npz(fh: IO[bytes]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read.
+
+    Each member's .npy header is read first and must declare exactly the bytes the zip directory
+    gives the member, which must lie inside the file, uncompressed; the arrays must agree with each
+    other and with ``meta`` (``n + 1`` row pointers for ``n`` ids, as many indices as values)
+    before the big ones are read.  So nothing larger than the file itself is ever allocated.
+    """
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    _check_directory(fh, size)
+    with zipfile.ZipFile(fh) as zf:
+        found = _members(zf, size)
+        if "format_version" not in found:
+            raise IndexFormatError("no format_version array")
+        version = int(_npy_data(zf, _npy_header(zf, found["format_version"], "format_version"))[()])
         if version > FORMAT_VERSION:
             raise _VersionError(
                 f"it has index format version {version}, but this splade-onnx supports format version "
                 f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
             )
         if version < 1:
-            raise ArgumentError(f"bad format_version {version}")
-        missing = {"doc_indptr", "doc_indices", "doc_values", "meta"} - files
+            raise IndexFormatError(f"bad format_version {version}")
+        missing = [name for name in _REQUIRED if name not in found]
         if missing:
-            raise ArgumentError(f"missing arrays {sorted(missing)}")
-        names = ["doc_indptr", "doc_indices", "doc_values", "meta"] + (["payload"] if "payload" in files else [])
-        return {name: npz[name] for name in names}
+            raise IndexFormatError(f"missing arrays {missing}")
+        heads = {name: _npy_header(zf, info, name) for name, info in found.items() if name != "format_version"}
+        indptr, indices, values = heads["doc_indptr"], heads["doc_indices"], heads["doc_values"]
+        if indices.count != values.count:
+            raise IndexFormatError(f"doc_indices has {indices.count} entries but doc_values {values.count}")
+        meta = _parse_meta(_npy_data(zf, heads["meta"]))
+        if indptr.count != len(meta["ids"]) + 1:
+            raise IndexFormatError(f"doc_indptr has {indptr.count} entries for {len(meta['ids'])} ids")
+        arrays = {name: _npy_data(zf, head) for name, head in heads.items() if name != "meta"}
+    return meta, arrays
+
+
+def _check_directory(fh: IO[bytes], size: int) -> None:
+    """Refuse a zip whose end record declares an oversized central directory (before zipfile reads it).
+
+    Anything this cannot parse is left to :mod:`zipfile`, which refuses it.
+    """
+    tail_size = min(size, 22 + 0xFFFF)  # the end record, then a comment of up to 64 kB
+    fh.seek(size - tail_size)
+    tail = fh.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return
+    entries, cd_size = struct.unpack("<HL", tail[at + 10 : at + 16])
+    locator = tail[at - 20 : at] if at >= 20 else b""
+    if locator[:4] == b"PK\x06\x07":  # zip64: the real counts are in the zip64 end record
+        (record_at,) = struct.unpack("<Q", locator[8:16])
+        if record_at < size:
+            fh.seek(record_at)
+            record = fh.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                entries, cd_size = struct.unpack("<QQ", record[32:48])
+    if entries > _MAX_MEMBERS or cd_size > _MAX_DIRECTORY_BYTES:
+        raise IndexFormatError(f"the zip directory declares {entries} members in {cd_size} bytes; too many")
+
+
+def _members(zf: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
+    """The members an index is made of, by array name; unknown members are ignored (never read)."""
+    infos = zf.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        raise IndexFormatError(f"{len(infos)} zip members; an index has at most {len(_MEMBERS)}")
+    counts = Counter(info.filename for info in infos)
+    dups = sorted(name for name, c in counts.items() if c > 1)
+    if dups:
+        raise IndexFormatError(f"duplicate zip members {dups}")
+    found = {}
+    for info in infos:
+        name = info.filename[: -len(".npy")] if info.filename.endswith(".npy") else ""
+        if name not in _MEMBERS:
+            continue
+        if info.flag_bits & 0x1:
+            raise IndexFormatError(f"{info.filename} is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise IndexFormatError(
+                f"{info.filename} is compressed (zip method {info.compress_type}); an index is written "
+                "uncompressed and compressed members are not read"
+            )
+        end = info.header_offset + 30 + len(info.filename.encode("utf-8")) + info.file_size
+        if info.compress_size != info.file_size or end > size:
+            raise IndexFormatError(
+                f"{info.filename}: the zip directory gives it {info.file_size} bytes, which do not fit the "
+                f"{size}-byte file"
+            )
+        found[name] = info
+    return found
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> _Npy:
+    """Read and check ``name``'s .npy header: its dtype and shape, and that it declares the member's exact size."""
+    with zf.open(info) as m:
+        magic = m.read(8)
+        version = npy_format.read_magic(io.BytesIO(magic))
+        if version not in ((1, 0), (2, 0)):
+            raise IndexFormatError(f"{name}: .npy format version {version} is not read")
+        length_format = "<H" if version == (1, 0) else "<I"
+        length = m.read(struct.calcsize(length_format))
+        (header_size,) = struct.unpack(length_format, length)  # struct.error if truncated
+        if header_size > _MAX_NPY_HEADER:
+            raise IndexFormatError(f"{name}: a .npy header of {header_size} bytes; at most {_MAX_NPY_HEADER} are read")
+        header = m.read(header_size)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        try:
+            shape, _, dtype = read_header(io.BytesIO(length + header), max_header_size=_MAX_NPY_HEADER)
+        except (SyntaxError, RecursionError, MemoryError) as exc:
+            raise IndexFormatError(f"{name}: unreadable .npy header ({type(exc).__name__})") from None
+    _check_kind(name, dtype, shape)
+    count = math.prod(shape)
+    offset = len(magic) + len(length) + header_size
+    if offset + count * dtype.itemsize != info.file_size:
+        raise IndexFormatError(
+            f"{name}: its header declares {count} elements of {dtype} ({count * dtype.itemsize} bytes), "
+            f"but the file holds {info.file_size - offset} bytes for them"
+        )
+    return _Npy(name, info, dtype, shape, count, offset)
+
+
+def _check_kind(name: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
+    if dtype.hasobject:
+        raise IndexFormatError(f"{name} holds Python objects (a pickle); an index holds plain arrays only")
+    if any(d < 0 for d in shape):
+        raise IndexFormatError(f"{name} has shape {shape}")
+    ok = {
+        "format_version": dtype.kind in "iu" and shape == (),
+        "doc_indptr": dtype.kind in "iu" and len(shape) == 1,
+        "doc_indices": dtype.kind in "iu" and len(shape) == 1,
+        "doc_values": dtype.kind == "f" and len(shape) == 1,
+        "meta": (dtype.kind == "U" and shape == ()) or (dtype == np.uint8 and len(shape) == 1),
+        "payload": dtype == np.uint8 and len(shape) == 1,
+    }[name]
+    if not ok or not dtype.itemsize:
+        raise IndexFormatError(f"{name} has dtype {dtype} and shape {shape}")
+
+
+def _npy_data(zf: zipfile.ZipFile, head: _Npy) -> NDArray[Any]:
+    """The array whose header was checked by :func:`_npy_header`, as a read-only view of its bytes (CRC checked)."""
+    nbytes = head.count * head.dtype.itemsize
+    with zf.open(head.info) as m:
+        m.read(head.offset)
+        data = m.read(nbytes)  # reads up to the end of the member, so zipfile checks its CRC-32
+    if len(data) != nbytes:
+        raise IndexFormatError(f"{head.name}: truncated ({len(data)} of {nbytes} bytes)")
+    return np.frombuffer(data, head.dtype, count=head.count).reshape(head.shape)
 
 
 def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
@@ -687,13 +865,13 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
     elif raw.dtype == np.uint8 and raw.ndim == 1:
         text = raw.tobytes().decode("utf-8")
     else:
-        raise ArgumentError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
-    meta = _loads(text)
+        raise IndexFormatError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
+    meta = _loads(text, "meta")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ArgumentError(f"meta is not a {FORMAT_NAME} header")
+        raise IndexFormatError(f"meta is not a {FORMAT_NAME} header")
     version = meta.get("format_version")
     if type(version) is not int or version < 1:
-        raise ArgumentError(f"bad format_version {version!r} in meta")
+        raise IndexFormatError(f"bad format_version {version!r} in meta")
     if version > FORMAT_VERSION:
         raise _VersionError(
             f"it has index format version {version}, but this splade-onnx supports format version "
@@ -701,24 +879,61 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
         )
     for key in ("ids", "dim", "next_id"):
         if key not in meta:
-            raise ArgumentError(f"meta has no {key!r}")
+            raise IndexFormatError(f"meta has no {key!r}")
+    ids = meta["ids"]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise IndexFormatError("ids must be a list of str")
     return meta
 
 
-def _loads(text: str) -> Any:
-    """``json.loads`` for file contents: malformed or absurdly nested JSON is a ``ValueError``."""
+def _loads(text: str, what: str) -> Any:
+    """``json.loads`` for file contents: malformed or too deeply nested JSON is an :class:`IndexFormatError`."""
+    if _too_deep(text):
+        raise IndexFormatError(f"{what} is JSON nested more than {_MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(text)
     except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+        raise IndexFormatError(f"{what} is JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise IndexFormatError(f"{what} is not valid JSON: {exc}") from None
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str, limit: int = _MAX_JSON_DEPTH) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep (brackets in strings do not count).
+
+    Linear and without recursion, so it is safe on any input; exact for valid JSON.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False  # it cannot nest deeper than it opens
+    brackets = np.frombuffer(_NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii"), np.uint8)
+    depth = 0
+    for start in range(0, brackets.size, 1 << 20):
+        chunk = brackets[start : start + (1 << 20)]
+        opens = (chunk == ord("[")) | (chunk == ord("{"))
+        run = np.cumsum(np.where(opens, np.int8(1), np.int8(-1)), dtype=np.int32) + depth
+        if int(run.max()) > limit:
+            return True
+        depth = int(run[-1])
+    return False
 
 
 def json_bytes(value: Any, what: str) -> bytes:
     """``value`` as ASCII JSON bytes, or :class:`ArgumentError` naming the first key JSON cannot hold."""
     try:
-        return json.dumps(value, ensure_ascii=True, allow_nan=False).encode("ascii")
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         pass
+    else:
+        if _too_deep(text):
+            raise ArgumentError(
+                f"{what} nests lists and dicts more than {_MAX_JSON_DEPTH} levels deep, which SparseIndex.load "
+                "refuses; nothing was saved"
+            )
+        return text.encode("ascii")
     where, bad = _first_unserializable(value, what)
     raise ArgumentError(
         f"{where} is a {type(bad).__name__} ({bad!r:.80}), which JSON cannot hold; nothing was saved. "

@@ -1,56 +1,151 @@
 """The ``splade-onnx`` command line: encode, index, search, eval, explain, models, convert.
 
-Exit codes: 0 success, 1 failure (model, file system), 2 bad usage, 3 malformed input
-(the message names the file and line).  Progress bars go to stderr; ``--quiet`` hides them.
+Input of ``encode`` and ``index``: a ``.jsonl`` file (one JSON object per line, the text in
+``--field``, the id in ``_id`` or ``id``, else the line number; blank lines are ignored), any
+other file as plain text (one text per line, its id its 1-based line number; blank lines are
+skipped, with one warning on stderr saying how many), or ``-`` for stdin, which is read as
+jsonl when its first non-blank line is a JSON object and as plain text otherwise.  Everything
+that can be checked is checked before the model is loaded: the whole input (UTF-8, JSON,
+fields, duplicate ids, reported as ``file:line``), the output folder, the index file, and
+the optional ``[eval]`` dependencies.
+
+Exit codes (mapped in one place, :func:`exit_code`):
+
+=====  ===================================================================================
+0      success; also when whoever reads stdout closes it early (``... | head -1``): the
+       command stops quietly, since the reader has what it wanted
+1      failure: the model, a file or folder (any other ``SpladeError``, ``OSError``); an
+       index built by another model (``ModelMismatchError``; ``search --allow-model-mismatch``
+       overrides it); a missing optional dependency (``MissingExtraError``, naming the
+       ``pip install``)
+2      bad usage: an unknown command or option, or a value out of range (``-k 0``,
+       ``--max-length 1``; argparse, or ``ArgumentError``/``ArgumentTypeError``)
+3      malformed input: a bad input line (``InputError``, names ``file:line``) or an
+       index file that is corrupt, malformed or too new (``IndexFormatError``)
+130    interrupted (Ctrl-C)
+=====  ===================================================================================
+
+Progress bars go to stderr; ``--quiet`` hides them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import io
 import json
 import logging
+import math
 import os
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._beir import read_jsonl
+from ._atomic import atomic_text_file
+from ._beir import load_beir, parse_json_object, read_lines
 from ._encoder import SpladeEncoder
-from ._errors import FileMissingError, InputError
+from ._errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    FileMissingError,
+    IndexFormatError,
+    InputError,
+    MissingExtraError,
+    ModelMismatchError,
+    SpladeError,
+    missing_extra,
+)
 from ._registry import DEFAULT_MODEL
 from ._types import SparseEmbedding
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+INPUT_RULES = (
+    "Input: a .jsonl file (one JSON object per line: the text in --field, the id in _id or id, else the "
+    "line number), any other file as plain text (one text per line, id = its line number; blank lines are "
+    "skipped with a warning), or - for stdin: jsonl if its first non-blank line is a JSON object, else "
+    "plain text. The whole input is checked (UTF-8, JSON, fields, duplicate ids) before the model loads."
+)
+
+
+# ---------------------------------------------------------------------------- input and output
 
 
 def _read_texts(path: str, field: str) -> list[tuple[str, str]]:
-    """``(id, text)`` pairs from jsonl (``_id``/``id`` and ``field``) or plain text (one per line).
-
-    The whole input is read and checked before anything is encoded or written.
-    """
+    """``(id, text)`` pairs from the input (rules in the module docstring), all checked before anything is encoded."""
     if path == "-":
-        with tempfile.NamedTemporaryFile("w", suffix=".stdin", delete=False, encoding="utf-8") as tmp:
-            tmp.write(sys.stdin.read())
-        try:
-            return _read_texts(tmp.name, field)
-        finally:
-            os.unlink(tmp.name)
-    p = Path(path)
-    if not p.is_file():
-        raise FileMissingError(f"input file {p} does not exist")
-    if p.suffix == ".jsonl":
-        out = []
-        for n, obj in read_jsonl(p, required=(field,)):
-            rid = obj.get("_id", obj.get("id", str(n)))
-            out.append((str(rid), obj[field]))
-        return out
-    with p.open(encoding="utf-8") as f:
-        return [(str(n), line.rstrip("\n")) for n, line in enumerate(f, 1)]
+        name = "<stdin>"
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        lines = list(read_lines(io.BytesIO(data), name))
+        jsonl = _first_line_is_an_object(lines)
+    else:
+        name = path
+        p = Path(path)
+        if not p.exists():
+            raise FileMissingError(f"input file {path} does not exist")
+        if p.is_dir():
+            raise ArgumentError(f"input {path} is a folder; give a .jsonl or text file, or - for stdin")
+        with p.open("rb") as f:
+            lines = list(read_lines(f, name))
+        jsonl = p.suffix == ".jsonl"
+    rows: list[tuple[int, str, str]] = []  # (line, id, text)
+    blank = 0
+    for n, line in lines:
+        if not line.strip():
+            blank += 1
+            continue
+        if jsonl:
+            obj = parse_json_object(line, f"{name}:{n}", (field,))
+            rows.append((n, _row_id(obj, n, f"{name}:{n}"), obj[field]))
+        else:
+            rows.append((n, str(n), line))
+    if blank and not jsonl:
+        print(f"splade-onnx: warning: skipped {blank} blank line{'s' if blank > 1 else ''} in {name} "
+              "(the other lines keep their line numbers as ids)", file=sys.stderr)  # fmt: skip
+    seen: dict[str, int] = {}
+    for n, rid, _ in rows:
+        if rid in seen:
+            raise InputError(f"{name}:{n}: duplicate id {rid!r} (first on line {seen[rid]})")
+        seen[rid] = n
+    return [(rid, text) for _, rid, text in rows]
+
+
+def _first_line_is_an_object(lines: list[tuple[int, str]]) -> bool:
+    first = next((line for _, line in lines if line.strip()), None)
+    if first is None:
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _row_id(obj: dict[str, Any], n: int, where: str) -> str:
+    for key in ("_id", "id"):
+        if key in obj:
+            value = obj[key]
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise InputError(f"{where}: field {key!r} must be a string or an integer, got {type(value).__name__}")
+            return str(value)
+    return str(n)
+
+
+def _check_output(path: str | None, *, create_folder: bool) -> None:
+    """Fail before any work if ``path`` cannot be written: a folder, or in a folder that does not exist."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ArgumentError(f"output {path} is a folder; give a file name")
+    if create_folder:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    elif not target.parent.is_dir():
+        raise FileMissingError(f"cannot write {path}: the folder {target.parent} does not exist")
 
 
 @contextlib.contextmanager
@@ -59,19 +154,20 @@ def _atomic_output(path: str | None) -> Iterator[IO[str]]:
     if path is None or path == "-":
         yield sys.stdout
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_text_file(path) as f:
+        yield f
+
+
+def _require_eval_extras(bm25: bool) -> None:
+    """Import the ``[eval]`` dependencies ``eval`` will need, so a missing one fails before the model loads."""
+    for module in ("ir_measures", *(("bm25s", "Stemmer") if bm25 else ())):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise missing_extra(f"splade-onnx eval ({module})", "splade-onnx", "eval", e) from e
+
+
+# ---------------------------------------------------------------------------- commands
 
 
 def _encoder(args: argparse.Namespace) -> SpladeEncoder:
@@ -90,6 +186,7 @@ def _vector_json(emb: SparseEmbedding) -> dict[str, Any]:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     rows = _read_texts(args.input, args.field)
+    _check_output(args.output, create_folder=True)
     enc = _encoder(args)
     texts = [t for _, t in rows]
     kind = enc.encode_queries if args.queries else enc.encode_documents
@@ -104,9 +201,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from ._index import SparseIndex
 
+    _check_output(args.output, create_folder=False)
     rows = _read_texts(args.input, args.field)
     enc = _encoder(args)
-    index = SparseIndex()
+    index = SparseIndex(model=enc.identity)
     index.add(enc.encode_documents([t for _, t in rows], show_progress=not args.quiet), ids=[r for r, _ in rows])
     index.save(args.output)
     print(f"indexed {len(index)} documents with {enc.name} into {args.output}", file=sys.stderr)
@@ -114,10 +212,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ._index import SparseIndex
+    from ._index import SparseIndex, check_model
 
-    index = SparseIndex.load(args.index)
+    index = SparseIndex.load(args.index)  # before the model: a bad file fails fast
     enc = _encoder(args)
+    check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
     queries = enc.encode_queries(args.query)
     for text, hits in zip(args.query, index.search_batch(queries, k=args.k)):
         if args.json:
@@ -134,6 +233,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ._eval import MEASURES, evaluate
 
+    _require_eval_extras(bm25=args.bm25 or args.hybrid)
+    load_beir(args.data_dir)  # check the folder before the model loads (evaluate reads it again)
     enc = _encoder(args)
     results = evaluate(args.data_dir, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
                        query_max_length=args.query_max_length, convex_weight=args.convex_weight,
@@ -194,50 +295,89 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------- arguments
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum`` (anything else is a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0 or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+_POSITIVE = _int_at_least(1)
+_LENGTH = _int_at_least(2)  # room for the [CLS] and [SEP] tokens
+
+EPILOG = """exit codes: 0 success (also when stdout is closed early, e.g. by | head), 1 failure (model,
+file, an index built by another model, a missing optional dependency), 2 bad usage (unknown
+option, value out of range), 3 malformed input (file:line) or a corrupt index file, 130 interrupted"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="splade-onnx", description="SPLADE sparse embeddings on onnxruntime.")
+    ap = argparse.ArgumentParser(prog="splade-onnx", description="SPLADE sparse embeddings on onnxruntime.",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("-v", "--verbose", action="store_true", help="log where models come from and what is built")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=DEFAULT_MODEL, help="registry name, HF repo id or local folder")
         p.add_argument("--cache-dir", default=None)
-        p.add_argument("--max-length", type=int, default=None, help="truncate texts at this many tokens")
-        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--max-length", type=_LENGTH, default=None, help="truncate texts at this many tokens (>= 2)")
+        p.add_argument("--threads", type=_POSITIVE, default=None)
         p.add_argument("--int8", action="store_true", help="use the int8-quantized graph")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("encode", help="texts (jsonl or one per line) to jsonl sparse vectors")
-    p.add_argument("input", help="a .jsonl file (with --field and _id/id), a text file, or - for stdin")
+    p = sub.add_parser("encode", help="texts (jsonl or one per line) to jsonl sparse vectors", epilog=INPUT_RULES)
+    p.add_argument("input", help="a .jsonl file (with --field and _id/id), a text file, or - for stdin (sniffed)")
     p.add_argument("-o", "--output", default=None, help="output jsonl (written atomically); default stdout")
-    p.add_argument("--field", default="text")
+    p.add_argument("--field", default="text", help="the text field of jsonl input (default: text)")
     p.add_argument("--queries", action="store_true", help="encode as queries")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=_POSITIVE, default=None)
     model_opts(p)
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("index", help="encode documents and save a SparseIndex")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True, help="index file to write (.npz)")
-    p.add_argument("--field", default="text")
+    p = sub.add_parser("index", help="encode documents and save a SparseIndex", epilog=INPUT_RULES)
+    p.add_argument("input", help="a .jsonl file (with --field and _id/id), a text file, or - for stdin (sniffed)")
+    p.add_argument("-o", "--output", required=True, help="index file to write (.npz), in an existing folder")
+    p.add_argument("--field", default="text", help="the text field of jsonl input (default: text)")
     model_opts(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="query a saved index")
     p.add_argument("index")
     p.add_argument("query", nargs="+")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_POSITIVE, default=10)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--allow-model-mismatch", action="store_true",
+                   help="search an index built by another model than --model (warn instead of exit 1)")  # fmt: skip
     model_opts(p)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("eval", help="nDCG@10, R@100, MRR@10 on a BEIR folder")
+    p = sub.add_parser("eval", help="nDCG@10, R@100, MRR@10 on a BEIR folder (needs the [eval] extra)")
     p.add_argument("data_dir")
     p.add_argument("--bm25", action="store_true", help="also BM25 (bm25s)")
     p.add_argument("--hybrid", action="store_true", help="also SPLADE+BM25 fusion (RRF and convex)")
-    p.add_argument("--doc-max-length", type=int, default=None)
-    p.add_argument("--query-max-length", type=int, default=None)
-    p.add_argument("--convex-weight", type=float, default=0.5, help="SPLADE's weight in the convex fusion")
+    p.add_argument("--doc-max-length", type=_LENGTH, default=None)
+    p.add_argument("--query-max-length", type=_LENGTH, default=None)
+    p.add_argument("--convex-weight", type=_fraction, default=0.5, help="SPLADE's weight in the convex fusion")
     p.add_argument("--json", action="store_true")
     model_opts(p)
     p.set_defaults(func=cmd_eval)
@@ -245,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="why a document scores for a query: shared and expansion terms")
     p.add_argument("query")
     p.add_argument("document")
-    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--top", type=_POSITIVE, default=10)
     model_opts(p)
     p.set_defaults(func=cmd_explain)
 
@@ -256,29 +396,71 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a checkpoint to the cached ONNX graph (optionally int8)")
     p.add_argument("model")
     p.add_argument("--cache-dir", default=None)
-    p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--max-length", type=_LENGTH, default=None)
+    p.add_argument("--threads", type=_POSITIVE, default=None)
     p.add_argument("--int8", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_convert)
     return ap
 
 
+# ---------------------------------------------------------------------------- exit codes
+
+
+def exit_code(exc: BaseException) -> tuple[int, str | None]:
+    """The exit code for ``exc`` and the message for stderr (``None``: say nothing): the one mapping.
+
+    :func:`main` handles the error tree (``SpladeError``), ``OSError``, ``BrokenPipeError`` and
+    ``KeyboardInterrupt`` this way; anything else is a bug and keeps its traceback.
+    """
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_OK, None  # the reader of stdout is gone: stop quietly
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, None
+    if isinstance(exc, (InputError, IndexFormatError)):
+        return EXIT_INPUT, f"bad input: {exc}"
+    if isinstance(exc, (ArgumentError, ArgumentTypeError)):
+        return EXIT_USAGE, f"error: {exc}"
+    if isinstance(exc, ModelMismatchError):
+        return EXIT_FAIL, f"error: {exc} On the command line: --allow-model-mismatch."
+    if isinstance(exc, (MissingExtraError, SpladeError, OSError)):
+        return EXIT_FAIL, f"error: {exc}"
+    return EXIT_FAIL, None
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's last flush cannot fail
+    ("Exception ignored ... BrokenPipeError"), as the Python docs on SIGPIPE recommend."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (captured output)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+_HANDLED = (BrokenPipeError, KeyboardInterrupt, SpladeError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0), or a usage error argparse has reported (2)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
-        return int(args.func(args))
-    except InputError as e:
-        print(f"splade-onnx: bad input: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except (FileNotFoundError, ValueError, OSError, ImportError, TypeError) as e:
-        print(f"splade-onnx: error: {e}", file=sys.stderr)
-        return EXIT_FAIL
-    except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+    except _HANDLED as e:
+        code, message = exit_code(e)
+        if isinstance(e, BrokenPipeError):
+            _stdout_to_devnull()
+        if message is not None:
+            print(f"splade-onnx: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

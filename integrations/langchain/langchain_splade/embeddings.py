@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splade_onnx import SparseEmbedding, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, ArgumentError, SparseEmbedding, SpladeEncoder
 
 __all__ = ["SparseVector", "SpladeSparseEmbeddings", "load_encoder"]
 
@@ -28,7 +28,7 @@ def load_encoder(model: str | SpladeEncoder, options: dict[str, Any]) -> SpladeE
     """An existing encoder as is, or ``SpladeEncoder.from_pretrained(model, **options)``."""
     if isinstance(model, SpladeEncoder):
         if options:
-            raise ValueError(f"options {sorted(options)} apply when loading a model by name, not to an encoder")
+            raise ArgumentError(f"options {sorted(options)} apply when loading a model by name, not to an encoder")
         return model
     return SpladeEncoder.from_pretrained(model, **options)
 
@@ -37,14 +37,15 @@ class SpladeSparseEmbeddings:
     """SPLADE for ``QdrantVectorStore(sparse_embedding=...)`` (SPARSE and HYBRID modes).
 
     ``model`` is a registry name, HF repo id, local folder or an existing
-    :class:`splade_onnx.SpladeEncoder`; any other keyword (``max_length``,
-    ``quantize``, ``threads``, ``cache_dir``, ...) goes to ``SpladeEncoder.from_pretrained``
-    and an unknown one raises ``TypeError`` there.  Queries use the model's query side.
-    Async methods run in a worker thread (onnxruntime releases the GIL), so the
-    event loop stays free.
+    :class:`splade_onnx.SpladeEncoder` (default ``splade_onnx.DEFAULT_MODEL``); any other
+    keyword (``max_length``, ``quantize``, ``threads``, ``cache_dir``, ...) goes to
+    ``SpladeEncoder.from_pretrained`` and an unknown one raises ``TypeError`` there.
+    Queries use the model's query side.  A bare ``str`` given to ``embed_documents`` is a
+    ``TypeError``, not one vector per character.  Async methods run in a worker thread
+    (onnxruntime releases the GIL), so the event loop stays free.
     """
 
-    def __init__(self, model: str | SpladeEncoder = "rasyosef/splade-tiny", *, batch_size: int | None = None,
+    def __init__(self, model: str | SpladeEncoder = DEFAULT_MODEL, *, batch_size: int | None = None,
                  **options: Any) -> None:  # fmt: skip
         self.model = model if isinstance(model, str) else model.name
         self.batch_size = batch_size
@@ -54,7 +55,7 @@ class SpladeSparseEmbeddings:
         return f"SpladeSparseEmbeddings(model={self.model!r}, batch_size={self.batch_size})"
 
     def embed_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        return [SparseVector.of(e) for e in self.encoder.encode_documents(list(texts), batch_size=self.batch_size)]
+        return [SparseVector.of(e) for e in self.encoder.encode_documents(texts, batch_size=self.batch_size)]
 
     def embed_query(self, text: str) -> SparseVector:
         return SparseVector.of(self.encoder.encode_queries([text])[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from splade_onnx import SparseEmbedding, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, SparseEmbedding, SpladeEncoder
 
 from .embeddings import load_encoder
 
@@ -31,7 +31,7 @@ def _as_dict(emb: SparseEmbedding) -> dict[int, float]:
 class SpladeMilvusSparseEmbedding(BaseSparseEmbedding):
     """SPLADE vectors as ``dict[int, float]`` for ``langchain_milvus.Milvus(builtin_function=None, ...)``."""
 
-    def __init__(self, model: str | SpladeEncoder = "rasyosef/splade-tiny", **options: Any) -> None:
+    def __init__(self, model: str | SpladeEncoder = DEFAULT_MODEL, **options: Any) -> None:
         self.encoder = load_encoder(model, options)
 
     def embed_query(self, query: str) -> dict[int, float]:

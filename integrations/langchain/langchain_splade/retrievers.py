@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,18 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from splade_onnx import SparseIndex
+from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
 
+from ._checks import check_ids, not_single
 from .embeddings import SpladeSparseEmbeddings
 
 __all__ = ["SpladeRetriever"]
+
+#: The payload of ``index.npz`` that :meth:`SpladeRetriever.save` writes.
+FORMAT, VERSION = "langchain-splade-retriever", 2
+INDEX_FILE = "index.npz"
+#: The 0.1 layout, still read: ``index.npz`` without a payload beside this file.
+LEGACY_FILE, LEGACY_FORMAT = "documents.json", "langchain-splade-documents"
 
 
 class SpladeRetriever(BaseRetriever):
@@ -36,7 +43,7 @@ class SpladeRetriever(BaseRetriever):
     k: int = 4
     #: Texts or Documents to index at construction (consumed, then cleared).
     documents: list[str | Document] | None = Field(default=None, exclude=True, repr=False)
-    _index: SparseIndex = PrivateAttr(default_factory=SparseIndex)
+    _index: SparseIndex = PrivateAttr()
     _docs: dict[str, Document] = PrivateAttr(default_factory=dict)
 
     @field_validator("k")
@@ -47,27 +54,26 @@ class SpladeRetriever(BaseRetriever):
         return k
 
     def model_post_init(self, context: Any, /) -> None:
+        self._index = SparseIndex(model=self.embeddings.encoder.identity)  # saved, and checked on load
         if self.documents:
-            docs = [d if isinstance(d, Document) else Document(page_content=d) for d in self.documents]
-            self.add_documents(docs)
+            self.add_documents([d if isinstance(d, Document) else Document(page_content=d) for d in self.documents])
         self.documents = None
 
     @classmethod
     def from_texts(
         cls,
         texts: Iterable[str],
-        metadatas: Sequence[dict[str, Any]] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
         ids: Sequence[str] | None = None,
         *,
         embeddings: SpladeSparseEmbeddings | None = None,
         k: int = 4,
         **kwargs: Any,
     ) -> SpladeRetriever:
-        texts = list(texts)
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise ValueError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
-        docs = [Document(page_content=t, metadata=dict(metadatas[i]) if metadatas else {}) for i, t in enumerate(texts)]
-        return cls.from_documents(docs, ids=ids, embeddings=embeddings, k=k, **kwargs)
+        not_single(texts, "texts")  # before the model loads
+        retriever = cls(embeddings=embeddings or SpladeSparseEmbeddings(), k=k, **kwargs)
+        retriever.add_texts(texts, metadatas=metadatas, ids=ids)
+        return retriever
 
     @classmethod
     def from_documents(
@@ -79,29 +85,63 @@ class SpladeRetriever(BaseRetriever):
         k: int = 4,
         **kwargs: Any,
     ) -> SpladeRetriever:
+        not_single(documents, "documents", Document)
         retriever = cls(embeddings=embeddings or SpladeSparseEmbeddings(), k=k, **kwargs)
         retriever.add_documents(list(documents), ids=ids)
         return retriever
 
     def add_documents(self, documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[str]:
-        """Encode and index ``documents``; ids come from ``ids``, else ``Document.id``, else are generated."""
-        if ids is None and all(d.id for d in documents):
-            ids = [str(d.id) for d in documents]
+        """Encode and index ``documents``; returns their ids.
+
+        Each id is ``ids[i]`` when ``ids`` is given, else ``Document.id``, else generated.  An id
+        given twice or already in the index raises :class:`ArgumentError` listing them, and
+        nothing is added.
+        """
+        not_single(documents, "documents", Document)
+        documents = list(documents)
+        for pos, d in enumerate(documents):
+            if not isinstance(d, Document):
+                raise ArgumentTypeError(f"documents[{pos}] is a {type(d).__name__}, not a Document")
+        if ids is not None:
+            not_single(ids, "ids")
+            ids = list(ids)
+            if len(ids) != len(documents):
+                raise ArgumentError(f"got {len(documents)} documents but {len(ids)} ids")
+        chosen = list(ids) if ids is not None else [d.id or None for d in documents]
+        check_ids((i for i in chosen if i is not None), in_use=self._index)
         vectors = self.embeddings.encoder.encode_documents([d.page_content for d in documents])
-        new_ids = self._index.add(vectors, ids=list(ids) if ids is not None else None)
-        for i, d in zip(new_ids, documents):
+        added: list[str] = []
+        try:  # runs of given ids and of missing ones, in order (the core generates ids where ids=None)
+            for has_id, run in itertools.groupby(range(len(documents)), key=lambda p: chosen[p] is not None):
+                run_ = list(run)
+                run_ids = [str(chosen[p]) for p in run_] if has_id else None
+                added += self._index.add([vectors[p] for p in run_], ids=run_ids)
+        except BaseException:
+            self._index.delete(added)
+            raise
+        for i, d in zip(added, documents):
             self._docs[i] = Document(page_content=d.page_content, metadata=dict(d.metadata), id=i)
-        return new_ids
+        return added
 
     def add_texts(
-        self, texts: Iterable[str], metadatas: Sequence[dict[str, Any]] | None = None, ids: Sequence[str] | None = None
+        self,
+        texts: Iterable[str],
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[str]:
+        not_single(texts, "texts")
         texts = list(texts)
+        if metadatas is not None:
+            not_single(metadatas, "metadatas", Mapping)
+            metadatas = list(metadatas)
+            if len(metadatas) != len(texts):
+                raise ArgumentError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
         return self.add_documents([Document(page_content=t, metadata=dict(metadatas[i]) if metadatas else {})
                                    for i, t in enumerate(texts)], ids=ids)  # fmt: skip
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; unknown ids raise ``KeyError`` and nothing is removed."""
+        not_single(ids, "ids")
         ids = list(ids)
         removed = self._index.delete(ids)
         for i in ids:
@@ -116,7 +156,7 @@ class SpladeRetriever(BaseRetriever):
     ) -> list[Document]:
         k = self.k if k is None else k
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise ArgumentError(f"k must be >= 1, got {k}")
         if not len(self._index):
             return []
         (q,) = self.embeddings.encoder.encode_queries([query])
@@ -133,39 +173,59 @@ class SpladeRetriever(BaseRetriever):
         return await run_in_executor(None, self._get_relevant_documents, query, run_manager=sync_manager, k=k)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``path/index.npz`` (the core index format) and ``path/documents.json``, each atomically."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._index.save(folder / "index.npz")
-        payload = {"format": "langchain-splade-documents", "version": 1, "k": self.k,
-                   "documents": {i: {"page_content": d.page_content, "metadata": d.metadata}
-                                 for i, d in self._docs.items()}}  # fmt: skip
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".documents.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f)
-            os.replace(tmp, folder / "documents.json")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write ``path/index.npz``: one file, replaced all-or-nothing.
+
+        It is the core index format, recording the model that made the vectors, with the
+        documents and ``k`` as its JSON payload.  Metadata JSON cannot hold (a date, a set,
+        NaN, ...) raises :class:`ArgumentError` naming its key before anything is written, and
+        a save that fails or is killed leaves the previous one loadable, with the same results.
+        """
+        payload = {"format": FORMAT, "version": VERSION, "k": self.k,
+                   "documents": {i: {"page_content": self._docs[i].page_content, "metadata": self._docs[i].metadata}
+                                 for i in self._index.ids}}  # fmt: skip
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._index.save(Path(path) / INDEX_FILE, payload=payload)
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, embeddings: SpladeSparseEmbeddings | None = None, k: int | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        embeddings: SpladeSparseEmbeddings | None = None,
+        k: int | None = None,
+        allow_model_mismatch: bool = False,
     ) -> SpladeRetriever:
-        """Read what :meth:`save` wrote; use the same model for ``embeddings`` as when saving."""
-        folder = Path(path)
-        for name in ("index.npz", "documents.json"):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(
-                    f"{folder / name} is missing; expected a folder written by SpladeRetriever.save"
+        """Read what :meth:`save` wrote (or the 0.1 layout: ``index.npz`` + ``documents.json``).
+
+        A save made by another model than ``embeddings``' raises ``ModelMismatchError``, since
+        its scores would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
+        """
+        file = Path(path) / INDEX_FILE
+        if not file.is_file():
+            raise FileMissingError(f"{file} is missing; expected a folder written by SpladeRetriever.save")
+        embeddings = embeddings or SpladeSparseEmbeddings()
+        index = SparseIndex.load(file, model=embeddings.encoder.identity, allow_model_mismatch=allow_model_mismatch)
+        saved, where, fmt = index.payload, file, FORMAT
+        if saved is None:
+            where, fmt = Path(path) / LEGACY_FILE, LEGACY_FORMAT
+            if not where.is_file():
+                raise FileMissingError(
+                    f"{file} holds no documents and {where} is missing; expected a folder "
+                    "written by SpladeRetriever.save"
                 )
-        payload = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-        retriever = cls(embeddings=embeddings or SpladeSparseEmbeddings(), k=k or payload.get("k", 4))
-        retriever._index = SparseIndex.load(folder / "index.npz")
-        docs = payload["documents"]
-        if set(docs) != set(retriever._index.ids):
-            raise ValueError(f"{folder}: documents.json and index.npz disagree on the document ids")
-        retriever._docs = {i: Document(page_content=d["page_content"], metadata=d["metadata"], id=i)
-                           for i, d in docs.items()}  # fmt: skip
+            saved = json.loads(where.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict) or saved.get("format") != fmt:
+            raise IndexFormatError(f"{where} holds no SpladeRetriever documents (format {fmt!r} expected)")
+        if not isinstance(saved.get("version"), int) or saved["version"] > VERSION:
+            raise IndexFormatError(f"{where} has version {saved.get('version')!r}; this langchain-splade reads "
+                                   f"version {VERSION} at most: upgrade langchain-splade")  # fmt: skip
+        try:
+            docs = {i: Document(page_content=d["page_content"], metadata=d["metadata"], id=i)
+                    for i, d in saved["documents"].items()}  # fmt: skip
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise IndexFormatError(f"{where}: malformed documents ({e})") from e
+        if set(docs) != set(index.ids):
+            raise IndexFormatError(f"{where}: the documents and the index disagree on the document ids")
+        retriever = cls(embeddings=embeddings, k=k if k is not None else saved.get("k", 4))
+        retriever._index, retriever._docs = index, docs
         return retriever

@@ -9,7 +9,9 @@ import langchain_splade
 import pytest
 from langchain_splade import SparseVector, SpladeSparseEmbeddings
 
-from conftest import SEED, gather_with_heartbeat
+from splade_onnx import DEFAULT_MODEL
+
+from conftest import SEED, run_while_encoding_waits_for_the_loop
 
 
 def test_public_names() -> None:
@@ -43,10 +45,27 @@ def test_async_equals_sync(embeddings: SpladeSparseEmbeddings) -> None:
 
 
 def test_async_does_not_block_the_loop(embeddings: SpladeSparseEmbeddings) -> None:
-    texts = SEED * 60
+    """The encoder waits, inside the call, for a callback only a free event loop can run."""
+    texts = SEED * 4
+    out = run_while_encoding_waits_for_the_loop(
+        embeddings.encoder, "encode_documents", lambda: [embeddings.aembed_documents(texts) for _ in range(4)]
+    )
+    assert out == [embeddings.embed_documents(texts)] * 4
+    (q,) = run_while_encoding_waits_for_the_loop(
+        embeddings.encoder, "encode_queries", lambda: [embeddings.aembed_query("moon")]
+    )
+    assert q == embeddings.embed_query("moon")
 
-    _, worst, ticks = gather_with_heartbeat([embeddings.aembed_documents(texts) for _ in range(4)], tick=0.01)
-    assert ticks > 5 and worst < 0.5, (worst, ticks)  # the loop kept turning while encoding ran
+
+def test_the_loop_proof_catches_a_blocking_async_method(embeddings: SpladeSparseEmbeddings) -> None:
+    async def blocking() -> list[SparseVector]:  # an async def that encodes on the loop's thread
+        return embeddings.embed_documents(SEED)
+
+    with pytest.raises(AssertionError, match=re.escape("for a callback on the event loop: the loop was blocked")):
+        run_while_encoding_waits_for_the_loop(
+            embeddings.encoder, "encode_documents", lambda: [blocking(), blocking()], timeout=0.5
+        )
+    assert embeddings.embed_documents(SEED[:1])  # the encoder is restored
 
 
 def test_options_go_to_the_core(embeddings: SpladeSparseEmbeddings) -> None:
@@ -55,4 +74,4 @@ def test_options_go_to_the_core(embeddings: SpladeSparseEmbeddings) -> None:
     with pytest.raises(ValueError, match=re.escape("options ['max_length'] apply when loading a model by name")):
         SpladeSparseEmbeddings(embeddings.encoder, max_length=8)
     with pytest.raises(TypeError):
-        SpladeSparseEmbeddings("rasyosef/splade-tiny", colour="red")
+        SpladeSparseEmbeddings(DEFAULT_MODEL, colour="red")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,15 @@ def test_is_a_langchain_milvus_sparse_embedding(sparse: SpladeMilvusSparseEmbedd
     d = sparse.embed_query("lunar rover")
     assert d == sparse.encoder.encode_queries(["lunar rover"])[0].as_dict()
     assert all(type(k) is int and type(v) is float for k, v in d.items())
+
+
+def test_a_bare_string_is_a_type_error(sparse: SpladeMilvusSparseEmbedding) -> None:
+    from splade_onnx import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match=re.escape("texts must be an iterable of str, got a single str")):
+        sparse.embed_documents("hello")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match=re.escape("texts must be an iterable of str, got a single str")):
+        asyncio.run(sparse.aembed_documents("hello"))  # type: ignore[arg-type]
 
 
 def test_insert_search_and_an_empty_query(sparse: SpladeMilvusSparseEmbedding, tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import ExactMatchFilter, MetadataFilters
 from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding, to_qdrant_sparse_fns
 
-from conftest import SEED, gather_with_heartbeat
+from splade_onnx import DEFAULT_MODEL
+
+from conftest import SEED, run_while_encoding_waits_for_the_loop
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_public_names() -> None:
 def test_mro(embedding: SpladeSparseEmbedding) -> None:
     assert isinstance(embedding, BaseSparseEmbedding) and issubclass(SpladeRetriever, BaseRetriever)
     assert SpladeSparseEmbedding.class_name() == "SpladeSparseEmbedding"
-    assert embedding.to_payload() == {"class_name": "SpladeSparseEmbedding", "model_name": "rasyosef/splade-tiny",
+    assert embedding.to_payload() == {"class_name": "SpladeSparseEmbedding", "model_name": DEFAULT_MODEL,
                                       "embed_batch_size": 10}  # fmt: skip
 
 
@@ -106,13 +108,29 @@ def test_persist_round_trip(embedding: SpladeSparseEmbedding, nodes: list[TextNo
 
 
 def test_concurrent_aretrieve_keeps_the_loop_free(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
+    """The encoder waits, inside the call, for a callback only a free event loop can run."""
     r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=2)
-
-    res, worst, ticks = gather_with_heartbeat([r.aretrieve(f"lunar mission {i}") for i in range(40)])
+    res = run_while_encoding_waits_for_the_loop(
+        embedding.encoder, "encode_queries", lambda: [r.aretrieve(f"lunar mission {i}") for i in range(40)]
+    )
     assert len(res) == 40 and [h.node.node_id for h in res[0]] == [
         h.node.node_id for h in r.retrieve("lunar mission 0")
     ]
-    assert ticks > 3 and worst < 0.25, (worst, ticks)
+    batches = run_while_encoding_waits_for_the_loop(
+        embedding.encoder, "encode_documents", lambda: [embedding.aget_text_embedding_batch(SEED) for _ in range(3)]
+    )
+    assert batches == [embedding.get_text_embedding_batch(SEED)] * 3
+
+
+def test_the_loop_proof_catches_a_blocking_async_method(embedding: SpladeSparseEmbedding) -> None:
+    async def blocking() -> list[dict[int, float]]:  # an async def that encodes on the loop's thread
+        return embedding.get_text_embedding_batch(SEED)
+
+    with pytest.raises(AssertionError, match=re.escape("for a callback on the event loop: the loop was blocked")):
+        run_while_encoding_waits_for_the_loop(
+            embedding.encoder, "encode_documents", lambda: [blocking(), blocking()], timeout=0.5
+        )
+    assert embedding.get_text_embedding(SEED[0])  # the encoder is restored
 
 
 def test_qdrant_hybrid_with_the_helper_fns(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:

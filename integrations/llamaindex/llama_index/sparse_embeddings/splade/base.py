@@ -8,21 +8,29 @@ from typing import Any
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from splade_onnx import SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, ArgumentTypeError, SpladeEncoder
 
 __all__ = ["SpladeSparseEmbedding", "to_qdrant_sparse_fns"]
+
+
+def _not_single(texts: object) -> None:
+    if isinstance(texts, (str, bytes)):
+        raise ArgumentTypeError(
+            f"texts must be a list of str, got a single {type(texts).__name__} ({texts!r:.60}); wrap it in a list"
+        )
 
 
 class SpladeSparseEmbedding(BaseSparseEmbedding):
     """SPLADE vectors as ``dict[int, float]`` (Python ints and floats).
 
-    ``max_length``, ``quantize``, ``threads`` and ``cache_dir`` go to
-    ``SpladeEncoder.from_pretrained``; pass ``encoder=`` to reuse a loaded one.
-    Batches are encoded in one call, queries use the query side, and async methods
-    run in a worker thread so the event loop stays free.
+    ``model_name`` defaults to ``splade_onnx.DEFAULT_MODEL``; ``max_length``, ``quantize``,
+    ``threads`` and ``cache_dir`` go to ``SpladeEncoder.from_pretrained``; pass ``encoder=``
+    to reuse a loaded one.  Batches are encoded in one call, queries use the query side, a
+    bare ``str`` given as a batch is a ``TypeError`` (not one vector per character), and async
+    methods run in a worker thread so the event loop stays free.
     """
 
-    model_name: str = Field(default="rasyosef/splade-tiny", description="registry name, HF repo id or folder")
+    model_name: str = Field(default=DEFAULT_MODEL, description="registry name, HF repo id or folder")
     max_length: int | None = Field(default=None, description="truncate texts at this many tokens")
     quantize: str | None = Field(default=None, description="None or 'int8'")
     threads: int | None = Field(default=None)
@@ -52,6 +60,16 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
     def encoder(self) -> SpladeEncoder:
         return self._encoder
 
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[SparseEmbedding]:
+        _not_single(texts)  # the base class would batch its characters
+        return super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False) -> list[SparseEmbedding]:
+        _not_single(texts)
+        return await super().aget_text_embedding_batch(texts, show_progress=show_progress)
+
     def _get_query_embedding(self, query: str) -> SparseEmbedding:
         return self._encoder.encode_queries([query])[0].as_dict()
 
@@ -72,7 +90,10 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
 
 
 def to_qdrant_sparse_fns(embedding: SpladeSparseEmbedding) -> tuple[Any, Any]:
-    """``(sparse_doc_fn, sparse_query_fn)`` for ``QdrantVectorStore(enable_hybrid=True, ...)``."""
+    """``(sparse_doc_fn, sparse_query_fn)`` for ``QdrantVectorStore(enable_hybrid=True, ...)``.
+
+    Both take a list of texts; a bare ``str`` is a ``TypeError`` (the core checks it).
+    """
 
     def split(vectors: list[Any]) -> tuple[list[list[int]], list[list[float]]]:
         return [v.indices.tolist() for v in vectors], [v.values.tolist() for v in vectors]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 import os
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,10 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.indices.base import BaseIndex
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentStore
-from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilters
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from llama_index.core.vector_stores.utils import build_metadata_filter_fn, node_to_metadata_dict
 
-from splade_onnx import SparseIndex
+from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
 
 from .base import SpladeSparseEmbedding
 
@@ -24,35 +25,40 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SpladeRetriever"]
 
-_OPS: dict[FilterOperator, Callable[[Any, Any], bool]] = {
-    FilterOperator.EQ: operator.eq,
-    FilterOperator.NE: operator.ne,
-    FilterOperator.GT: operator.gt,
-    FilterOperator.GTE: operator.ge,
-    FilterOperator.LT: operator.lt,
-    FilterOperator.LTE: operator.le,
-    FilterOperator.IN: lambda v, f: v in f,
-    FilterOperator.NIN: lambda v, f: v not in f,
-}
+#: The payload of ``index.npz`` that :meth:`SpladeRetriever.persist` writes.
+FORMAT, VERSION = "llama-index-splade-retriever", 2
+INDEX_FILE = "index.npz"
+#: The 0.1 layout, still read: ``index.npz`` without a payload beside this docstore.
+LEGACY_DOCSTORE = "docstore.json"
+#: Stands for a nested group's result in its parent (no metadata key holds a NUL).
+_GROUP = "\x00splade-group-"
 
 
-def _matches(metadata: dict[str, Any], filters: MetadataFilters) -> bool:
-    results = []
-    for f in filters.filters:
-        if isinstance(f, MetadataFilters):
-            results.append(_matches(metadata, f))
-            continue
-        op = _OPS.get(f.operator)
-        if op is None:
-            raise ValueError(
-                f"filter operator {f.operator!r} is not supported; supported: {sorted(o.value for o in _OPS)}"
-            )
-        results.append(f.key in metadata and op(metadata[f.key], f.value))
-    return all(results) if filters.condition != FilterCondition.OR else any(results)
+def _filter_fn(filters: MetadataFilters, lookup: Callable[[str], Mapping[str, Any]]) -> Callable[[str], bool]:
+    """LlamaIndex's own ``build_metadata_filter_fn`` (what ``SimpleVectorStore`` applies).
+
+    It refuses nested ``MetadataFilters``; here each nested group is evaluated by that same
+    function and enters its parent as one filter, ``<group result> == 1``, so every level's
+    operators and its AND / OR / NOT are the library's.
+    """
+    groups = {f"{_GROUP}{n}": _filter_fn(f, lookup) for n, f in enumerate(filters.filters)
+              if isinstance(f, MetadataFilters)}  # fmt: skip
+    if not groups:
+        return build_metadata_filter_fn(lookup, filters)
+    flat: list[MetadataFilter | MetadataFilters] = [
+        MetadataFilter(key=f"{_GROUP}{n}", value=1) if isinstance(f, MetadataFilters) else f
+        for n, f in enumerate(filters.filters)
+    ]
+    return build_metadata_filter_fn(lambda i: {**lookup(i), **{k: int(g(i)) for k, g in groups.items()}},
+                                    MetadataFilters(filters=flat, condition=filters.condition))  # fmt: skip
 
 
 class SpladeRetriever(BaseRetriever):
-    """Exact SPLADE retrieval over nodes held in memory; scores are SPLADE dot products."""
+    """Exact SPLADE retrieval over nodes held in memory; scores are SPLADE dot products.
+
+    ``filters`` are applied as ``SimpleVectorStore`` applies them, by LlamaIndex's own filter
+    function on the same metadata (every operator, AND / OR / NOT), and may be nested.
+    """
 
     def __init__(
         self,
@@ -64,12 +70,24 @@ class SpladeRetriever(BaseRetriever):
         index: SparseIndex | None = None,
         **kwargs: Any,
     ) -> None:
+        if isinstance(nodes, (str, bytes, BaseNode)):
+            raise ArgumentTypeError(f"nodes must be a list of nodes, got a single {type(nodes).__name__}; wrap it")
+        nodes = list(nodes)
+        for pos, n in enumerate(nodes):
+            if not isinstance(n, BaseNode):
+                raise ArgumentTypeError(f"nodes[{pos}] is a {type(n).__name__}, not a BaseNode")
         if not isinstance(similarity_top_k, int) or similarity_top_k <= 0:
             raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
         if not nodes:
             raise ValueError("SpladeRetriever needs at least one node; got an empty list (load documents first)")
+        dups = [i for i, c in Counter(n.node_id for n in nodes).items() if c > 1]
+        if dups:
+            raise ArgumentError(f"duplicate node ids: {', '.join(map(repr, dups[:10]))}"
+                                f"{f', ... ({len(dups)} in all)' if len(dups) > 10 else ''}; each node needs "
+                                "its own node_id (one of two would never be found)")  # fmt: skip
         self._embedding = sparse_embedding
         self._nodes = {n.node_id: n for n in nodes}
+        self._metadata: dict[str, dict[str, Any]] | None = None  # what filters see, built on first use
         self.filters = filters
         if similarity_top_k > len(self._nodes):
             logger.warning("similarity_top_k=%d is larger than the %d nodes; using %d",
@@ -77,7 +95,7 @@ class SpladeRetriever(BaseRetriever):
             similarity_top_k = len(self._nodes)
         self.similarity_top_k = similarity_top_k
         if index is None:
-            index = SparseIndex()
+            index = SparseIndex(model=sparse_embedding.encoder.identity)  # saved, and checked on load
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in self._nodes.values()]
             index.add(sparse_embedding.encoder.encode_documents(texts), ids=list(self._nodes))
         self._index = index
@@ -101,14 +119,25 @@ class SpladeRetriever(BaseRetriever):
             docstore = index.docstore
         if docstore is not None:
             nodes = list(docstore.docs.values())
-        return cls(list(nodes or []), sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k,
+        return cls(nodes or [], sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k,
                    filters=filters)  # fmt: skip
+
+    def _filter_metadata(self) -> dict[str, dict[str, Any]]:
+        """Each node's metadata as ``SimpleVectorStore`` stores it for filtering (JSON values, ``doc_id``, ...)."""
+        if self._metadata is None:
+            meta = {}
+            for i, n in self._nodes.items():
+                meta[i] = node_to_metadata_dict(n, remove_text=True, flat_metadata=False)
+                meta[i].pop("_node_content", None)
+            self._metadata = meta
+        return self._metadata
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         (q,) = self._embedding.encoder.encode_queries([query_bundle.query_str])
         allowed = None
         if self.filters is not None:
-            allowed = [i for i, n in self._nodes.items() if _matches(n.metadata, self.filters)]
+            match = _filter_fn(self.filters, self._filter_metadata().__getitem__)
+            allowed = [i for i in self._nodes if match(i)]
         hits = self._index.search(q, k=self.similarity_top_k, filter_ids=allowed)
         return [NodeWithScore(node=self._nodes[i], score=s) for i, s in hits]
 
@@ -116,24 +145,66 @@ class SpladeRetriever(BaseRetriever):
         return await asyncio.to_thread(self._retrieve, query_bundle)
 
     def persist(self, path: str | os.PathLike[str]) -> None:
-        """``path/index.npz`` (the core index format) and ``path/docstore.json``."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._index.save(folder / "index.npz")
+        """Write ``path/index.npz``: one file, replaced all-or-nothing.
+
+        It is the core index format, recording the model that made the vectors, with the
+        nodes (a ``SimpleDocumentStore``'s JSON), ``similarity_top_k`` and ``filters`` as its
+        JSON payload.  Metadata JSON cannot hold (a date, a set, NaN, ...) raises
+        :class:`ArgumentError` naming its key before anything is written, and a persist that
+        fails or is killed leaves the previous one loadable, with the same results.
+        """
         store = SimpleDocumentStore()
-        store.add_documents(list(self._nodes.values()))
-        store.persist(str(folder / "docstore.json"))
+        store.add_documents([self._nodes[i] for i in self._index.ids])
+        payload = {"format": FORMAT, "version": VERSION, "similarity_top_k": self.similarity_top_k,
+                   "filters": None if self.filters is None else self.filters.model_dump(mode="json"),
+                   "docstore": store.to_dict()}  # fmt: skip
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._index.save(Path(path) / INDEX_FILE, payload=payload)
 
     @classmethod
     def from_persist_dir(
-        cls, path: str | os.PathLike[str], *, sparse_embedding: SpladeSparseEmbedding | None = None,
-        similarity_top_k: int = 4,
-    ) -> SpladeRetriever:  # fmt: skip
-        folder = Path(path)
-        for name in ("index.npz", "docstore.json"):
-            if not (folder / name).is_file():
-                raise FileNotFoundError(f"{folder / name} is missing; expected a folder from SpladeRetriever.persist")
-        store = SimpleDocumentStore.from_persist_path(str(folder / "docstore.json"))
-        index = SparseIndex.load(folder / "index.npz")
-        nodes = [store.docs[i] for i in index.ids]
-        return cls(nodes, sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k, index=index)
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        sparse_embedding: SpladeSparseEmbedding | None = None,
+        similarity_top_k: int | None = None,
+        filters: MetadataFilters | None = None,
+        allow_model_mismatch: bool = False,
+    ) -> SpladeRetriever:
+        """Read what :meth:`persist` wrote (or the 0.1 layout: ``index.npz`` + ``docstore.json``).
+
+        ``similarity_top_k`` and ``filters`` default to the persisted ones.  A persist made by
+        another model than ``sparse_embedding``'s raises ``ModelMismatchError``, since its scores
+        would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
+        """
+        file = Path(path) / INDEX_FILE
+        if not file.is_file():
+            raise FileMissingError(f"{file} is missing; expected a folder from SpladeRetriever.persist")
+        sparse_embedding = sparse_embedding or SpladeSparseEmbedding()
+        index = SparseIndex.load(
+            file, model=sparse_embedding.encoder.identity, allow_model_mismatch=allow_model_mismatch
+        )
+        saved, where = index.payload, file
+        if saved is None:
+            saved, where = {}, Path(path) / LEGACY_DOCSTORE
+            if not where.is_file():
+                raise FileMissingError(f"{file} holds no nodes and {where} is missing; expected a folder "
+                                       "from SpladeRetriever.persist")  # fmt: skip
+        elif not isinstance(saved, dict) or saved.get("format") != FORMAT:
+            raise IndexFormatError(f"{file} holds no SpladeRetriever nodes (format {FORMAT!r} expected)")
+        elif not isinstance(saved.get("version"), int) or saved["version"] > VERSION:
+            raise IndexFormatError(f"{file} has version {saved.get('version')!r}; this adapter reads version "
+                                   f"{VERSION} at most: upgrade llama-index-sparse-embeddings-splade")  # fmt: skip
+        try:
+            if where == file:
+                store = SimpleDocumentStore.from_dict(saved["docstore"])
+            else:
+                store = SimpleDocumentStore.from_persist_path(str(where))
+            docs = store.docs
+            nodes = [docs[i] for i in index.ids]
+            if filters is None and saved.get("filters") is not None:
+                filters = MetadataFilters.model_validate(saved["filters"])
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise IndexFormatError(f"{where}: malformed, or not the nodes of {file} ({type(e).__name__}: {e})") from e
+        top_k = similarity_top_k if similarity_top_k is not None else saved.get("similarity_top_k", 4)
+        return cls(nodes, sparse_embedding, similarity_top_k=top_k, filters=filters, index=index)
