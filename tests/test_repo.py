@@ -40,8 +40,8 @@ def test_nothing_reads_outside_the_repository() -> None:
         if p.suffix not in {".py", ".md", ".json", ".toml", ".cfg", ".txt", ""} or p.name == "LICENSE":
             continue
         rel = p.relative_to(ROOT).as_posix()
-        if rel.startswith("data/"):
-            continue  # the collections' own provenance notes
+        if rel.startswith("data/") or rel == "tests/test_repo.py":
+            continue  # the collections' own provenance notes, and this file's own patterns
         text = p.read_text(encoding="utf-8", errors="replace")
         bad += [f"{rel}: {m.group(0)}" for m in outside.finditer(text)]
         if rel.startswith("benchmarks/results/"):
