@@ -17,10 +17,14 @@ import pytest
 
 from conftest import ROOT
 
-BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+#: The main README and each adapter's; this environment has every distribution and extra installed.
+READMES = ["README.md", "integrations/langchain/README.md", "integrations/llamaindex/README.md"]
+BLOCKS = [(name, b) for name in READMES
+          for b in re.findall(r"```python\n(.*?)```", (ROOT / name).read_text(), flags=re.S)]  # fmt: skip
 #: Blocks that start with "# needs ..." want a service or an environment this one lacks (a Pinecone
 #: key; the Milvus extra, whose block runs in integrations/llamaindex/tests/milvus instead).
-RUNNABLE = [b for b in BLOCKS if "path/to/" not in b and "org/" not in b and not b.startswith("# needs ")]
+RUNNABLE = [(name, b) for name, b in BLOCKS
+            if "path/to/" not in b and "org/" not in b and not b.startswith("# needs ")]  # fmt: skip
 _PRINT = re.compile(r"^\s*print\(.*\)\s*#\s?(?P<want>.*)$")
 
 
@@ -35,8 +39,10 @@ def expected_lines(block: str) -> list[str]:
     return out
 
 
-def test_readme_has_runnable_snippets() -> None:
-    assert len(RUNNABLE) >= 6
+def test_every_readme_has_runnable_snippets() -> None:
+    assert len([b for name, b in RUNNABLE if name == "README.md"]) >= 6
+    for name in READMES[1:]:
+        assert len([b for n, b in RUNNABLE if n == name]) == 2, name
 
 
 def test_expected_output_matching() -> None:
@@ -49,16 +55,16 @@ def matches(want: str, got: str) -> bool:
     return doctest.OutputChecker().check_output(want + "\n", got + "\n", doctest.ELLIPSIS)
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[f"block{i}" for i in range(len(RUNNABLE))])
+@pytest.mark.parametrize(("readme", "block"), RUNNABLE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(RUNNABLE)])
 def test_readme_snippet_runs_and_prints_what_it_shows(
-    block: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    readme: str, block: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SPLADE_ONNX_CACHE", str(cache_dir))
     monkeypatch.chdir(tmp_path)  # snippets that save something use relative paths
     want = expected_lines(block)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+        exec(compile(block, readme, "exec"), {"__name__": "__readme__"})
     got = buf.getvalue().splitlines()
     assert len(got) == len(want), f"printed {got}, README shows {want}"
     for w, g in zip(want, got):

@@ -11,7 +11,8 @@ from langchain_splade import SparseVector, SpladeSparseEmbeddings
 
 from splade_onnx import DEFAULT_MODEL
 
-from conftest import SEED, run_while_encoding_waits_for_the_loop
+from conftest import SEED
+from harness import run_while_encoding_waits_for_the_loop
 
 
 def test_public_names() -> None:

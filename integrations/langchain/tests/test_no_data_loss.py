@@ -6,10 +6,6 @@ import asyncio
 import inspect
 import os
 import re
-import select
-import subprocess
-import sys
-import textwrap
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ from splade_onnx import (
 )
 
 from conftest import CACHE, SEED
+from harness import kill_when_stalled
 
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date"]
 IDS = [f"s{i}" for i in range(len(SEED))]
@@ -116,37 +113,16 @@ def test_a_save_failing_at_any_step_keeps_the_previous_save(
     assert temporaries(folder) == []
 
 
-KILLED_SAVE = textwrap.dedent("""
-    import os, sys, time
-    import numpy as np
+KILLED_SAVE = """
     from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
 
     folder, cache, stall_at, texts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     r = SpladeRetriever.from_texts(texts, metadatas=[{"n": i} for i in range(len(texts))],
                                    ids=[f"s{i}" for i in range(len(texts))],
                                    embeddings=SpladeSparseEmbeddings(cache_dir=cache))
-
-    def stall():
-        print("stalled", flush=True)
-        time.sleep(600)
-
-    def half_written(file, *args, **kwargs):
-        file.write(b"PK\\x03\\x04 half an archive")
-        file.flush()
-        os.fsync(file.fileno())
-        stall()
-
-    def after_rename(src, dst, real=os.replace):
-        real(src, dst)
-        stall()
-
-    if stall_at == "np.savez":
-        np.savez = half_written
-    else:
-        os.replace = after_rename
+    stall_in_save(stall_at)
     r.save(folder)
-    print("saved", flush=True)
-""")
+"""
 
 
 @pytest.mark.parametrize("stall_at", ["np.savez", "after the first rename"])
@@ -159,21 +135,7 @@ def test_a_killed_save_leaves_the_previous_save_or_the_new_one(
     is complete (it is that one rename).
     """
     folder, before = saved
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(folder), str(CACHE), stall_at, *reversed(SEED)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 600)  # a guard against hanging, not a timing assertion
-        line = proc.stdout.readline() if ready else ""
-        if line != "stalled\n":
-            proc.kill()
-            pytest.fail(f"the child did not stall in its save: {line!r} {proc.communicate()[1]}")
-        proc.kill()  # SIGKILL
-        assert proc.wait(timeout=60) == -9
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when_stalled(KILLED_SAVE, [str(folder), str(CACHE), stall_at, *reversed(SEED)])
     loaded = SpladeRetriever.load(folder, embeddings=embeddings)
     if stall_at == "np.savez":
         assert len(temporaries(folder)) == 1  # the half-written file it left

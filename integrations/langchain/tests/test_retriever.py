@@ -13,7 +13,8 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from splade_onnx import DEFAULT_MODEL
 
-from conftest import SEED, run_while_encoding_waits_for_the_loop
+from conftest import SEED
+from harness import run_while_encoding_waits_for_the_loop
 
 
 class TestSpladeRetrieverStandard(RetrieversIntegrationTests):

@@ -18,7 +18,8 @@ from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEm
 
 from splade_onnx import DEFAULT_MODEL
 
-from conftest import SEED, run_while_encoding_waits_for_the_loop
+from conftest import SEED
+from harness import run_while_encoding_waits_for_the_loop
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,6 @@ import asyncio
 import inspect
 import os
 import re
-import select
-import subprocess
-import sys
-import textwrap
 import uuid
 from datetime import date
 from pathlib import Path
@@ -38,6 +34,7 @@ from splade_onnx import (
 )
 
 from conftest import CACHE, SEED
+from harness import kill_when_stalled
 
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date"]
 IDS = [str(uuid.UUID(int=i + 1)) for i in range(len(SEED))]
@@ -111,38 +108,18 @@ def test_a_persist_failing_at_any_step_keeps_the_previous_one(
     assert temporaries(folder) == []
 
 
-KILLED_PERSIST = textwrap.dedent("""
-    import os, sys, time, uuid
-    import numpy as np
-    from llama_index.core.schema import MetadataMode, TextNode
+KILLED_PERSIST = """
+    import uuid
+    from llama_index.core.schema import TextNode
     from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding
 
     folder, cache, stall_at, texts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     nodes = [TextNode(text=t, id_=str(uuid.UUID(int=i + 1)), metadata={"n": i}) for i, t in enumerate(texts)]
     r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=SpladeSparseEmbedding(cache_dir=cache),
                                       similarity_top_k=6)
-
-    def stall():
-        print("stalled", flush=True)
-        time.sleep(600)
-
-    def half_written(file, *args, **kwargs):
-        file.write(b"PK\\x03\\x04 half an archive")
-        file.flush()
-        os.fsync(file.fileno())
-        stall()
-
-    def after_rename(src, dst, real=os.replace):
-        real(src, dst)
-        stall()
-
-    if stall_at == "np.savez":
-        np.savez = half_written
-    else:
-        os.replace = after_rename
+    stall_in_save(stall_at)
     r.persist(folder)
-    print("saved", flush=True)
-""")
+"""
 
 
 @pytest.mark.parametrize("stall_at", ["np.savez", "after the first rename"])
@@ -155,21 +132,7 @@ def test_a_killed_persist_leaves_the_previous_one_or_the_new_one(
     persist is complete (it is that one rename).
     """
     folder, before = saved
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_PERSIST, str(folder), str(CACHE), stall_at, *reversed(SEED)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 600)  # a guard against hanging, not a timing assertion
-        line = proc.stdout.readline() if ready else ""
-        if line != "stalled\n":
-            proc.kill()
-            pytest.fail(f"the child did not stall in its persist: {line!r} {proc.communicate()[1]}")
-        proc.kill()  # SIGKILL
-        assert proc.wait(timeout=60) == -9
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when_stalled(KILLED_PERSIST, [str(folder), str(CACHE), stall_at, *reversed(SEED)])
     loaded = SpladeRetriever.from_persist_dir(folder, sparse_embedding=embedding)
     if stall_at == "np.savez":
         assert len(temporaries(folder)) == 1  # the half-written file it left

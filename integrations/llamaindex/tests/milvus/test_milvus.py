@@ -25,7 +25,8 @@ from pymilvus.exceptions import MilvusException
 
 from splade_onnx import ArgumentTypeError, SparseEmbedding
 
-from conftest import CACHE, SEED, run_while_encoding_waits_for_the_loop
+from conftest import CACHE, SEED
+from harness import run_while_encoding_waits_for_the_loop
 
 README = Path(__file__).resolve().parents[4] / "README.md"
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date", "lunar rover"]
