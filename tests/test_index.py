@@ -514,3 +514,18 @@ def test_corrupt_files_are_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=re.escape(f"not a splade-onnx index or corrupt: {path}")):
             SparseIndex.load(path)
         assert name  # every kind is rejected
+
+
+def test_ids_can_mix_given_and_fresh_and_are_checked_before_adding() -> None:
+    index = SparseIndex()
+    e = SparseEmbedding.from_dict({1: 1.0})
+    assert index.add([e, e, e], ids=["1", None, "x"]) == ["1", "0", "x"]  # "1" is given, so the counter skips it
+    assert index.add([e], ids=[None]) == ["2"]
+    assert index.check_ids(["y", None]) == ["y", None]
+    with pytest.raises(ValueError, match=re.escape("duplicate ids: 'x', 'z'; each document needs its own id")):
+        index.check_ids(["x", "z", "z", None, None])
+    with pytest.raises(TypeError, match=re.escape("ids[1] is a int, ids must be str")):
+        index.check_ids(["q", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        index.check_ids("xy")
+    assert index.ids == ["1", "0", "x", "2"]

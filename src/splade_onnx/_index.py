@@ -277,11 +277,12 @@ class SparseIndex:
 
     # ------------------------------------------------------------------ mutation
 
-    def add(self, embeddings: Sequence[SparseEmbedding], ids: Sequence[str] | None = None) -> list[str]:
+    def add(self, embeddings: Sequence[SparseEmbedding], ids: Sequence[str | None] | None = None) -> list[str]:
         """Add documents; returns their ids (``ids`` or fresh ones), in order.
 
-        Fresh ids are the decimal strings of a counter that never goes back, skipping ids in use.
-        Nothing is added if any input is invalid.
+        A ``None`` in ``ids`` (or ``ids=None``) gets a fresh id: the decimal string of a counter
+        that never goes back, skipping ids in use or given.  Nothing is added if any input is
+        invalid (see :meth:`check_ids`).
         """
         if isinstance(embeddings, SparseEmbedding):
             raise ArgumentTypeError("embeddings must be a sequence of SparseEmbedding; wrap a single one in a list")
@@ -290,21 +291,9 @@ class SparseIndex:
             if not isinstance(e, SparseEmbedding):
                 raise ArgumentTypeError(f"embeddings[{pos}] is a {type(e).__name__}, not a SparseEmbedding")
         if ids is not None:
-            _no_str(ids, "ids")
-            ids = list(ids)
+            ids = self.check_ids(ids)
             if len(ids) != len(embeddings):
                 raise ArgumentError(f"got {len(embeddings)} embeddings but {len(ids)} ids")
-            for pos, i in enumerate(ids):
-                if not isinstance(i, str):
-                    raise ArgumentTypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
-            seen: set[str] = set()
-            dups: dict[str, None] = {}  # ordered set
-            for i in ids:
-                if i in seen or i in self._id_to_doc:
-                    dups[i] = None
-                seen.add(i)
-            if dups:
-                raise ArgumentError(f"duplicate ids: {_fmt_ids(list(dups))}")
         if self._dim is not None:
             for pos, e in enumerate(embeddings):
                 if e.indices.size and int(e.indices[-1]) >= self._dim:
@@ -314,12 +303,17 @@ class SparseIndex:
         if self._n_docs + n > _MAX_DOCS:
             raise CapacityError(f"a SparseIndex holds at most {_MAX_DOCS} documents (deleted ones included)")
         if ids is None:
-            ids = []
-            while len(ids) < len(embeddings):
+            ids = [None] * n
+        chosen = set(ids)
+        final: list[str] = []
+        for i in ids:  # a fresh id for each None: the counter's next value not in use or chosen
+            while i is None:
                 cand = str(self._next_id)
                 self._next_id += 1
-                if cand not in self._id_to_doc:
-                    ids.append(cand)
+                if cand not in self._id_to_doc and cand not in chosen:
+                    i = cand
+            final.append(i)
+        ids = final
         if not embeddings:
             return []
 
@@ -338,6 +332,31 @@ class SparseIndex:
         for doc, i in enumerate(ids, start):
             self._id_to_doc[i] = doc
         return list(ids)
+
+    def check_ids(self, ids: Iterable[str | None]) -> list[str | None]:
+        """``ids`` as a list, if :meth:`add` would take them: each a ``str`` (or ``None`` for a fresh
+        one), given once, and not in the index.  Otherwise the error names every offender.
+
+        Callers that must do work before adding (encoding, say) check first, so a bad id costs nothing.
+        """
+        _no_str(ids, "ids")
+        ids = list(ids)
+        seen: set[str] = set()
+        dups: dict[str, None] = {}  # ordered set
+        for pos, i in enumerate(ids):
+            if i is None:
+                continue
+            if not isinstance(i, str):
+                raise ArgumentTypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
+            if i in seen or i in self._id_to_doc:
+                dups[i] = None
+            seen.add(i)
+        if dups:
+            raise ArgumentError(
+                f"duplicate ids: {_fmt_ids(list(dups))}; each document needs its own id (delete the old one first "
+                "to replace it); nothing was added"
+            )
+        return ids
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents; returns how many.  Unknown ids raise :class:`KeyError` and nothing is removed."""

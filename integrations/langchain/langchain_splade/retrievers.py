@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +16,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
 
-from ._checks import check_ids, not_single
+from ._checks import not_single
 from .embeddings import SpladeSparseEmbeddings
 
 __all__ = ["SpladeRetriever"]
@@ -107,18 +106,10 @@ class SpladeRetriever(BaseRetriever):
             ids = list(ids)
             if len(ids) != len(documents):
                 raise ArgumentError(f"got {len(documents)} documents but {len(ids)} ids")
-        chosen = list(ids) if ids is not None else [d.id or None for d in documents]
-        check_ids((i for i in chosen if i is not None), in_use=self._index)
+        # Checked before encoding, so a bad id costs nothing; the index generates ids where None.
+        chosen = self._index.check_ids(ids if ids is not None else [d.id or None for d in documents])
         vectors = self.embeddings.encoder.encode_documents([d.page_content for d in documents])
-        added: list[str] = []
-        try:  # runs of given ids and of missing ones, in order (the core generates ids where ids=None)
-            for has_id, run in itertools.groupby(range(len(documents)), key=lambda p: chosen[p] is not None):
-                run_ = list(run)
-                run_ids = [str(chosen[p]) for p in run_] if has_id else None
-                added += self._index.add([vectors[p] for p in run_], ids=run_ids)
-        except BaseException:
-            self._index.delete(added)
-            raise
+        added = self._index.add(vectors, ids=chosen)
         for i, d in zip(added, documents):
             self._docs[i] = Document(page_content=d.page_content, metadata=dict(d.metadata), id=i)
         return added
