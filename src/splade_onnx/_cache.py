@@ -59,24 +59,26 @@ def _source_files(model: ResolvedModel) -> list[Path]:
     return files
 
 
-def source_fingerprint(model: ResolvedModel) -> str:
-    """A sha256 over the model's source files (names and contents): the model's identity.
-
-    The same for every graph built from one checkpoint (fp32, int8, any converter version).
-    """
-    h = hashlib.sha256()
+def _sources_digest(model: ResolvedModel, prefix: str = "") -> str:
+    """sha256 over ``prefix`` and the model's source files (names and contents)."""
+    h = hashlib.sha256(prefix.encode())
     for f in _source_files(model):
         h.update(f.name.encode())
         h.update(file_identity(f).encode())
     return h.hexdigest()
 
 
+def source_fingerprint(model: ResolvedModel) -> str:
+    """A sha256 over the model's source files (names and contents): the model's identity.
+
+    The same for every graph built from one checkpoint (fp32, int8, any converter version).
+    """
+    return _sources_digest(model)
+
+
 def cache_key(model: ResolvedModel, variant: str) -> str:
-    h = hashlib.sha256(variant.encode())
-    for f in _source_files(model):
-        h.update(f.name.encode())
-        h.update(file_identity(f).encode())
-    return h.hexdigest()[:20]
+    """The cache folder of the graph ``variant`` of ``model``: its sources and how it was built."""
+    return _sources_digest(model, variant)[:20]
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:
