@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ._errors import FileMissingError, InputError
 
-__all__ = ["BeirData", "InputError", "load_beir", "parse_json_object", "read_jsonl", "read_lines"]
+__all__ = ["BeirData", "InputError", "check_unique_ids", "load_beir", "parse_json_object", "read_jsonl", "read_lines"]
 
 
 def read_lines(f: IO[bytes], name: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
@@ -73,6 +73,15 @@ class BeirData:
         return [q for q in self.query_ids if q in self.qrels]
 
 
+def check_unique_ids(rows: Iterable[tuple[int, str]], where: object, key: str = "id") -> None:
+    """``(line number, id)`` pairs: an id seen twice is an :class:`InputError` at ``where:line``, naming both lines."""
+    seen: dict[str, int] = {}
+    for n, rid in rows:
+        if rid in seen:
+            raise InputError(f"{where}:{n}: duplicate {key} {rid!r} (first on line {seen[rid]})")
+        seen[rid] = n
+
+
 def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirData:
     """Load a BEIR folder; documents are ``title + " " + text`` (BEIR's convention)."""
     root = Path(folder)
@@ -86,16 +95,13 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
             raise FileMissingError(
                 f"{p} is missing: a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/{split}.tsv"
             )
-    doc_ids, doc_texts = [], []
-    seen: dict[str, int] = {}
+    doc_ids, doc_texts, doc_lines = [], [], []
     for n, d in read_jsonl(files["corpus"], required=("_id", "text")):
-        did = str(d["_id"])
-        if did in seen:
-            raise InputError(f"{files['corpus']}:{n}: duplicate _id {did!r} (first on line {seen[did]})")
-        seen[did] = n
         title = d.get("title") or ""
-        doc_ids.append(did)
+        doc_lines.append(n)
+        doc_ids.append(str(d["_id"]))
         doc_texts.append(f"{title} {d['text']}".strip() if isinstance(title, str) else d["text"])
+    check_unique_ids(zip(doc_lines, doc_ids), files["corpus"], key="_id")
     query_ids, query_texts = [], []
     for _, q in read_jsonl(files["queries"], required=("_id", "text")):
         query_ids.append(str(q["_id"]))

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._atomic import atomic_text_file
-from ._beir import load_beir, parse_json_object, read_lines
+from ._beir import check_unique_ids, load_beir, parse_json_object, read_lines
 from ._encoder import SpladeEncoder
 from ._errors import (
     ArgumentError,
@@ -107,11 +107,7 @@ def _read_texts(path: str, field: str) -> list[tuple[str, str]]:
     if blank and not jsonl:
         print(f"splade-onnx: warning: skipped {blank} blank line{'s' if blank > 1 else ''} in {name} "
               "(the other lines keep their line numbers as ids)", file=sys.stderr)  # fmt: skip
-    seen: dict[str, int] = {}
-    for n, rid, _ in rows:
-        if rid in seen:
-            raise InputError(f"{name}:{n}: duplicate id {rid!r} (first on line {seen[rid]})")
-        seen[rid] = n
+    check_unique_ids(((n, rid) for n, rid, _ in rows), name)
     return [(rid, text) for _, rid, text in rows]
 
 
