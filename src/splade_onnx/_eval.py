@@ -16,7 +16,7 @@ from ._registry import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MEASURES", "bm25_run", "evaluate", "score_run"]
+__all__ = ["MEASURES", "bm25_run", "evaluate", "evaluate_loaded", "score_run"]
 
 #: Reported measures, in ir-measures' names (RR@10 is MRR@10).
 MEASURES = ("nDCG@10", "R@100", "RR@10")
@@ -109,6 +109,24 @@ def evaluate(
     if isinstance(encoder, str):
         encoder = SpladeEncoder.from_pretrained(encoder)
     logger.info("evaluating on %s: %d docs, %d judged queries", data_dir, len(data.doc_ids), len(data.qrels))
+    return evaluate_loaded(data, encoder, bm25=bm25, hybrid=hybrid, doc_max_length=doc_max_length,
+                           query_max_length=query_max_length, convex_weight=convex_weight, depth=depth,
+                           show_progress=show_progress)  # fmt: skip
+
+
+def evaluate_loaded(
+    data: BeirData,
+    encoder: SpladeEncoder,
+    *,
+    bm25: bool = False,
+    hybrid: bool = False,
+    doc_max_length: int | None = None,
+    query_max_length: int | None = None,
+    convex_weight: float = 0.5,
+    depth: int = 100,
+    show_progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """:func:`evaluate` on a collection already read (the CLI reads it before it loads the model)."""
     runs: dict[str, Run] = {
         "splade": splade_run(
             data,

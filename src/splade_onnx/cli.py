@@ -227,14 +227,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ._eval import MEASURES, evaluate
+    from ._eval import MEASURES, evaluate_loaded
 
     _require_eval_extras(bm25=args.bm25 or args.hybrid)
-    load_beir(args.data_dir)  # check the folder before the model loads (evaluate reads it again)
+    data = load_beir(args.data_dir)  # read and checked before the model loads
     enc = _encoder(args)
-    results = evaluate(args.data_dir, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
-                       query_max_length=args.query_max_length, convex_weight=args.convex_weight,
-                       show_progress=not args.quiet)  # fmt: skip
+    results = evaluate_loaded(data, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
+                              query_max_length=args.query_max_length, convex_weight=args.convex_weight,
+                              show_progress=not args.quiet)  # fmt: skip
     if args.json:
         print(json.dumps({"data": str(args.data_dir), "model": enc.name, "results": results}, indent=1))
         return EXIT_OK
