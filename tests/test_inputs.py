@@ -219,8 +219,19 @@ def test_bad_items_are_found_before_workers_see_them(tiny: SpladeEncoder) -> Non
         ({"parallel": -1}, ArgumentError, "parallel must be None, 0 (one worker per core) or a positive int, got -1"),
         ({"parallel": "2"}, ArgumentTypeError, "parallel must be None, 0 (one worker per core) or a positive int"),
         ({"show_progress": "yes"}, ArgumentTypeError, "show_progress must be a bool, got str"),
-        ({"bogus": 1}, ArgumentTypeError, "SpladeEncoder.embed() got unexpected option(s) 'bogus'; valid: "
-                                          "batch_size, max_length, parallel, show_progress"),
+        ({"bogus": 1}, ArgumentTypeError, "SpladeEncoder.embed() got unexpected option(s) 'bogus'; valid: task, "
+                                          "batch_size, max_length, top_k, min_weight, long_documents, stride, "
+                                          "parallel, show_progress"),
+        ({"task": "passage"}, ArgumentError, "task must be one of 'document', 'query', got 'passage'"),
+        ({"top_k": 0}, ArgumentError, "top_k must be a positive int or None, got 0"),
+        ({"min_weight": "1"}, ArgumentTypeError, "min_weight must be a finite number or None, got '1'"),
+        ({"min_weight": float("nan")}, ArgumentTypeError, "min_weight must be a finite number or None, got nan"),
+        ({"long_documents": "split"}, ArgumentError, "long_documents must be one of 'truncate', 'windows', got "
+                                                     "'split'"),
+        ({"stride": 8}, ArgumentError, "stride is the overlap of windows: pass it with long_documents='windows'"),
+        ({"stride": 510, "long_documents": "windows"}, ArgumentError,
+         "stride must be in [0, 509] (tokens shared by windows of 510), got 510"),
+        ({"stride": -1, "long_documents": "windows"}, ArgumentError, "stride must be in [0, 509]"),
     ],
 )  # fmt: skip
 def test_embed_checks_every_argument_when_called(
@@ -232,13 +243,15 @@ def test_embed_checks_every_argument_when_called(
 
 
 def test_options_are_keyword_only_and_unknown_ones_list_the_valid(tiny: SpladeEncoder) -> None:
+    side_options = "batch_size, max_length, top_k, min_weight, long_documents, stride, show_progress"
     msg = "SpladeEncoder.encode() takes its options by keyword only, got 1 extra positional argument(s); options: "
-    with pytest.raises(ArgumentTypeError, match=re.escape(msg + "batch_size, max_length, show_progress")):
+    with pytest.raises(ArgumentTypeError, match=re.escape(msg + "task, " + side_options)):
         tiny.encode(["x"], 8)  # type: ignore[misc]
-    for method in (tiny.encode, tiny.encode_documents, tiny.encode_queries):
+    for method, options in ((tiny.encode, "task, " + side_options), (tiny.encode_documents, side_options),
+                            (tiny.encode_queries, side_options)):  # fmt: skip
         msg = f"{method.__qualname__}() got unexpected option(s) 'bach_size'; valid: "
-        with pytest.raises(ArgumentTypeError, match=re.escape(msg + "batch_size, max_length, show_progress")):
-            method(["x"], bach_size=8)  # type: ignore[call-arg]
+        with pytest.raises(ArgumentTypeError, match=re.escape(msg + options)):
+            method(["x"], bach_size=8)  # type: ignore[operator]
     with pytest.raises(ArgumentTypeError, match=re.escape("token_count() got unexpected option(s) 'max_length'")):
         tiny.token_count(["x"], max_length=8)  # type: ignore[call-arg]
 

@@ -18,9 +18,12 @@ __all__ = [
     "check_text",
     "check_texts",
     "keyword_options",
+    "merge_max",
     "plan_batches",
+    "prune",
     "reject_options",
     "rows_to_sparse",
+    "token_windows",
     "windows",
 ]
 
@@ -65,6 +68,66 @@ def rows_to_sparse(weights: NDArray[np.float32]) -> list[SparseEmbedding]:
         SparseEmbedding(values=vals[a:b], indices=cols[a:b].astype(np.int64))
         for a, b in itertools.pairwise(bounds.tolist())
     ]
+
+
+def token_windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` spans of at most ``size`` tokens covering ``n`` tokens, consecutive spans sharing ``stride``.
+
+    Spans start every ``size - stride`` tokens and stop at the first one that reaches the end, so
+    every token is in at least one span; no text gives no span.
+
+    >>> token_windows(10, 4, 1)
+    [(0, 4), (3, 7), (6, 10)]
+    >>> token_windows(3, 4, 1), token_windows(0, 4, 1)
+    ([(0, 3)], [(0, 0)])
+    """
+    step = size - stride
+    out = []
+    lo = 0
+    while True:
+        out.append((lo, min(lo + size, n)))
+        if lo + size >= n:
+            return out
+        lo += step
+
+
+def merge_max(parts: Sequence[SparseEmbedding]) -> SparseEmbedding:
+    """The elementwise maximum of sparse vectors with non-negative values (absent ids count as 0).
+
+    >>> merge_max([SparseEmbedding(values=[1, 2], indices=[3, 5]), SparseEmbedding(values=[4], indices=[5])]).as_dict()
+    {3: 1.0, 5: 4.0}
+    """
+    if len(parts) == 1:
+        return parts[0]
+    idx = np.concatenate([p.indices for p in parts])
+    val = np.concatenate([p.values for p in parts])
+    order = np.lexsort((-val, idx))  # by id, largest value first
+    idx, val = idx[order], val[order]
+    first = np.ones(idx.size, dtype=bool)
+    first[1:] = idx[1:] != idx[:-1]
+    return SparseEmbedding(values=val[first], indices=idx[first])
+
+
+def prune(emb: SparseEmbedding, *, top_k: int | None = None, min_weight: float | None = None) -> SparseEmbedding:
+    """Keep the weights of at least ``min_weight``, then the ``top_k`` largest by absolute value.
+
+    Ties at the ``top_k`` boundary keep the smaller vocabulary id, so the result is deterministic.
+
+    >>> e = SparseEmbedding(values=[0.5, 2.0, 0.1, 2.0], indices=[1, 2, 3, 4])
+    >>> prune(e, top_k=2).as_dict(), prune(e, min_weight=0.5).as_dict()
+    ({2: 2.0, 4: 2.0}, {1: 0.5, 2: 2.0, 4: 2.0})
+    """
+    values, indices = emb.values, emb.indices
+    if min_weight is not None:
+        keep = values >= min_weight
+        values, indices = values[keep], indices[keep]
+    if top_k is not None and values.size > top_k:
+        order = np.lexsort((indices, -np.abs(values)))[:top_k]
+        order.sort()
+        values, indices = values[order], indices[order]
+    if values.size == emb.values.size:
+        return emb
+    return SparseEmbedding(values=values, indices=indices)
 
 
 def check_texts(texts: object, what: str = "texts") -> None:

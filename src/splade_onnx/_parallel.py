@@ -1,7 +1,8 @@
-"""Data-parallel encoding: worker processes that each load the model once.
+"""Data-parallel encoding: worker processes that each build the engine once.
 
-The parent reads windows of texts, keeps a bounded number in flight and yields
-results in submission order; workers return only sparse vectors.
+The parent reads windows of texts, keeps a bounded number in flight and yields results in
+submission order; workers return only sparse vectors.  Workers encode with the engine module
+and the caller's :class:`~splade_onnx._engine.Settings`, as the encoder does in-process.
 """
 
 from __future__ import annotations
@@ -10,45 +11,41 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TYPE_CHECKING
 
 from ._batching import windows
+from ._engine import Encoded, NetworkEngine, NetworkRecipe, Settings
 from ._session import default_threads
-from ._types import SparseEmbedding
-
-if TYPE_CHECKING:
-    from ._encoder import SpladeEncoder, _Files
 
 __all__ = ["parallel_embed"]
 
 _WORKER_WINDOW = 256
-_worker: SpladeEncoder | None = None
+_worker: NetworkEngine | None = None
 
 
-def _init(files: _Files, threads: int) -> None:
+def _init(recipe: NetworkRecipe, threads: int) -> None:
     global _worker
-    from ._encoder import SpladeEncoder
-
-    _worker = SpladeEncoder._from_files(files, threads=threads, name="worker", source=str(files.folder))
+    _worker = recipe.build(threads=threads)
 
 
-def _run(chunk: list[str], max_batch: int, max_length: int | None) -> list[SparseEmbedding]:
+def _run(chunk: list[str], settings: Settings, start: int) -> Encoded:
     assert _worker is not None, "worker not initialised"
-    return _worker._encode_window(chunk, max_batch, max_length)
+    return _worker.encode(chunk, settings, start=start)
 
 
 def parallel_embed(
-    files: _Files, texts: Iterable[str], *, workers: int, max_batch: int, max_length: int | None = None
-) -> Iterator[list[SparseEmbedding]]:
-    """Encoded windows of ``texts``, in order, computed by ``workers`` processes."""
+    recipe: NetworkRecipe, texts: Iterable[str], *, workers: int, settings: Settings
+) -> Iterator[tuple[int, Encoded]]:
+    """``(start, encoded)`` for consecutive windows of ``texts``, in order, computed by ``workers`` processes."""
     threads = max(1, default_threads() // workers)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init,
-                             initargs=(files, threads)) as pool:  # fmt: skip
-        pending: deque[Future[list[SparseEmbedding]]] = deque()
-        for _, chunk in windows(texts, _WORKER_WINDOW):
-            pending.append(pool.submit(_run, chunk, max_batch, max_length))
+                             initargs=(recipe, threads)) as pool:  # fmt: skip
+        pending: deque[tuple[int, Future[Encoded]]] = deque()
+        for start, chunk in windows(texts, _WORKER_WINDOW):
+            pending.append((start, pool.submit(_run, chunk, settings, start)))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                s, fut = pending.popleft()
+                yield s, fut.result()
         while pending:
-            yield pending.popleft().result()
+            s, fut = pending.popleft()
+            yield s, fut.result()

@@ -52,19 +52,34 @@ class PackageSource:
 Source = HubSource | PackageSource
 
 
+QueryMode = Literal["same", "two-tower", "static"]
+
+
 @dataclass(frozen=True)
 class ModelInfo:
+    """One registry entry.  Figures come from the model cards (``card`` says which).
+
+    ``query_mode`` is read when loading: ``"same"`` encodes queries with the document network,
+    ``"two-tower"`` loads ``query_model`` as the query network, and ``"static"`` requires a query
+    weight table in the model folder (``static_query="table"``) or weighs every query token 1
+    (``static_query="tokens"``, a plain bag of tokens).
+    """
+
     name: str
     sources: tuple[Source, ...]
     license: str
     commercial_use: bool
-    size_mb: float
+    size_mb: float | None
     vocab_size: int
     architecture: str
     description: str
     pooling: str = "max"
-    activation: str = "log1p(relu)"
-    query_mode: str = "same encoder, same weights"
+    activation: str = "relu"
+    query_mode: QueryMode = "same"
+    query_model: str | None = None
+    static_query: Literal["table", "tokens"] | None = None
+    parameters: str | None = None
+    card: str = ""
     aliases: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,6 +89,7 @@ class ModelInfo:
 
 
 _NC = "cc-by-nc-sa-4.0"
+_ST: Literal["any"] = "any"  # Hub repos that may hold safetensors or ONNX beside their sentence-transformers files
 
 _MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -95,7 +111,8 @@ _MODELS: tuple[ModelInfo, ...] = (
         commercial_use=True,
         size_mb=17.7,
         vocab_size=30522,
-        architecture="BertForMaskedLM (2 layers, 128 hidden, 4.4M params)",
+        architecture="BertForMaskedLM (2 layers, 128 hidden)",
+        parameters="4.4M",
         description="Tiny SPLADE, MS MARCO dev MRR@10 30.9; works offline from the package registry.",
     ),
     ModelInfo(
@@ -152,6 +169,154 @@ _MODELS: tuple[ModelInfo, ...] = (
         architecture="BertForMaskedLM (12 layers, 768 hidden)",
         description="OpenSearch neural sparse encoder v1 (bi-encoder mode).",
     ),
+    ModelInfo(
+        name="naver/splade-v3",
+        sources=(HubSource("naver/splade-v3", _ST),),
+        license=_NC,
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (BERT-base)",
+        parameters="109M",
+        description="SPLADE v3 (NAVER), MS MARCO dev MRR@10 40.2, BEIR-13 nDCG@10 51.7. Non-commercial, gated. "
+        "The Hub repo ships pytorch_model.bin only: save it as safetensors once to load it without torch.",
+        card="huggingface.co/naver/splade-v3",
+    ),
+    ModelInfo(
+        name="naver/splade-v3-distilbert",
+        sources=(HubSource("naver/splade-v3-distilbert", _ST),),
+        license=_NC,
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="DistilBertForMaskedLM",
+        parameters="67M",
+        description="SPLADE v3 on DistilBERT (NAVER), MS MARCO dev MRR@10 38.7, BEIR-13 nDCG@10 50.0. Non-commercial. "
+        "The Hub's main branch ships pytorch_model.bin only: save it as safetensors once to load it without torch.",
+        card="huggingface.co/naver/splade-v3-distilbert",
+    ),
+    ModelInfo(
+        name="naver/splade-v3-doc",
+        sources=(HubSource("naver/splade-v3-doc", _ST),),
+        license=_NC,
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (BERT-base)",
+        parameters="109M",
+        description="SPLADE-doc v3 (NAVER): no inference on the query side (each query token weighs 1), MS MARCO dev "
+        "MRR@10 37.8, BEIR-13 nDCG@10 47.0. Non-commercial, gated; pytorch_model.bin only (save it as safetensors).",
+        query_mode="static",
+        static_query="tokens",
+        card="huggingface.co/naver/splade-v3-doc",
+    ),
+    ModelInfo(
+        name="naver/efficient-splade-VI-BT-large-doc",
+        sources=(HubSource("naver/efficient-splade-VI-BT-large-doc", _ST),),
+        license=_NC,
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="DistilBertForMaskedLM (document tower)",
+        description="Efficient SPLADE VI-BT large (NAVER), two towers: MS MARCO dev MRR@10 38.0, R@1000 97.8. "
+        "Non-commercial.",
+        query_mode="two-tower",
+        query_model="naver/efficient-splade-VI-BT-large-query",
+        card="huggingface.co/naver/efficient-splade-VI-BT-large-query",
+        aliases=("naver/efficient-splade-VI-BT-large",),
+    ),
+    ModelInfo(
+        name="naver/efficient-splade-VI-BT-large-query",
+        sources=(HubSource("naver/efficient-splade-VI-BT-large-query", _ST),),
+        license=_NC,
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (query tower)",
+        description="The query tower of naver/efficient-splade-VI-BT-large-doc; load the pair through that name. "
+        "Non-commercial.",
+        card="huggingface.co/naver/efficient-splade-VI-BT-large-query",
+    ),
+    ModelInfo(
+        name="opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill",
+        sources=(HubSource("opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill", _ST),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="DistilBertForMaskedLM",
+        parameters="67M",
+        description="OpenSearch inference-free sparse encoder v2 (distilled): BEIR-13 avg nDCG@10 0.504.",
+        query_mode="static",
+        static_query="table",
+        card="huggingface.co/opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini (comparison table)",
+    ),
+    ModelInfo(
+        name="opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini",
+        sources=(HubSource("opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini", _ST),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM",
+        parameters="23M",
+        description="OpenSearch inference-free sparse encoder v2 (mini): BEIR-13 avg nDCG@10 0.497.",
+        query_mode="static",
+        static_query="table",
+        card="huggingface.co/opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini",
+    ),
+    ModelInfo(
+        name="opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill",
+        sources=(HubSource("opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill", _ST),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="DistilBertForMaskedLM",
+        parameters="67M",
+        activation="log1p_relu",
+        description="OpenSearch inference-free sparse encoder v3 (distilled): BEIR-13 avg nDCG@10 0.517.",
+        query_mode="static",
+        static_query="table",
+        card="huggingface.co/opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini (comparison table)",
+    ),
+    ModelInfo(
+        name="prithivida/Splade_PP_en_v2",
+        sources=(HubSource("prithivida/Splade_PP_en_v2", "any"),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (bert-base-uncased init)",
+        parameters="109M",
+        description="SPLADE++ v2 (independent implementation), English, MS MARCO dev MRR@10 37.8, BEIR-13 nDCG@10 "
+        "49.4; the Hub repo ships onnx/model.onnx.",
+        card="huggingface.co/prithivida/Splade_PP_en_v2",
+    ),
+    ModelInfo(
+        name="rasyosef/splade-mini",
+        sources=(HubSource("rasyosef/splade-mini", _ST),),
+        license="unknown (not stated on the model card)",
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (BERT-Mini)",
+        parameters="11.2M",
+        description="Mini SPLADE, MS MARCO dev MRR@10 34.1 (the card's latest figure).",
+        card="huggingface.co/rasyosef/splade-mini",
+    ),
+    ModelInfo(
+        name="rasyosef/splade-small",
+        sources=(HubSource("rasyosef/splade-small", _ST),),
+        license="unknown (not stated on the model card)",
+        commercial_use=False,
+        size_mb=None,
+        vocab_size=30522,
+        architecture="BertForMaskedLM (BERT-Small)",
+        parameters="28.8M",
+        description="Small SPLADE, MS MARCO dev MRR@10 35.4.",
+        card="huggingface.co/rasyosef/splade-small",
+    ),
 )
 
 
@@ -177,7 +342,7 @@ def close_matches(name: str, n: int = 3) -> list[str]:
             names.setdefault(a.lower(), m.name)
     hits = difflib.get_close_matches(name.lower(), list(names), n=n * 2, cutoff=0.5)
     short = {k.split("/")[-1]: v for k, v in names.items()}
-    hits += difflib.get_close_matches(name.lower().split("/")[-1], list(short), n=n, cutoff=0.5)
+    hits += difflib.get_close_matches(name.lower().split("/")[-1], list(short), n=n, cutoff=0.7)
     out: list[str] = []
     for h in hits:
         real = names.get(h) or short[h]

@@ -70,12 +70,21 @@ _NOT_BUILT: Any = object()
 
 
 class TextTokenizer:
-    def __init__(self, tokenizer: Tokenizer, max_length: int, limit: int | None = None) -> None:
+    """A ``tokenizers`` tokenizer that truncates at ``max_length`` in bounded memory (see the module docstring).
+
+    ``specials=False`` tokenizes without special tokens (the inference-free query side); then
+    ``max_length`` counts content tokens only.
+    """
+
+    def __init__(
+        self, tokenizer: Tokenizer, max_length: int, limit: int | None = None, *, specials: bool = True
+    ) -> None:
         self._tok = tokenizer
         self.max_length = max_length
         #: The model's position limit: no truncation length may exceed it.
         self.limit = limit or max_length
-        self._clones: dict[int, Tokenizer] = {}
+        self.specials = specials
+        self._clones: dict[int | None, Tokenizer] = {}
         self._cuts: _WordCuts | None = _NOT_BUILT
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=max_length)
@@ -85,7 +94,24 @@ class TextTokenizer:
             self.pad_id = int(pad.get("pad_id", 0))
 
     @classmethod
-    def from_folder(cls, folder: Path, *, max_length: int | None, model_limit: int | None) -> TextTokenizer:
+    def from_folder(
+        cls,
+        folder: Path,
+        *,
+        max_length: int | None,
+        model_limit: int | None,
+        configured: int | None = None,
+        lowercase: bool = False,
+        specials: bool = True,
+    ) -> TextTokenizer:
+        """The tokenizer in ``folder``.
+
+        Its default length is ``max_length``, else ``configured`` (sentence-transformers'
+        ``max_seq_length``), else the tokenizer's ``model_max_length`` capped by ``model_limit``
+        (the position embeddings).  ``lowercase`` prepends a ``Lowercase`` normalizer, as
+        sentence-transformers does for ``do_lower_case``.  Without ``model_limit`` (a side with
+        no network) the tokenizer's own ``model_max_length`` is the limit, or none when it has none.
+        """
         path = folder / "tokenizer.json"
         if not path.is_file():
             raise FileMissingError(
@@ -96,16 +122,30 @@ class TextTokenizer:
             tok = Tokenizer.from_file(str(path))
         except Exception as e:
             raise ArgumentError(f"cannot read {path}: {e}") from e
-        limit = _configured_limit(folder, model_limit)
+        if lowercase:
+            from tokenizers import normalizers
+
+            tok.normalizer = (
+                normalizers.Lowercase()
+                if tok.normalizer is None
+                else normalizers.Sequence([normalizers.Lowercase(), tok.normalizer])
+            )
+        limit = _configured_limit(folder, model_limit, specials=specials)
+        default = limit
+        if configured is not None:
+            if configured > limit:
+                logger.warning("%s: max_seq_length=%d exceeds the model's %d positions; using %d",
+                               folder, configured, limit, limit)  # fmt: skip
+            default = min(configured, limit)
         if max_length is None:
-            max_length = limit
+            max_length = default
         elif not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
             raise ArgumentError(f"max_length must be an int >= 2, got {max_length!r}")
         elif max_length > limit:
             raise ArgumentError(
                 f"max_length={max_length} exceeds the model's limit of {limit} positions; pass max_length<={limit}"
             )
-        out = cls(tok, max_length, limit)
+        out = cls(tok, max_length, limit, specials=specials)
         pad_tok = _special(folder, "pad_token")
         pad_id = tok.token_to_id(pad_tok) if pad_tok is not None else None
         if pad_id is not None:
@@ -128,13 +168,20 @@ class TextTokenizer:
             )
         if not 2 <= max_length <= self.limit:
             raise ArgumentError(f"max_length must be an int in [2, {self.limit}] for this model, got {max_length!r}")
+        return self._clone(max_length)
+
+    def _clone(self, max_length: int | None) -> Tokenizer:
+        """The tokenizer truncating at ``max_length`` (``None``: not at all), cached."""
         if max_length == self.max_length:
             return self._tok
         tok = self._clones.get(max_length)
         if tok is None:
             tok = Tokenizer.from_str(self._tok.to_str())
             tok.no_padding()
-            tok.enable_truncation(max_length=max_length)
+            if max_length is None:
+                tok.no_truncation()
+            else:
+                tok.enable_truncation(max_length=max_length)
             self._clones[max_length] = tok
         return tok
 
@@ -142,6 +189,15 @@ class TextTokenizer:
         """Token ids per text, special tokens added, truncated at ``max_length`` (default: the encoder's).
 
         ``start`` is the position of ``texts[0]`` in the caller's input, for error messages.
+        """
+        return self.encode_counted(texts, max_length, start=start)[0]
+
+    def encode_counted(
+        self, texts: Sequence[str], max_length: int | None = None, *, start: int = 0
+    ) -> tuple[list[list[int]], list[int]]:
+        """:meth:`encode`, and the positions in ``texts`` of the texts that were cut.
+
+        A text pre-cut for its length counts as cut when it fills ``max_length``.
         """
         n = self.max_length if max_length is None else max_length
         tok = self._truncating(n)
@@ -154,16 +210,50 @@ class TextTokenizer:
             else:
                 cut.append(t)
         try:
-            encs = tok.encode_batch(cut, add_special_tokens=True)
+            encs = tok.encode_batch(cut, add_special_tokens=self.specials)
         except TypeError:  # the tokenizer's bare error for a lone surrogate
             for j, t in enumerate(texts):
                 check_encodable(t, start + j)
             raise
         ids = [e.ids for e in encs]
+        cuts = []
         for j, (t, c) in enumerate(zip(texts, cut)):
-            if c is not t and not (c and encs[j].overflowing):
-                ids[j] = self._encode_long(tok, t, n)
-        return ids
+            if c is not t:
+                if not (c and encs[j].overflowing):
+                    ids[j] = self._encode_long(tok, t, n)
+                if len(ids[j]) >= n:
+                    cuts.append(j)
+            elif encs[j].overflowing:
+                cuts.append(j)
+        return ids, cuts
+
+    def content_ids(self, text: str, position: int) -> NDArray[np.int64]:
+        """All the ids of ``text`` without special tokens and without truncation (for windows).
+
+        A long text is tokenized in bounded pieces where the exact rule applies; else whole.
+        """
+        tok = self._clone(None)
+        try:
+            cuts = self._word_cuts() if len(text) > _PIECE_TOKENS * _CHARS_PER_TOKEN else None
+            pieces = cuts.pieces(tok, text, None) if cuts is not None else None
+            if pieces is None:
+                return np.asarray(tok.encode(text, add_special_tokens=False).ids, dtype=np.int64)
+        except TypeError:
+            check_encodable(text, position)
+            raise
+        return np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in pieces] or [np.zeros(0, np.int64)])
+
+    def special_ids(self) -> tuple[list[int], list[int]]:
+        """The special ids the post-processor puts before and after one text (``[CLS]``, ``[SEP]`` for BERT)."""
+        if not self.specials:
+            return [], []
+        tok = self._clone(None)
+        enc = tok.post_process(tok.encode("a", add_special_tokens=False), add_special_tokens=True)
+        mask = enc.special_tokens_mask
+        content = [i for i, m in enumerate(mask) if not m]
+        if not content:
+            return list(enc.ids), []
+        return list(enc.ids[: content[0]]), list(enc.ids[content[-1] + 1 :])
 
     def _precut(self, text: str, max_length: int | None = None) -> str:
         """A prefix of at most ``12 * max_length`` characters ending at a word boundary ("" if none is known).
@@ -192,11 +282,11 @@ class TextTokenizer:
         """The ids of ``text`` when its quick pre-cut is not enough, tokenizing bounded pieces only."""
         cuts = self._word_cuts()
         if cuts is not None:
-            ids = cuts.ids(tok, text, max_length)
+            ids = cuts.ids(tok, text, max_length, self.specials)
             if ids is not None:
                 return ids
             logger.debug("a text of %d characters defeats the exact pre-cut rule; using the fallback", len(text))
-        return _encode_verified(tok, text, max_length)
+        return _encode_verified(tok, text, max_length, self.specials)
 
 
 def check_encodable(text: str, position: int) -> None:
@@ -210,7 +300,7 @@ def check_encodable(text: str, position: int) -> None:
         )
 
 
-def _encode_verified(tok: Tokenizer, text: str, max_length: int) -> list[int]:
+def _encode_verified(tok: Tokenizer, text: str, max_length: int, specials: bool = True) -> list[int]:
     """The fallback rule of the module docstring: widening prefixes, each checked, never the unbounded text."""
     prev: list[int] | None = None
     ids: list[int] = []
@@ -218,10 +308,10 @@ def _encode_verified(tok: Tokenizer, text: str, max_length: int) -> list[int]:
     for k in _WIDEN:
         size = max(max_length, _PIECE_TOKENS) * _CHARS_PER_TOKEN * k
         if len(text) <= size:
-            return list(tok.encode(text, add_special_tokens=True).ids)
+            return list(tok.encode(text, add_special_tokens=specials).ids)
         at = max(text.rfind(c, 0, size) for c in _WHITESPACE)
         at_space = at >= size // 2
-        enc = tok.encode(text[: at if at_space else size], add_special_tokens=True)
+        enc = tok.encode(text[: at if at_space else size], add_special_tokens=specials)
         ids = list(enc.ids)
         if enc.overflowing:
             if at_space or ids == prev:
@@ -351,14 +441,23 @@ class _WordCuts:
                 return m.start()
             a = m.end()
 
-    def ids(self, tok: Tokenizer, text: str, max_length: int) -> list[int] | None:
+    def ids(self, tok: Tokenizer, text: str, max_length: int, specials: bool = True) -> list[int] | None:
         """``tok.encode(text).ids``, tokenizing bounded pieces only; ``None`` if ``text`` defeats the rule."""
-        piece = max(max_length, _PIECE_TOKENS) * _CHARS_PER_TOKEN
-        need = max_length - tok.num_special_tokens_to_add(False) + 1  # content tokens that make it overflow
+        need = max_length - (tok.num_special_tokens_to_add(False) if specials else 0) + 1  # overflowing
+        encs = self.pieces(tok, text, need)
+        if encs is None:
+            return None
+        merged = Encoding.merge(encs, growing_offsets=True) if encs else tok.encode("", add_special_tokens=False)
+        return list(tok.post_process(merged, add_special_tokens=specials).ids)
+
+    def pieces(self, tok: Tokenizer, text: str, need: int | None) -> list[Encoding] | None:
+        """The encodings (no special tokens) of consecutive bounded pieces of ``text``, until ``need`` tokens
+        are known (``None``: all of the text); ``None`` if ``text`` defeats the rule."""
+        piece = _PIECE_TOKENS * _CHARS_PER_TOKEN if need is None else max(need, _PIECE_TOKENS) * _CHARS_PER_TOKEN
         encs: list[Encoding] = []
         count = pos = 0
         n = len(text)
-        while pos < n and count < need:  # invariant: pos is 0 or a cut
+        while pos < n and (need is None or count < need):  # invariant: pos is 0 or a cut
             blank = self._blanks.span(text, pos)  # whitespace makes no token: skip it at C speed
             if blank > pos and (blank == n or self._clear(text, blank)):
                 pos = blank
@@ -380,8 +479,7 @@ class _WordCuts:
                 if enc.ids:
                     encs.append(enc)
                     count += len(enc.ids)
-        merged = Encoding.merge(encs, growing_offsets=True) if encs else tok.encode("", add_special_tokens=False)
-        return list(tok.post_process(merged, add_special_tokens=True).ids)
+        return encs
 
     def _word(self, text: str, pos: int) -> tuple[str, int] | None:
         """The word starting at the cut ``pos``: a bounded stand-in with the same tokens, and where it ends.
@@ -435,8 +533,10 @@ class _CharSet:
         return self._others
 
 
-def _configured_limit(folder: Path, model_limit: int | None) -> int:
-    limit = model_limit or 512
+def _configured_limit(folder: Path, model_limit: int | None, *, specials: bool = True) -> int:
+    """``model_max_length`` of ``tokenizer_config.json`` capped by ``model_limit``; without either, 512 for a
+    network side and no limit (a very large one) for a side without special tokens (a static table)."""
+    limit = model_limit or (512 if specials else 1 << 40)
     cfg = folder / "tokenizer_config.json"
     if cfg.is_file():
         try:

@@ -276,11 +276,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
-    print("| model | license | commercial use | architecture | size MB | sources |")
-    print("|---|---|---|---|---|---|")
+    print("| model | license | commercial use | architecture | parameters | query side | sources |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['name']} | {r['license']} | {'yes' if r['commercial_use'] else 'NO'} | {r['architecture']} | "
-              f"{r['size_mb']:g} | {'; '.join(r['sources'])} |")  # fmt: skip
+              f"{r['parameters'] or '?'} | {r['query_mode']} | {'; '.join(r['sources'])} |")  # fmt: skip
     return EXIT_OK
 
 

@@ -1,0 +1,229 @@
+"""The encoding engine, one per side of a model: texts in, sparse vectors out.
+
+A network side tokenizes, plans batches under a token budget, runs the backend and turns rows
+into sparse vectors; a static side (inference-free queries) weighs each distinct token from a
+table.  The encoder and the parallel workers both encode through this module, with the same
+:class:`Settings`, so a setting changed on the encoder reaches the workers too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
+from ._convert import TOKEN_BUDGET
+from ._errors import ArgumentError, ModelError
+from ._session import Backend, OrtBackend, Provider
+from ._tokenize import TextTokenizer, pad_batch
+from ._types import SparseEmbedding
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Encoded", "Engine", "NetworkEngine", "NetworkRecipe", "Settings", "StaticEngine"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The options of one encoding call, checked by the encoder before any text is read."""
+
+    max_batch: int = 256
+    #: Truncation length of this call (``None``: the side's own).
+    max_length: int | None = None
+    token_budget: int = TOKEN_BUDGET
+    top_k: int | None = None
+    min_weight: float | None = None
+    #: Encode every token in overlapping windows merged by max, instead of truncating.
+    windows: bool = False
+    #: Tokens shared by consecutive windows (``None``: a quarter of a window).
+    stride: int | None = None
+
+
+class Encoded(NamedTuple):
+    vectors: list[SparseEmbedding]
+    #: Positions (in the texts given) of the texts that were truncated.
+    cut: list[int]
+
+
+def _finish(vectors: list[SparseEmbedding], s: Settings) -> list[SparseEmbedding]:
+    if s.top_k is None and s.min_weight is None:
+        return vectors
+    return [prune(v, top_k=s.top_k, min_weight=s.min_weight) for v in vectors]
+
+
+class NetworkEngine:
+    """A transformer side: tokenize, batch, run the pooled graph, sparse rows."""
+
+    kind = "network"
+
+    def __init__(self, backend: Backend, tokenizer: TextTokenizer, *, prompt: str = "", pooling: str = "max") -> None:
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.pooling = pooling
+
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def window_tokens(self, max_length: int | None) -> int:
+        """Content tokens per window at ``max_length`` (special tokens take the rest)."""
+        pre, post = self.tokenizer.special_ids()
+        return (max_length or self.max_length) - len(pre) - len(post)
+
+    def check_windows(self, max_length: int | None, stride: int | None) -> None:
+        """Raise :class:`ArgumentError` if windows cannot be used with these settings."""
+        if self.pooling != "max":
+            raise ArgumentError(
+                f"long_documents='windows' merges windows by max, which is exact only for max pooling; this model "
+                f"uses {self.pooling} pooling. Use long_documents='truncate'"
+            )
+        size = self.window_tokens(max_length)
+        if stride is not None and not 0 <= stride < size:
+            raise ArgumentError(f"stride must be in [0, {size - 1}] (tokens shared by windows of {size}), got {stride}")
+
+    def encode(self, texts: Sequence[str], s: Settings, *, start: int = 0) -> Encoded:
+        if self.prompt:
+            texts = [self.prompt + t for t in texts]
+        if s.windows:
+            return Encoded(_finish(self._windowed(texts, s, start), s), [])
+        ids, cut = self.tokenizer.encode_counted(texts, s.max_length, start=start)
+        return Encoded(_finish(self._run(ids, s), s), cut)
+
+    def _run(self, ids: Sequence[Sequence[int]], s: Settings) -> list[SparseEmbedding]:
+        out: list[SparseEmbedding | None] = [None] * len(ids)
+        for batch in plan_batches([len(x) for x in ids], token_budget=s.token_budget, max_batch=s.max_batch):
+            weights = self.backend.run(pad_batch([ids[i] for i in batch], self.tokenizer.pad_id))
+            for i, emb in zip(batch, rows_to_sparse(weights)):
+                out[i] = emb
+        return out  # type: ignore[return-value]
+
+    def _windowed(self, texts: Sequence[str], s: Settings, start: int) -> list[SparseEmbedding]:
+        """Every token of each text, in windows of the side's length sharing ``stride`` tokens, merged by max."""
+        pre, post = self.tokenizer.special_ids()
+        size = self.window_tokens(s.max_length)
+        stride = size // 4 if s.stride is None else s.stride
+        ids: list[list[int]] = []
+        owner: list[int] = []
+        for j, t in enumerate(texts):
+            content = self.tokenizer.content_ids(t, start + j)
+            for lo, hi in token_windows(int(content.size), size, stride):
+                ids.append([*pre, *content[lo:hi].tolist(), *post])
+                owner.append(j)
+        rows = self._run(ids, s)
+        parts: list[list[SparseEmbedding]] = [[] for _ in texts]
+        for j, row in zip(owner, rows):
+            parts[j].append(row)
+        return [merge_max(p) for p in parts]
+
+
+class StaticEngine:
+    """An inference-free side: the distinct token ids of a text (no special tokens), each weighted from a table.
+
+    These are sentence-transformers' ``SparseStaticEmbedding`` rules: a token counts once however
+    often it occurs, its value is ``weights[id]`` exactly, and the text is truncated at the
+    tokenizer's ``model_max_length`` content tokens (no limit when it has none).
+    """
+
+    kind = "static"
+
+    def __init__(self, tokenizer: TextTokenizer, weights: NDArray[np.float32], *, prompt: str = "") -> None:
+        if tokenizer.specials:
+            raise ArgumentError("a static side tokenizes without special tokens: use TextTokenizer(specials=False)")
+        if weights.ndim != 1 or weights.size < tokenizer.vocab_size:
+            raise ModelError(
+                f"the query weight table has {weights.size} entries but the tokenizer has {tokenizer.vocab_size} "
+                "tokens; they must describe the same vocabulary"
+            )
+        self.tokenizer = tokenizer
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.prompt = prompt
+        self.pooling = "max"
+
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def window_tokens(self, max_length: int | None) -> int:
+        return max_length or self.max_length
+
+    def check_windows(self, max_length: int | None, stride: int | None) -> None:
+        """Windows on a static side mean no truncation: every distinct token of the text counts."""
+
+    def encode(self, texts: Sequence[str], s: Settings, *, start: int = 0) -> Encoded:
+        if self.prompt:
+            texts = [self.prompt + t for t in texts]
+        cut: list[int] = []
+        if s.windows:
+            ids: Sequence[Any] = [self.tokenizer.content_ids(t, start + j) for j, t in enumerate(texts)]
+        else:
+            ids, cut = self.tokenizer.encode_counted(texts, s.max_length, start=start)
+        return Encoded(_finish([self.vector(x) for x in ids], s), cut)
+
+    def vector(self, ids: Sequence[int] | NDArray[np.int64]) -> SparseEmbedding:
+        u = np.unique(np.asarray(ids, dtype=np.int64))
+        w = self.weights[u]
+        nz = w != 0
+        return SparseEmbedding(values=w[nz], indices=u[nz])
+
+
+Engine = NetworkEngine | StaticEngine
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint folder (empty when absent)."""
+    p = folder / "config.json"
+    if not p.is_file():
+        return {}
+    try:
+        cfg = json.loads(p.read_text())
+    except ValueError as e:
+        raise ModelError(f"{p} is not valid JSON: {e}") from e
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def position_limit(config: dict[str, Any]) -> int | None:
+    """The longest input the position embeddings allow (RoBERTa-style models offset positions)."""
+    n = config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    if str(config.get("model_type", "")) in ("roberta", "xlm-roberta", "camembert"):
+        n -= int(config.get("pad_token_id", 1)) + 1
+    return n
+
+
+@dataclass(frozen=True)
+class NetworkRecipe:
+    """What it takes to rebuild a network side, in this process or in a worker."""
+
+    graph: Path
+    folder: Path
+    max_length: int | None = None
+    max_seq_length: int | None = None
+    lowercase: bool = False
+    prompt: str = ""
+    pooling: str = "max"
+    providers: Sequence[Provider] | None = None
+
+    def tokenizer(self) -> TextTokenizer:
+        return TextTokenizer.from_folder(
+            self.folder,
+            max_length=self.max_length,
+            model_limit=position_limit(read_config(self.folder)),
+            configured=self.max_seq_length,
+            lowercase=self.lowercase,
+        )
+
+    def build(self, *, threads: int | None, backend: Backend | None = None) -> NetworkEngine:
+        """The engine; ``backend`` shares an existing session (same graph) instead of opening one."""
+        tok = self.tokenizer()
+        if backend is None:
+            backend = OrtBackend(self.graph, threads=threads, providers=self.providers)
+        return NetworkEngine(backend, tok, prompt=self.prompt, pooling=self.pooling)
