@@ -145,3 +145,162 @@ def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
     save_file(t, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
     return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny XLM-RoBERTa MLM with the real 250,002-piece vocabulary size (too big to commit: the
+# tests regenerate it byte for byte from the seed; scripts/make_golden_families.py records
+# reference vectors and the files' sha256 in tests/golden/families.json under "xlmr").
+# --------------------------------------------------------------------------------------------
+
+#: config.json of the tiny XLM-R checkpoint (RoBERTa positions start at pad_token_id + 1 = 2,
+#: so 64 tokens need 66 position embeddings).
+XLMR_CONFIG: dict[str, Any] = {
+    "model_type": "xlm-roberta", "architectures": ["XLMRobertaForMaskedLM"], "vocab_size": 250002,
+    "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+    "max_position_embeddings": 66, "type_vocab_size": 1, "pad_token_id": 1, "bos_token_id": 0,
+    "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+    "layer_norm_eps": 1e-5, "initializer_range": 0.02, "position_embedding_type": "absolute",
+    "tie_word_embeddings": True,
+}  # fmt: skip
+
+#: tokenizer_config.json: loadable by transformers (AutoTokenizer) from tokenizer.json alone.
+XLMR_TOKENIZER_CONFIG: dict[str, Any] = {
+    "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64, "bos_token": "<s>", "eos_token": "</s>",
+    "cls_token": "<s>", "sep_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>",
+    "model_input_names": ["input_ids", "attention_mask"], "clean_up_tokenization_spaces": False,
+}  # fmt: skip
+
+#: Whole words given their own "▁word" piece (English plus a few other Latin-script languages).
+_XLMR_WORD_TEXT = (
+    "the of and to in is was for on that with as by at from it his an were are which this be or has had "
+    "not but first one their its new after who they have her she two been other when there all during into "
+    "school time may years more most only over city some world would where later up such used many can state "
+    "about national out known university united then made also what how why cat sat mat dog fox quick brown "
+    "lazy jumps moon lunar mission cost launch rover lander orbit space earth sun weather rainy now today "
+    "york new currently paris france capital river water fire house music book page word text query document "
+    "passage search sparse vector token model small large long short good great old young high low left right "
+    "de la le les des et en du un une est pour que dans sur au avec der die das und ist nicht mit von zu den "
+    "el los las del por con para una como más café naïve résumé façade über straße niño"
+)
+_XLMR_WORDS = tuple(_XLMR_WORD_TEXT.split())
+
+_XLMR_CHARS = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    ".,;:!?'\"()[]{}<>-_/\\@#$%&*+=~`^|"
+    "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝ"
+)
+
+
+def xlmr_pieces() -> list[tuple[str, float]]:
+    """The 250,002 (piece, log-probability) pairs of the tiny XLM-R Unigram model, in id order.
+
+    ``<s> <pad> </s> <unk>`` first (ids 0-3, as in XLM-R), then real pieces (words, single
+    characters with and without the ``▁`` word-start marker, lowercase letter pairs), then
+    ``▁tok000123``-style fillers, and ``<mask>`` last (id 250001).
+    """
+    pieces: dict[str, float] = {"<s>": 0.0, "<pad>": 0.0, "</s>": 0.0, "<unk>": 0.0}
+    for rank, word in enumerate(_XLMR_WORDS):
+        pieces.setdefault("▁" + word, round(-6.0 - 0.01 * rank, 4))
+    for ch in _XLMR_CHARS:
+        pieces.setdefault("▁" + ch, -11.0)
+        pieces.setdefault(ch, -11.5)
+    pieces.setdefault("▁", -12.0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for a in letters:
+        for b in letters:
+            pieces.setdefault("▁" + a + b, -9.5)
+            pieces.setdefault(a + b, -10.0)
+    n_fill = XLMR_CONFIG["vocab_size"] - 1 - len(pieces)
+    for i in range(n_fill):
+        pieces[f"▁tok{i:06d}"] = -20.0
+    out = list(pieces.items())
+    out.append(("<mask>", 0.0))
+    assert len(out) == XLMR_CONFIG["vocab_size"]
+    return out
+
+
+def xlmr_tokenizer_json() -> dict[str, Any]:
+    """tokenizer.json of the tiny XLM-R: Unigram model, Metaspace pre-tokenizer, ``<s> $A </s>``."""
+
+    def special(i: int, content: str, lstrip: bool = False) -> dict[str, Any]:
+        return {"id": i, "content": content, "single_word": False, "lstrip": lstrip, "rstrip": False,
+                "normalized": False, "special": True}  # fmt: skip
+
+    def tok(name: str, type_id: int = 0) -> dict[str, Any]:
+        return {"SpecialToken": {"id": name, "type_id": type_id}}
+
+    def seq(name: str, type_id: int = 0) -> dict[str, Any]:
+        return {"Sequence": {"id": name, "type_id": type_id}}
+
+    metaspace = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    vocab_size = XLMR_CONFIG["vocab_size"]
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [special(0, "<s>"), special(1, "<pad>"), special(2, "</s>"), special(3, "<unk>"),
+                         special(vocab_size - 1, "<mask>", lstrip=True)],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]},
+        "pre_tokenizer": metaspace,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [tok("<s>"), seq("A"), tok("</s>")],
+            "pair": [tok("<s>"), seq("A"), tok("</s>"), tok("</s>"), seq("B"), tok("</s>")],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                               "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}},
+        },
+        "decoder": metaspace,
+        "model": {"type": "Unigram", "unk_id": 3, "vocab": [[p, s] for p, s in xlmr_pieces()], "byte_fallback": False},
+    }  # fmt: skip
+
+
+def write_xlmr_checkpoint(folder: Path, seed: int = 0) -> dict[str, Any]:
+    """Write a tiny random ``XLMRobertaForMaskedLM`` (tied decoder) with XLM-R's 250,002-token vocabulary.
+
+    Files: config.json, model.safetensors (float32), tokenizer.json, tokenizer_config.json. The
+    output depends only on ``seed`` (numpy ``default_rng``), so it is byte-identical on every run.
+    The decoder bias is shifted well below zero, so only about 1 in 10,000 logits is positive and the
+    SPLADE vectors stay sparse. Returns the config.
+    """
+    cfg = dict(XLMR_CONFIG)
+    rng = np.random.default_rng(seed)
+    V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
+    t: dict[str, np.ndarray] = {}
+
+    def w(*shape: int, std: float = 0.2) -> np.ndarray:
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def ln(prefix: str, n: int) -> None:
+        t[f"{prefix}.weight"] = (1 + rng.standard_normal(n) * 0.1).astype(np.float32)
+        t[f"{prefix}.bias"] = w(n, std=0.1)
+
+    def lin(prefix: str, n_out: int, n_in: int) -> None:
+        t[f"{prefix}.weight"] = w(n_out, n_in, std=1 / np.sqrt(n_in))
+        t[f"{prefix}.bias"] = w(n_out, std=0.1)
+
+    e = "roberta.embeddings"
+    t[f"{e}.word_embeddings.weight"] = w(V, H)
+    t[f"{e}.position_embeddings.weight"] = w(cfg["max_position_embeddings"], H)
+    t[f"{e}.token_type_embeddings.weight"] = w(cfg["type_vocab_size"], H)
+    ln(f"{e}.LayerNorm", H)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"roberta.encoder.layer.{i}"
+        for n in ("query", "key", "value"):
+            lin(f"{p}.attention.self.{n}", H, H)
+        lin(f"{p}.attention.output.dense", H, H)
+        ln(f"{p}.attention.output.LayerNorm", H)
+        lin(f"{p}.intermediate.dense", F, H)
+        lin(f"{p}.output.dense", H, F)
+        ln(f"{p}.output.LayerNorm", H)
+    lin("lm_head.dense", H, H)
+    ln("lm_head.layer_norm", H)
+    t["lm_head.bias"] = (rng.standard_normal(V) * 0.3 - 3.6).astype(np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(t, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(cfg, indent=1))
+    (folder / "tokenizer_config.json").write_text(json.dumps(XLMR_TOKENIZER_CONFIG, indent=1))
+    with (folder / "tokenizer.json").open("w", encoding="utf-8") as f:
+        json.dump(xlmr_tokenizer_json(), f, ensure_ascii=False, separators=(",", ":"))
+    return cfg

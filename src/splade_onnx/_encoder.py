@@ -336,7 +336,7 @@ class SpladeEncoder:
             top_k=top_k if top_k is not None else self.max_active_dims,  # type: ignore[arg-type]
             min_weight=None if min_weight is None else float(min_weight),
             windows=long_documents == "windows",
-            stride=stride,  # type: ignore[arg-type]
+            stride=stride,
         )
         return engine, settings
 

@@ -80,11 +80,6 @@ class NetworkEngine:
 
     def check_windows(self, max_length: int | None, stride: int | None) -> None:
         """Raise :class:`ArgumentError` if windows cannot be used with these settings."""
-        if self.pooling != "max":
-            raise ArgumentError(
-                f"long_documents='windows' merges windows by max, which is exact only for max pooling; this model "
-                f"uses {self.pooling} pooling. Use long_documents='truncate'"
-            )
         size = self.window_tokens(max_length)
         if stride is not None and not 0 <= stride < size:
             raise ArgumentError(f"stride must be in [0, {size - 1}] (tokens shared by windows of {size}), got {stride}")

@@ -68,16 +68,29 @@ def splade_run(
     encoder: SpladeEncoder,
     depth: int,
     *,
-    doc_max_length: int | None = None,
-    query_max_length: int | None = None,
+    document_options: Mapping[str, Any] | None = None,
+    query_options: Mapping[str, Any] | None = None,
     show_progress: bool = False,
 ) -> Run:
-    """Exhaustive SPLADE retrieval (exact dot products through :class:`SparseIndex`)."""
+    """Exhaustive SPLADE retrieval (exact dot products through :class:`SparseIndex`).
+
+    ``document_options`` and ``query_options`` go to ``encode_documents`` and ``encode_queries``
+    (``max_length``, ``top_k``, ``min_weight``, ``long_documents``, ``stride``).
+    """
     index = SparseIndex()
-    docs = encoder.encode_documents(data.doc_texts, max_length=doc_max_length, show_progress=show_progress)
+    docs = encoder.encode_documents(data.doc_texts, show_progress=show_progress, **(document_options or {}))
     index.add(docs, ids=data.doc_ids)
-    queries = encoder.encode_queries(data.query_texts, max_length=query_max_length)
+    queries = encoder.encode_queries(data.query_texts, **(query_options or {}))
     return dict(zip(data.query_ids, index.search_batch(queries, k=depth)))
+
+
+def _side(max_length: int | None, options: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    out = dict(options or {})
+    if max_length is not None:
+        if "max_length" in out:
+            raise ArgumentError(f"{what}: pass max_length once, as an argument or in the options")
+        out["max_length"] = max_length
+    return out
 
 
 def evaluate(
@@ -91,6 +104,8 @@ def evaluate(
     convex_weight: float = 0.5,
     depth: int = 100,
     split: str = "test",
+    document_options: Mapping[str, Any] | None = None,
+    query_options: Mapping[str, Any] | None = None,
     show_progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """nDCG@10, R@100 and MRR@10 (``RR@10``) on a BEIR folder, over its judged queries.
@@ -99,7 +114,9 @@ def evaluate(
     ``hybrid=True``, ``"hybrid-rrf"`` (reciprocal-rank fusion, k=60) and
     ``"hybrid-convex"`` (``convex_weight`` x min-max SPLADE + the rest x min-max BM25).
     A document whose id equals the query's id is kept: BEIR's collections share
-    one number space between queries and documents.
+    one number space between queries and documents.  ``document_options`` and
+    ``query_options`` go to ``encode_documents`` and ``encode_queries`` (pruning with
+    ``top_k``/``min_weight``, ``long_documents="windows"``, ...).
     """
     if not 0.0 <= convex_weight <= 1.0:
         raise ArgumentError(f"convex_weight must be in [0, 1], got {convex_weight}")
@@ -111,6 +128,7 @@ def evaluate(
     logger.info("evaluating on %s: %d docs, %d judged queries", data_dir, len(data.doc_ids), len(data.qrels))
     return evaluate_loaded(data, encoder, bm25=bm25, hybrid=hybrid, doc_max_length=doc_max_length,
                            query_max_length=query_max_length, convex_weight=convex_weight, depth=depth,
+                           document_options=document_options, query_options=query_options,
                            show_progress=show_progress)  # fmt: skip
 
 
@@ -124,6 +142,8 @@ def evaluate_loaded(
     query_max_length: int | None = None,
     convex_weight: float = 0.5,
     depth: int = 100,
+    document_options: Mapping[str, Any] | None = None,
+    query_options: Mapping[str, Any] | None = None,
     show_progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate` on a collection already read (the CLI reads it before it loads the model)."""
@@ -132,8 +152,8 @@ def evaluate_loaded(
             data,
             encoder,
             depth,
-            doc_max_length=doc_max_length,
-            query_max_length=query_max_length,
+            document_options=_side(doc_max_length, document_options, "documents"),
+            query_options=_side(query_max_length, query_options, "queries"),
             show_progress=show_progress,
         )
     }

@@ -167,13 +167,26 @@ def _require_eval_extras(bm25: bool) -> None:
 
 
 def _encoder(args: argparse.Namespace) -> SpladeEncoder:
-    return SpladeEncoder.from_pretrained(
+    enc = SpladeEncoder.from_pretrained(
         args.model,
+        query=getattr(args, "query_model", None),
         cache_dir=args.cache_dir,
         max_length=args.max_length,
         threads=args.threads,
         quantize="int8" if args.int8 else None,
     )
+    if hasattr(args, "top_k"):  # check the side options before any work (they are usage errors)
+        for task in ("document", "query"):
+            enc.encode([], task=task, **_side(args, task))
+    return enc
+
+
+def _side(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    """The encoding options of one side from the command line (pruning per side, windows for documents)."""
+    if task == "query":
+        return {"top_k": args.query_top_k, "min_weight": args.query_min_weight}
+    return {"top_k": args.top_k, "min_weight": args.min_weight, "long_documents": args.long_documents,
+            "stride": args.stride}  # fmt: skip
 
 
 def _vector_json(emb: SparseEmbedding) -> dict[str, Any]:
@@ -185,9 +198,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     _check_output(args.output, create_folder=True)
     enc = _encoder(args)
     texts = [t for _, t in rows]
-    kind = enc.encode_queries if args.queries else enc.encode_documents
+    task = "query" if args.queries else "document"
     with _atomic_output(args.output) as out:
-        vectors = kind(texts, batch_size=args.batch_size, show_progress=not args.quiet)
+        vectors = enc.encode(texts, task=task, batch_size=args.batch_size, show_progress=not args.quiet,
+                             **_side(args, task))  # fmt: skip
         for (rid, _), emb in zip(rows, vectors):
             out.write(json.dumps({"id": rid, **_vector_json(emb)}) + "\n")
     logger.info("encoded %d texts", len(rows))
@@ -201,7 +215,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     rows = _read_texts(args.input, args.field)
     enc = _encoder(args)
     index = SparseIndex(model=enc.identity)
-    index.add(enc.encode_documents([t for _, t in rows], show_progress=not args.quiet), ids=[r for r, _ in rows])
+    docs = enc.encode_documents([t for _, t in rows], show_progress=not args.quiet, **_side(args, "document"))
+    index.add(docs, ids=[r for r, _ in rows])
     index.save(args.output)
     print(f"indexed {len(index)} documents with {enc.name} into {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -213,7 +228,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     index = SparseIndex.load(args.index)  # before the model: a bad file fails fast
     enc = _encoder(args)
     check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
-    queries = enc.encode_queries(args.query)
+    queries = enc.encode_queries(args.query, **_side(args, "query"))
     for text, hits in zip(args.query, index.search_batch(queries, k=args.k)):
         if args.json:
             print(json.dumps({"query": text, "hits": [{"id": d, "score": round(s, 6)} for d, s in hits]}))
@@ -234,6 +249,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     enc = _encoder(args)
     results = evaluate_loaded(data, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
                               query_max_length=args.query_max_length, convex_weight=args.convex_weight,
+                              document_options=_side(args, "document"), query_options=_side(args, "query"),
                               show_progress=not args.quiet)  # fmt: skip
     if args.json:
         print(json.dumps({"data": str(args.data_dir), "model": enc.name, "results": results}, indent=1))
@@ -251,7 +267,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     enc = _encoder(args)
-    q, d = enc.encode_queries([args.query])[0], enc.encode_documents([args.document])[0]
+    q = enc.encode_queries([args.query], **_side(args, "query"))[0]
+    d = enc.encode_documents([args.document], **_side(args, "document"))[0]
     parts = enc.explain(q, d)
     print(f"score {q.dot(d):.4f} from {len(parts)} shared terms")
     for tok, c in parts[: args.top]:
@@ -319,7 +336,18 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 _POSITIVE = _int_at_least(1)
+_NON_NEGATIVE = _int_at_least(0)
 _LENGTH = _int_at_least(2)  # room for the [CLS] and [SEP] tokens
 
 EPILOG = """exit codes: 0 success (also when stdout is closed early, e.g. by | head), 1 failure (model,
@@ -340,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=_POSITIVE, default=None)
         p.add_argument("--int8", action="store_true", help="use the int8-quantized graph")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--query-model", default=None, help="a separate query checkpoint (two-tower models)")
+        p.add_argument("--top-k", type=_POSITIVE, default=None, help="keep each document's k heaviest terms")
+        p.add_argument("--min-weight", type=_finite, default=None, help="drop document weights below this")
+        p.add_argument("--query-top-k", type=_POSITIVE, default=None, help="keep each query's k heaviest terms")
+        p.add_argument("--query-min-weight", type=_finite, default=None, help="drop query weights below this")
+        p.add_argument("--long-documents", choices=("truncate", "windows"), default="truncate",
+                       help="truncate documents at --max-length (default), or encode every token in overlapping "
+                       "windows merged by max")  # fmt: skip
+        p.add_argument("--stride", type=_NON_NEGATIVE, default=None,
+                       help="tokens shared by consecutive windows (default: a quarter of a window)")  # fmt: skip
 
     p = sub.add_parser("encode", help="texts (jsonl or one per line) to jsonl sparse vectors", epilog=INPUT_RULES)
     p.add_argument("input", help="a .jsonl file (with --field and _id/id), a text file, or - for stdin (sniffed)")
