@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import ArgumentTypeError
+from ._errors import ArgumentTypeError, ModelError
 from ._types import SparseEmbedding
 
 __all__ = [
@@ -64,10 +64,10 @@ def rows_to_sparse(weights: NDArray[np.float32]) -> list[SparseEmbedding]:
     rows, cols = np.nonzero(weights > 0)
     vals = weights[rows, cols]
     bounds = np.searchsorted(rows, np.arange(weights.shape[0] + 1))
-    return [
-        SparseEmbedding(values=vals[a:b], indices=cols[a:b].astype(np.int64))
-        for a, b in itertools.pairwise(bounds.tolist())
-    ]
+    cols = cols.astype(np.int64)
+    if not np.all(np.isfinite(vals)):
+        raise ModelError("the model produced non-finite weights (NaN or infinity); its weights are corrupt")
+    return [SparseEmbedding._trusted(vals[a:b], cols[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
 
 
 def token_windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -105,7 +105,7 @@ def merge_max(parts: Sequence[SparseEmbedding]) -> SparseEmbedding:
     idx, val = idx[order], val[order]
     first = np.ones(idx.size, dtype=bool)
     first[1:] = idx[1:] != idx[:-1]
-    return SparseEmbedding(values=val[first], indices=idx[first])
+    return SparseEmbedding._trusted(val[first], idx[first])
 
 
 def prune(emb: SparseEmbedding, *, top_k: int | None = None, min_weight: float | None = None) -> SparseEmbedding:
@@ -127,7 +127,7 @@ def prune(emb: SparseEmbedding, *, top_k: int | None = None, min_weight: float |
         values, indices = values[order], indices[order]
     if values.size == emb.values.size:
         return emb
-    return SparseEmbedding(values=values, indices=indices)
+    return SparseEmbedding._trusted(values, indices)
 
 
 def check_texts(texts: object, what: str = "texts") -> None:

@@ -138,7 +138,10 @@ class StaticEngine:
                 "tokens; they must describe the same vocabulary"
             )
         self.tokenizer = tokenizer
+        if not np.all(np.isfinite(weights)):
+            raise ModelError("the query weight table has non-finite values (NaN or infinity)")
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self._weights_list: list[float] = self.weights.tolist()
         self.prompt = prompt
         self.pooling = "max"
 
@@ -163,10 +166,17 @@ class StaticEngine:
         return Encoded(_finish([self.vector(x) for x in ids], s), cut)
 
     def vector(self, ids: Sequence[int] | NDArray[np.int64]) -> SparseEmbedding:
-        u = np.unique(np.asarray(ids, dtype=np.int64))
-        w = self.weights[u]
-        nz = w != 0
-        return SparseEmbedding(values=w[nz], indices=u[nz])
+        if len(ids) <= 256:  # a query: sets and a list beat numpy's fixed costs
+            u = sorted(set(ids.tolist() if isinstance(ids, np.ndarray) else ids))
+            w = self._weights_list
+            keep = [i for i in u if w[i] != 0.0]
+            return SparseEmbedding._trusted(
+                np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64)
+            )
+        a = np.unique(np.asarray(ids, dtype=np.int64))
+        v = self.weights[a]
+        nz = v != 0
+        return SparseEmbedding._trusted(v[nz], a[nz])
 
 
 Engine = NetworkEngine | StaticEngine

@@ -63,6 +63,8 @@ _WHITESPACE = " \n\t\r"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: Character kinds of the exact rule: inside a word, a separator one may cut at, any other separator.
 _RUN, _CUT, _SEP = 0, 1, 2
+#: Texts up to this many characters, one per call, may take the ASCII word-cache path.
+_FAST_CHARS = 2048
 #: Bounds on the per-character caches and on the characters a skipping pattern lists.
 _CACHE = 1 << 16
 _PATTERN_CHARS = 4096
@@ -86,6 +88,8 @@ class TextTokenizer:
         self.specials = specials
         self._clones: dict[int | None, Tokenizer] = {}
         self._cuts: _WordCuts | None = _NOT_BUILT
+        self._ascii: _AsciiWords | None = _NOT_BUILT
+        self._specials: tuple[list[int], list[int]] | None = None
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=max_length)
         self.pad_id = 0
@@ -201,6 +205,10 @@ class TextTokenizer:
         """
         n = self.max_length if max_length is None else max_length
         tok = self._truncating(n)
+        if len(texts) == 1 and len(texts[0]) <= _FAST_CHARS:  # one short text: the latency path
+            fast = self._fast_ids(texts[0], n)
+            if fast is not None:
+                return [fast[0]], [0] if fast[1] else []
         limit = n * _CHARS_PER_TOKEN
         cut: list[str] = []
         for j, t in enumerate(texts):
@@ -243,8 +251,28 @@ class TextTokenizer:
             raise
         return np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in pieces] or [np.zeros(0, np.int64)])
 
+    def _fast_ids(self, text: str, max_length: int) -> tuple[list[int], bool] | None:
+        """The ids of an ASCII ``text`` and whether it was cut, word by word from a cache; ``None`` when the
+        exact rule does not cover ``text`` (not ASCII, or holding an added token)."""
+        if self._ascii is _NOT_BUILT:
+            cuts = self._word_cuts()
+            self._ascii = None if cuts is None else _AsciiWords(self._clone(None), cuts)
+        if self._ascii is None:
+            return None
+        content = self._ascii.ids(text)
+        if content is None:
+            return None
+        pre, post = self.special_ids()
+        room = max_length - len(pre) - len(post)
+        return [*pre, *content[:room], *post], len(content) > room
+
     def special_ids(self) -> tuple[list[int], list[int]]:
         """The special ids the post-processor puts before and after one text (``[CLS]``, ``[SEP]`` for BERT)."""
+        if self._specials is None:
+            self._specials = self._special_ids()
+        return self._specials
+
+    def _special_ids(self) -> tuple[list[int], list[int]]:
         if not self.specials:
             return [], []
         tok = self._clone(None)
@@ -339,6 +367,8 @@ class _WordCuts:
         #: WordPiece's ``max_input_chars_per_word``: a longer word is one unknown token.
         self.max_chars = max_chars
         self._added = [s for s in added if len(s) > 1]
+        #: Every added token's text (matched on the raw text before anything else).
+        self.added_contents = list(added)
         self._kinds: dict[str, int] = {}
         self._vanishes: dict[str, bool] = {}
         self._word_chars = _CharSet()  # known _RUN characters
@@ -502,6 +532,43 @@ class _WordCuts:
                 keep.append(m.group())
             at = m.end()
         return "".join(keep), end
+
+
+class _AsciiWords:
+    """Exact ids of printable-ASCII text for a tokenizer the exact rule covers, without its Python overhead.
+
+    On such text the BERT normalizer only lowercases (when configured to) and the pre-tokenizer
+    splits at whitespace and isolates each punctuation character (every printable ASCII character
+    that is not a letter or digit); each word's WordPiece ids do not depend on its neighbours (the
+    exact rule of the module docstring), so they are looked up in a cache filled by the tokenizer
+    itself.  A text with any other character, or holding an added token, is left to the tokenizer.
+    """
+
+    _WORDS = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")
+    _OTHER = re.compile(r"[^\x20-\x7e\t\n\r]")
+
+    def __init__(self, tok: Tokenizer, cuts: _WordCuts) -> None:
+        self._tok = tok
+        cfg = json.loads(tok.to_str()).get("normalizer") or {}
+        self._lower = bool(cfg.get("lowercase", False))
+        self._added = [a for a in cuts.added_contents if a]
+        self._cache: dict[str, list[int]] = {}
+
+    def ids(self, text: str) -> list[int] | None:
+        if self._OTHER.search(text) is not None or any(a in text for a in self._added):
+            return None
+        if self._lower:
+            text = text.lower()
+        cache = self._cache
+        out: list[int] = []
+        for w in self._WORDS.findall(text):
+            got = cache.get(w)
+            if got is None:
+                if len(cache) >= _CACHE:
+                    cache.clear()
+                got = cache[w] = list(self._tok.encode(w, add_special_tokens=False).ids)
+            out += got
+        return out
 
 
 class _CharSet:

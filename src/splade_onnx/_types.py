@@ -61,6 +61,15 @@ class SparseEmbedding:
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "indices", indices)
 
+    @classmethod
+    def _trusted(cls, values: NDArray[np.float32], indices: NDArray[np.int64]) -> SparseEmbedding:
+        """Wrap arrays that already hold the invariants (float32 finite values, int64 strictly ascending
+        non-negative ids, same length), skipping the checks: for the encoder's own outputs."""
+        out = object.__new__(cls)
+        object.__setattr__(out, "values", values)
+        object.__setattr__(out, "indices", indices)
+        return out
+
     def __len__(self) -> int:
         return int(self.indices.size)
 
