@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench bench-prepare bench-search golden clean
+.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query golden golden-families clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ TINY_DIR = $$($(BIN)/python -c "from splade_onnx._hub import resolve; print(reso
 golden: .venv-ref/.installed $(STAMP)
 	.venv-ref/bin/python scripts/make_golden.py --model-dir "$(TINY_DIR)"
 
+# The model-family fixtures and their references need sentence-transformers 6.x beside torch.
+.venv-st/.installed:
+	$(PYTHON) -m venv .venv-st
+	.venv-st/bin/python -m pip install -q torch==2.13.0 'sentence-transformers>=6,<7' safetensors numpy
+	touch $@
+
+golden-families: .venv-st/.installed $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-st/bin/python scripts/make_golden_families.py --tiny-dir "$(TINY_DIR)"
+
 # Benchmarks (not tests): FastEmbed 0.9.1 pins huggingface_hub<2, so it gets its own venv beside splade-onnx.
 .venv-bench/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-bench
@@ -69,5 +78,11 @@ bench: bench-prepare .venv-bench/.installed
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/search.py
 
+bench-pruning: $(STAMP)
+	$(BIN)/python benchmarks/pruning.py
+
+bench-static-query: .venv-st/.installed $(STAMP)
+	$(BIN)/python benchmarks/static_query.py --st-python .venv-st/bin/python
+
 clean:
-	rm -rf $(VENV) $(LI_MILVUS) .venv-ref .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) $(LI_MILVUS) .venv-ref .venv-st .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
