@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,7 @@ def main() -> None:
             f"({r['index_bytes'] / b['index_bytes']:.0%}) |"
         )
     (RESULTS / "pruning.md").write_text("\n".join(lines) + "\n")
-    logger_free = "\n".join(lines)
-    import sys
-
-    sys.stdout.write(logger_free + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
