@@ -7,7 +7,7 @@ from typing import Any
 
 from splade_onnx import DEFAULT_MODEL, SparseEmbedding, SpladeEncoder
 
-from .embeddings import load_encoder
+from .embeddings import SideEncoder
 
 try:
     from langchain_milvus.utils.sparse import BaseSparseEmbedding
@@ -32,13 +32,14 @@ class SpladeMilvusSparseEmbedding(BaseSparseEmbedding):
     """SPLADE vectors as ``dict[int, float]`` for ``langchain_milvus.Milvus(builtin_function=None, ...)``."""
 
     def __init__(self, model: str | SpladeEncoder = DEFAULT_MODEL, **options: Any) -> None:
-        self.encoder = load_encoder(model, options)
+        self.sides = SideEncoder(model, options)  # the per-side options of SpladeSparseEmbeddings
+        self.encoder = self.sides.encoder
 
     def embed_query(self, query: str) -> dict[int, float]:
-        return _as_dict(self.encoder.encode_queries([query])[0])
+        return _as_dict(self.sides.encode_queries([query])[0])
 
     def embed_documents(self, texts: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.encoder.encode_documents(texts)]
+        return [_as_dict(e) for e in self.sides.encode_documents(texts)]
 
     async def aembed_query(self, query: str) -> dict[int, float]:
         return await asyncio.to_thread(self.embed_query, query)

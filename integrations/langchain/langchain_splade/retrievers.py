@@ -108,7 +108,7 @@ class SpladeRetriever(BaseRetriever):
                 raise ArgumentError(f"got {len(documents)} documents but {len(ids)} ids")
         # Checked before encoding, so a bad id costs nothing; the index generates ids where None.
         chosen = self._index.check_ids(ids if ids is not None else [d.id or None for d in documents])
-        vectors = self.embeddings.encoder.encode_documents([d.page_content for d in documents])
+        vectors = self.embeddings.sides.encode_documents([d.page_content for d in documents])
         added = self._index.add(vectors, ids=chosen)
         for i, d in zip(added, documents):
             self._docs[i] = Document(page_content=d.page_content, metadata=dict(d.metadata), id=i)
@@ -150,7 +150,7 @@ class SpladeRetriever(BaseRetriever):
             raise ArgumentError(f"k must be >= 1, got {k}")
         if not len(self._index):
             return []
-        (q,) = self.embeddings.encoder.encode_queries([query])
+        (q,) = self.embeddings.sides.encode_queries([query])
         out = []
         for doc_id, score in self._index.search(q, k=k):
             d = self._docs[doc_id]

@@ -9,6 +9,7 @@ from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, Sp
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from splade_onnx import DEFAULT_MODEL, ArgumentTypeError, SpladeEncoder
+from splade_onnx import SparseEmbedding as CoreSparseEmbedding
 
 __all__ = ["SpladeSparseEmbedding", "to_qdrant_sparse_fns"]
 
@@ -23,18 +24,28 @@ def _not_single(texts: object) -> None:
 class SpladeSparseEmbedding(BaseSparseEmbedding):
     """SPLADE vectors as ``dict[int, float]`` (Python ints and floats).
 
-    ``model_name`` defaults to ``splade_onnx.DEFAULT_MODEL``; ``max_length``, ``quantize``,
-    ``threads`` and ``cache_dir`` go to ``SpladeEncoder.from_pretrained``; pass ``encoder=``
-    to reuse a loaded one.  Batches are encoded in one call, queries use the query side, a
+    ``model_name`` defaults to ``splade_onnx.DEFAULT_MODEL``; ``query_model`` (a two-tower
+    pair's query checkpoint), ``max_length``, ``quantize``, ``threads`` and ``cache_dir`` go to
+    ``SpladeEncoder.from_pretrained``; pass ``encoder=`` to reuse a loaded one.  Per side,
+    ``document_top_k``/``document_min_weight`` and ``query_top_k``/``query_min_weight`` prune
+    the vectors and ``long_documents="windows"`` (with ``stride``) encodes every token of long
+    documents; the core checks them at construction.  Batches are encoded in one call, queries use the query side, a
     bare ``str`` given as a batch is a ``TypeError`` (not one vector per character), and async
     methods run in a worker thread so the event loop stays free.
     """
 
     model_name: str = Field(default=DEFAULT_MODEL, description="registry name, HF repo id or folder")
+    query_model: str | None = Field(default=None, description="the query checkpoint of a two-tower pair")
     max_length: int | None = Field(default=None, description="truncate texts at this many tokens")
     quantize: str | None = Field(default=None, description="None or 'int8'")
     threads: int | None = Field(default=None)
     cache_dir: str | None = Field(default=None)
+    document_top_k: int | None = Field(default=None, description="keep each document's k heaviest terms")
+    document_min_weight: float | None = Field(default=None, description="drop document weights below this")
+    query_top_k: int | None = Field(default=None, description="keep each query's k heaviest terms")
+    query_min_weight: float | None = Field(default=None, description="drop query weights below this")
+    long_documents: str = Field(default="truncate", description="'truncate' or 'windows' (every token)")
+    stride: int | None = Field(default=None, description="tokens shared by consecutive windows")
     _encoder: SpladeEncoder = PrivateAttr()
 
     def __init__(self, encoder: SpladeEncoder | None = None, **kwargs: Any) -> None:
@@ -49,8 +60,19 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
             self.model_name = encoder.name
         else:
             self._encoder = SpladeEncoder.from_pretrained(
-                self.model_name, max_length=self.max_length, quantize=self.quantize, threads=self.threads,
-                cache_dir=self.cache_dir)  # fmt: skip
+                self.model_name, query=self.query_model, max_length=self.max_length, quantize=self.quantize,
+                threads=self.threads, cache_dir=self.cache_dir)  # fmt: skip
+        self.encode_documents([])  # the core checks the side options now, before any text
+        self.encode_queries([])
+
+    def encode_documents(self, texts: list[str]) -> list[CoreSparseEmbedding]:
+        """Document vectors with this embedding's document options (pruning, windows)."""
+        return self._encoder.encode_documents(texts, top_k=self.document_top_k, min_weight=self.document_min_weight,
+                                              long_documents=self.long_documents, stride=self.stride)  # fmt: skip
+
+    def encode_queries(self, texts: list[str]) -> list[CoreSparseEmbedding]:
+        """Query vectors from the model's query side, with this embedding's query options."""
+        return self._encoder.encode_queries(texts, top_k=self.query_top_k, min_weight=self.query_min_weight)
 
     @classmethod
     def class_name(cls) -> str:
@@ -71,13 +93,13 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
         return await super().aget_text_embedding_batch(texts, show_progress=show_progress)
 
     def _get_query_embedding(self, query: str) -> SparseEmbedding:
-        return self._encoder.encode_queries([query])[0].as_dict()
+        return self.encode_queries([query])[0].as_dict()
 
     def _get_text_embedding(self, text: str) -> SparseEmbedding:
-        return self._encoder.encode_documents([text])[0].as_dict()
+        return self.encode_documents([text])[0].as_dict()
 
     def _get_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
-        return [e.as_dict() for e in self._encoder.encode_documents(texts)]
+        return [e.as_dict() for e in self.encode_documents(texts)]
 
     async def _aget_query_embedding(self, query: str) -> SparseEmbedding:
         return await asyncio.to_thread(self._get_query_embedding, query)
@@ -99,9 +121,9 @@ def to_qdrant_sparse_fns(embedding: SpladeSparseEmbedding) -> tuple[Any, Any]:
         return [v.indices.tolist() for v in vectors], [v.values.tolist() for v in vectors]
 
     def doc_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        return split(embedding.encoder.encode_documents(texts))
+        return split(embedding.encode_documents(texts))
 
     def query_fn(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        return split(embedding.encoder.encode_queries(texts))
+        return split(embedding.encode_queries(texts))
 
     return doc_fn, query_fn

@@ -48,10 +48,10 @@ class SpladeMilvusSparseFunction(BaseSparseEmbeddingFunction):  # type: ignore[m
         self.embedding = embedding if embedding is not None else SpladeSparseEmbedding(**options)
 
     def encode_queries(self, queries: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.embedding.encoder.encode_queries(queries)]
+        return [_as_dict(e) for e in self.embedding.encode_queries(queries)]
 
     def encode_documents(self, documents: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.embedding.encoder.encode_documents(documents)]
+        return [_as_dict(e) for e in self.embedding.encode_documents(documents)]
 
     async def async_encode_queries(self, queries: list[str]) -> list[dict[int, float]]:
         return await asyncio.to_thread(self.encode_queries, queries)

@@ -97,7 +97,7 @@ class SpladeRetriever(BaseRetriever):
         if index is None:
             index = SparseIndex(model=sparse_embedding.encoder.identity)  # saved, and checked on load
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in self._nodes.values()]
-            index.add(sparse_embedding.encoder.encode_documents(texts), ids=list(self._nodes))
+            index.add(sparse_embedding.encode_documents(texts), ids=list(self._nodes))
         self._index = index
         super().__init__(**kwargs)
 
@@ -133,7 +133,7 @@ class SpladeRetriever(BaseRetriever):
         return self._metadata
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        (q,) = self._embedding.encoder.encode_queries([query_bundle.query_str])
+        (q,) = self._embedding.encode_queries([query_bundle.query_str])
         allowed = None
         if self.filters is not None:
             match = _filter_fn(self.filters, self._filter_metadata().__getitem__)
