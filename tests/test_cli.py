@@ -333,3 +333,24 @@ def test_a_closed_stdout_pipe_exits_quietly(cache_dir: Path, tmp_path: Path, tin
     assert proc.wait(timeout=300) == EXIT_OK
     assert first == b"Q: lunar mission cost\n"
     assert err == ""  # no "error: Broken pipe", no "Exception ignored ... BrokenPipeError"
+
+
+def test_side_options_prune_each_side_and_bad_values_exit_2(  # type: ignore[no-untyped-def]
+    run, docs_jsonl: Path, tmp_path: Path, tiny: SpladeEncoder
+) -> None:
+    out = tmp_path / "v.jsonl"
+    assert run("encode", str(docs_jsonl), "-o", str(out), "--top-k", "5")[0] == EXIT_OK
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["indices"] for r in rows] == [e.indices.tolist() for e in tiny.encode_documents(SEED_DOCUMENTS, top_k=5)]
+    assert run("encode", str(docs_jsonl), "-o", str(out), "--queries", "--query-min-weight", "1.0")[0] == EXIT_OK
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    want = tiny.encode_queries(SEED_DOCUMENTS, min_weight=1.0)
+    assert [r["indices"] for r in rows] == [e.indices.tolist() for e in want]
+    index = tmp_path / "i.npz"
+    assert run("index", str(docs_jsonl), "-o", str(index), "--long-documents", "windows", "--stride", "64")[0] == 0
+    code, text, _ = run("search", str(index), "How much did the mission cost?", "--query-top-k", "3", "--json")
+    assert code == EXIT_OK and json.loads(text)["hits"]
+    code, _, err = run("search", str(index), "q", "--stride", "600", "--long-documents", "windows")
+    assert code == EXIT_USAGE and "stride must be in [0, 509]" in err
+    code, _, err = run("search", str(index), "q", "--top-k", "0")
+    assert code == EXIT_USAGE and "--top-k" in err
