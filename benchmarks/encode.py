@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bounds import Bounds, Shape, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = Path(os.environ.get("SPLADE_DATA", ROOT / "data"))
 TINY = "rasyosef/splade-tiny"
-QUERY16 = "what is the effect of the shock wave on the boundary layer of a swept wing"  # 16 tokens with specials
+QUERY16 = "the effect of the shock wave on the boundary layer of a swept wing"
+QUERY16_TOKENS = 16  # [CLS] + 14 words + [SEP] in BERT's uncased vocabulary (the child checks it)
 
 
 def corpus(name: str) -> list[str]:
@@ -101,6 +103,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             encode(system, enc, [QUERY16], 1, None)
             lat.append((time.perf_counter() - t) * 1000)
         out.update(p50_ms=statistics.median(lat), p90_ms=float(np.percentile(lat, 90)), peak_rss_mb=rss_mb())
+        if not system.startswith("fastembed"):
+            out.update(query_profile(enc, QUERY16, spec["repeats"]))
         return out
     if workload == "generator":
         n = spec["n"]
@@ -124,12 +128,56 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         speeds.append(len(texts) / (time.perf_counter() - t))
     out.update(docs_per_s=speeds, n_texts=len(texts), peak_rss_mb=rss_mb(),
                mean_terms=float(np.mean([len(v.indices) for v in vectors])))  # fmt: skip
+    if not system.startswith("fastembed"):  # what the bound is computed from: tokens per text, as encoded
+        out["token_counts"] = [len(x) for x in enc._tokenizer.encode(texts)]
     if spec.get("save"):
         path = WORK / "vectors" / f"{spec['save']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([[v.indices.tolist(), v.values.astype(float).tolist()] for v in vectors]))
         out["vectors"] = path.relative_to(ROOT).as_posix()  # repo-relative: results hold no machine paths
     return out
+
+
+def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
+    """Where one query's time goes: the session alone, Python around it, and onnxruntime's profile by op type."""
+    import onnxruntime as ort
+
+    from splade_onnx._tokenize import pad_batch
+
+    engine = enc._query
+    ids = engine.tokenizer.encode([text])
+    if len(ids[0]) != QUERY16_TOKENS:
+        raise SystemExit(f"the benchmark query has {len(ids[0])} tokens, not {QUERY16_TOKENS}")
+    feed = pad_batch(ids, engine.tokenizer.pad_id)
+    fast = engine.fast is not None and feed["input_ids"].size <= engine.fast_tokens
+    backend = engine.fast.get() if fast else engine.backend
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        backend.session.run(["sparse"], feed)
+        runs.append((time.perf_counter() - t) * 1000)
+    recipe = enc._recipes["query" if "query" in enc._recipes else "document"]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = enc._query.backend.session.get_session_options().intra_op_num_threads
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(WORK / "ort-profile")
+    sess = ort.InferenceSession(str(recipe.fast_graph() if fast else recipe.graph), opts,
+                                providers=["CPUExecutionProvider"])  # fmt: skip
+    for _ in range(repeats):
+        sess.run(["sparse"], feed)
+    trace = Path(sess.end_profiling())
+    by_op: dict[str, float] = {}
+    for ev in json.loads(trace.read_text()):
+        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+            op = ev.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + ev["dur"] / repeats / 1000
+    trace.unlink()
+    return {
+        "tokens": len(ids[0]),
+        "graph": "latency (1 slice)" if fast else "main",
+        "session_run_ms": statistics.median(runs),
+        "profile_ms_by_op": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
+    }
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -232,6 +280,8 @@ def main() -> None:
     # 5. A generator of many texts: RSS stays flat.
     add("generator int8", "splade-onnx int8", "splade-tiny", "generator", n=args.generator // (10 if quick else 1))
 
+    print("... this machine's bounds (onnxruntime MatMul, 2 threads)", flush=True)
+    limits = {m: measure(model_shape(m), query_tokens=QUERY16_TOKENS) for m in ("splade-tiny", "bert-base-shape")}
     partial = WORK / "partial-results.jsonl"  # each result is kept as soon as it exists
     partial.unlink(missing_ok=True)
     results = []
@@ -240,7 +290,9 @@ def main() -> None:
         with partial.open("a") as f:
             f.write(json.dumps(results[-1]) + "\n")
     by = {r["label"]: r for r in results}
-    summary: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick}
+    add_bounds(results, limits)
+    summary: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick,
+                               "bounds": {m: b.as_dict() for m, b in limits.items()}}  # fmt: skip
     if all("vectors" in by.get(k, {}) for k in ("tiny fp32", "tiny FastEmbed bs=4")):
         summary["parity_tiny_fp32_vs_fastembed"] = parity(
             by["tiny fp32"]["vectors"], by["tiny FastEmbed bs=4"]["vectors"]
@@ -262,6 +314,33 @@ def main() -> None:
     print(table)
 
 
+def model_shape(model: str) -> Shape:
+    if model == "splade-tiny":
+        from splade_onnx._hub import resolve
+
+        return Shape.from_config(resolve(TINY, cache_dir=WORK / "cache").path / "config.json")
+    return Shape.from_config(WORK / model / "config.json")
+
+
+def add_bounds(results: list[dict[str, Any]], limits: dict[str, Bounds]) -> None:
+    """Each row's bound on this machine (same run) and the share of it reached.
+
+    Texts/s rows: the GEMM rate at the projection shape over the workload's multiply-adds (token
+    counts as splade-onnx encodes them; FastEmbed rows are fp32). Query rows: see Bounds.query_ms.
+    """
+    tokens = {(r["model"], r["workload"]): r["token_counts"] for r in results if "token_counts" in r}
+    for r in results:
+        b = limits[r["model"]]
+        precision = "int8" if "int8" in r["system"] else "fp32"
+        if r.get("docs_per_s_median") and (r["model"], r["workload"]) in tokens:
+            r["bound_docs_per_s"] = b.docs_per_s(precision, tokens[(r["model"], r["workload"])])
+            r["pct_of_bound"] = 100 * r["docs_per_s_median"] / r["bound_docs_per_s"]
+        elif "p50_ms" in r:
+            r["bound_ms"], r["bound_by"] = b.query_ms(precision, QUERY16_TOKENS)
+            r["pct_of_bound"] = 100 * r["bound_ms"] / r["p50_ms"]
+        r.pop("token_counts", None)
+
+
 def machine() -> dict[str, Any]:
     import onnxruntime
 
@@ -278,7 +357,8 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     def speed(label: str) -> float | None:
         return by.get(label, {}).get("docs_per_s_median")
 
-    lines = ["| workload | system | texts/s (median) | vs FastEmbed | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = ["| workload | system | texts/s (median) | vs FastEmbed | bound texts/s | % of bound | peak RSS MB |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     groups = [("tiny", "tiny FastEmbed bs=4"), ("short", None), ("base", "base FastEmbed bs=4")]
     for r in results:
         if ("docs_per_s_median" not in r and "error" not in r) or r["workload"] in ("query-latency", "generator"):
@@ -288,11 +368,29 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         ratio = f"{s / ref:.1f}x" if s and ref else ""
         shown = f"{s:.1f}" if s else f"failed: {r.get('error', '')[:60]}"
         rss = f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else ""
-        lines.append(f"| {r['workload']} ({r.get('n_texts', '')}) | {r['label']} | {shown} | {ratio} | {rss} |")
-    lines += ["", "| one 16-token query | p50 ms | p90 ms |", "|---|---|---|"]
+        bound = f"{r['bound_docs_per_s']:.0f} | {r['pct_of_bound']:.0f} %" if "bound_docs_per_s" in r else " | "
+        lines.append(
+            f"| {r['workload']} ({r.get('n_texts', '')}) | {r['label']} | {shown} | {ratio} | {bound} | {rss} |"
+        )
+    lines += ["", f"| one {QUERY16_TOKENS}-token query | p50 ms | p90 ms | vs FastEmbed | bound ms (what bounds it) "
+              "| % of bound | session.run ms | Python ms |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         if r["workload"] == "query-latency" and "p50_ms" in r:
-            lines.append(f"| {r['model']} {r['system']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} |")
+            fe = by.get(f"query {r['model']} fastembed", {}).get("p50_ms")
+            ratio = f"{r['p50_ms'] / fe:.2f}x" if fe and "fastembed" not in r["system"] else ""
+            run = (
+                f"{r['session_run_ms']:.2f} | {r['p50_ms'] - r['session_run_ms']:.2f}"
+                if "session_run_ms" in r
+                else " | "
+            )
+            lines.append(f"| {r['model']} {r['system']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {ratio} | "
+                         f"{r['bound_ms']:.2f} ({r['bound_by']}) | {r['pct_of_bound']:.0f} % | {run} |")  # fmt: skip
+    profiled = [r for r in results if r.get("profile_ms_by_op")]
+    if profiled:
+        lines += ["", "onnxruntime's profile of one query by op type (ms per query, kernel time):", ""]
+        for r in profiled:
+            top = ", ".join(f"{op} {ms:.3f}" for op, ms in list(r["profile_ms_by_op"].items())[:6])
+            lines.append(f"- {r['model']} {r['system']}, {r['tokens']} tokens on the {r['graph']} graph: {top}")
     gen = next((r for r in results if r["workload"] == "generator" and "rss_marks" in r), None)
     if gen:
         m = gen["rss_marks"]

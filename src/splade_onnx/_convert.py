@@ -36,6 +36,7 @@ __all__ = [
     "add_pooling",
     "build_graph",
     "convert_checkpoint",
+    "fast_tokens",
     "load_spec",
     "pool_logits_model",
 ]
@@ -48,6 +49,8 @@ _F32_MIN = float(np.finfo(np.float32).min)
 TOKEN_BUDGET = 2048
 #: Largest slice of [tokens, vocab] logits the fused pooling materialises.
 _CHUNK_BYTES = 16 * 1024 * 1024
+#: Largest [tokens, vocab] logits the one-slice latency graph materialises (short queries).
+_FAST_BYTES = 32 * 1024 * 1024
 
 Array = NDArray[np.float32]
 
@@ -390,6 +393,15 @@ def vocab_chunks(vocab: int, token_budget: int = TOKEN_BUDGET) -> int:
     return max(1, math.ceil(token_budget * vocab * 4 / _CHUNK_BYTES))
 
 
+def fast_tokens(vocab: int) -> int:
+    """Most tokens (rows x padded length) a batch may have to run on the one-slice latency graph.
+
+    >>> fast_tokens(30522), fast_tokens(250002)
+    (274, 33)
+    """
+    return max(1, _FAST_BYTES // (4 * max(1, vocab)))
+
+
 def add_fused_pooling(
     b: _Builder,
     h: str,
@@ -464,12 +476,19 @@ def _activate(b: _Builder, x: str, activation: str, out: str | None = None) -> s
 
 
 def build_graph(
-    spec: EncoderSpec, *, pooled: bool = True, pooling: str = "max", activation: str = "relu"
+    spec: EncoderSpec,
+    *,
+    pooled: bool = True,
+    pooling: str = "max",
+    activation: str = "relu",
+    chunks: int | None = None,
 ) -> onnx.ModelProto:
     """The full encoder + MLM head + SPLADE pooling as an ONNX model.
 
     With ``pooled=False`` the graph stops at ``logits`` [batch, seq, vocab], the
-    form that FastEmbed and optimum exports have.
+    form that FastEmbed and optimum exports have.  ``chunks`` is the number of vocabulary
+    slices of the fused pooling (default :func:`vocab_chunks`, sized for full batches); the
+    latency graph for short queries takes one slice.
     """
     b = _Builder()
     ids, mask = "input_ids", "attention_mask"
@@ -512,8 +531,9 @@ def build_graph(
 
     h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
     if pooled:
-        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=vocab_chunks(spec.vocab),
-                          pooling=pooling, activation=activation)  # fmt: skip
+        n = chunks or vocab_chunks(spec.vocab)
+        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=n, pooling=pooling,
+                          activation=activation)  # fmt: skip
         output = helper.make_tensor_value_info("sparse", TensorProto.FLOAT, ["batch", spec.vocab])
     else:
         logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
@@ -568,10 +588,10 @@ def pool_logits_model(model: onnx.ModelProto, *, pooling: str = "max", activatio
 
 
 def convert_checkpoint(
-    folder: Path, weights: Path, *, pooling: str = "max", activation: str = "relu"
+    folder: Path, weights: Path, *, pooling: str = "max", activation: str = "relu", chunks: int | None = None
 ) -> tuple[onnx.ModelProto, list[str]]:
     """Load a safetensors checkpoint and build its SPLADE graph; also return notes for the log."""
     spec = load_spec(folder, weights)
     notes = [f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, "
              f"{spec.activation}", *spec.notes]  # fmt: skip
-    return build_graph(spec, pooling=pooling, activation=activation), notes
+    return build_graph(spec, pooling=pooling, activation=activation, chunks=chunks), notes

@@ -23,6 +23,7 @@ from ._engine import Encoded, Engine, NetworkEngine, NetworkRecipe, Settings, St
 from ._errors import ArgumentError, ArgumentTypeError, ModelError, ModelMismatchError
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
+from ._memo import CacheInfo, VectorCache, copy_vector
 from ._registry import DEFAULT_MODEL
 from ._session import Backend, Provider, default_threads
 from ._tokenize import TextTokenizer, check_encodable
@@ -46,6 +47,14 @@ def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
         raise ArgumentTypeError(f"{name} must be {allowed}, got {type(v).__name__} {v!r}")
     if v < 1:
         raise ArgumentError(f"{name} must be {allowed}, got {v!r}")
+
+
+def _count(name: str, v: object) -> None:
+    """``v`` must be an int >= 0."""
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ArgumentTypeError(f"{name} must be an int >= 0 (0: off), got {type(v).__name__} {v!r}")
+    if v < 0:
+        raise ArgumentError(f"{name} must be an int >= 0 (0: off), got {v!r}")
 
 
 def _encodable(texts: Iterable[object]) -> Iterator[str]:
@@ -81,6 +90,7 @@ class SpladeEncoder:
         info: _registry.ModelInfo | None = None,
         query: Engine | None = None,
         max_active_dims: int | None = None,
+        query_cache: int = 0,
     ) -> None:
         self._document: NetworkEngine = NetworkEngine(backend, tokenizer)
         self._query: Engine = query or self._document
@@ -94,6 +104,8 @@ class SpladeEncoder:
         self.max_active_dims = max_active_dims
         self._recipes: dict[str, NetworkRecipe] = {}
         self._fingerprint: str | None = None
+        _count("query_cache", query_cache)
+        self._query_cache = VectorCache(query_cache) if query_cache else None
 
     @classmethod
     @keyword_options
@@ -110,6 +122,7 @@ class SpladeEncoder:
         threads: int | None = None,
         providers: Sequence[Provider] | None = None,
         quantize: str | None = None,
+        query_cache: int = 0,
     ) -> SpladeEncoder:
         """Load ``model``: a local folder, a Hugging Face repo id, or a registry name.
 
@@ -129,8 +142,13 @@ class SpladeEncoder:
         pooled graphs (cached beside the fp32 graphs): faster, within the tolerance stated in the
         README, not exact.  ``threads`` defaults to the cores this process may use; ``providers``
         go to onnxruntime unchanged.
+
+        ``query_cache=N`` keeps the vectors of the last ``N`` distinct queries (an LRU cache,
+        thread-safe, keyed by model, call options and text; 0, the default, keeps none): see
+        :meth:`query_cache_info`.
         """
         _positive_int("threads", threads)
+        _count("query_cache", query_cache)
         if quantize not in _QUANTIZE:
             raise ArgumentError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
         if document is not None and model != DEFAULT_MODEL:
@@ -164,8 +182,8 @@ class SpladeEncoder:
         vocab = int(config.get("vocab_size") or doc.tokenizer.vocab_size)
         name = info.name if info else str(doc_name)
         enc = cls(doc.backend, doc.tokenizer, vocab_size=vocab, name=name, source=res.source, info=info,
-                  max_active_dims=layout.max_active_dims)  # fmt: skip
-        enc._document = doc
+                  max_active_dims=layout.max_active_dims, query_cache=query_cache)  # fmt: skip
+        enc._document = enc._query = doc  # the query side is this network unless a side below says otherwise
         enc._recipes["document"] = doc_recipe
         fingerprints = [source_fingerprint(_at(res, layout.document.folder))]
         if isinstance(q_side, StaticSide):
@@ -174,7 +192,7 @@ class SpladeEncoder:
         elif q_side is not None:
             q_recipe = _recipe(q_res, q_side, opts)
             shared = dataclasses.replace(q_recipe, prompt=doc_recipe.prompt) == doc_recipe
-            enc._query = q_recipe.build(threads=threads, backend=doc.backend if shared else None)
+            enc._query = q_recipe.build(threads=threads, share=doc if shared else None)
             enc._recipes["query"] = q_recipe
             q_vocab = int(read_config(q_side.folder).get("vocab_size") or enc._query.tokenizer.vocab_size)
             if q_vocab != vocab:
@@ -287,7 +305,8 @@ class SpladeEncoder:
             if recipe is None:
                 raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
             workers = parallel or default_threads()
-        return self._embed(texts, engine, settings, recipe, workers, show_progress)
+        cache = self._query_cache if task == "query" else None
+        return self._embed(texts, engine, settings, recipe, workers, show_progress, cache)
 
     def _check_call(
         self,
@@ -348,14 +367,17 @@ class SpladeEncoder:
         recipe: NetworkRecipe | None,
         workers: int,
         show_progress: bool,
+        cache: VectorCache | None,
     ) -> Iterator[SparseEmbedding]:
         bar = _progress(texts, show_progress)
         warned = False
         try:
             if recipe is None:
                 parts: Iterator[tuple[int, Encoded]] = (
-                    (start, engine.encode(chunk, settings, start=start)) for start, chunk in windows(texts, _WINDOW)
-                )
+                    (start, engine.encode(chunk, settings, start=start) if cache is None
+                     else self._cached(cache, engine, chunk, settings, start))
+                    for start, chunk in windows(texts, _WINDOW)
+                )  # fmt: skip
             else:
                 from ._parallel import parallel_embed
 
@@ -375,6 +397,43 @@ class SpladeEncoder:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _cached(self, cache: VectorCache, engine: Engine, texts: list[str], s: Settings, start: int) -> Encoded:
+        """``engine.encode`` through ``cache``: each distinct text it lacks is encoded once, in one call.
+
+        Hits and misses are counted per distinct text of the call.
+        """
+        call = (self._fingerprint, dataclasses.replace(s, max_batch=0, token_budget=0))
+        first: dict[str, int] = {}
+        for j, t in enumerate(texts):
+            first.setdefault(t, j)
+        found = {t: cache.get((call, t)) for t in first}
+        todo = [t for t, f in found.items() if f is None]
+        if todo:
+            for t in todo:
+                check_encodable(t, start + first[t])  # errors name the position in the caller's input
+            fresh = engine.encode(todo, s)
+            cut = set(fresh.cut)
+            for k, (t, v) in enumerate(zip(todo, fresh.vectors)):
+                cache.put((call, t), v, k in cut)
+                found[t] = (v, k in cut)
+        hits: dict[str, tuple[SparseEmbedding, bool]] = found  # type: ignore[assignment]
+        out = [hits[t] for t in texts]
+        seen: set[str] = set()
+        vectors = []
+        for t, (v, _) in zip(texts, out):
+            vectors.append(v if t not in seen else copy_vector(v))  # repeated texts get their own copies
+            seen.add(t)
+        return Encoded(vectors, [j for j, (_, c) in enumerate(out) if c])
+
+    def query_cache_info(self) -> CacheInfo | None:
+        """Hits, misses, size and capacity of the query cache (``None`` without one: see ``query_cache=``)."""
+        return None if self._query_cache is None else self._query_cache.info()
+
+    def clear_query_cache(self) -> None:
+        """Forget every cached query vector (and the counters)."""
+        if self._query_cache is not None:
+            self._query_cache.clear()
 
     @keyword_options
     def token_count(self, texts: Iterable[str]) -> int:
@@ -504,11 +563,32 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: _LoadOptions) -> Networ
     tower = _at(res, side.folder)
     root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
     graph = _pooled_graph(tower, root, side.pooling, side.activation)
-    if opts.quantize == "int8":
+    int8 = opts.quantize == "int8"
+    if int8:
         graph = _int8_graph(tower, root, graph)
-    return NetworkRecipe(graph=graph, folder=side.folder, max_length=opts.max_length,
+    sliced = detect_format(tower.path)[0] == "safetensors"  # a wrapped logits graph has no vocabulary slices
+    fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
+    return NetworkRecipe(graph=graph, fast_graph=fast, folder=side.folder, max_length=opts.max_length,
                          max_seq_length=side.max_seq_length, lowercase=side.lowercase, prompt=side.prompt,
                          pooling=side.pooling, providers=opts.providers)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _LatencyGraph:
+    """The latency graph of a side (one vocabulary slice), converted on first call, then cached on disk.
+
+    A document job never opens it, so it costs neither conversion time nor disk until a short batch comes.
+    """
+
+    tower: ResolvedModel
+    root: Path
+    pooling: str
+    activation: str
+    int8: bool
+
+    def __call__(self) -> Path:
+        graph = _pooled_graph(self.tower, self.root, self.pooling, self.activation, chunks=1)
+        return _int8_graph(self.tower, self.root, graph) if self.int8 else graph
 
 
 def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
@@ -540,20 +620,27 @@ def _progress(texts: Iterable[str], show: bool) -> Any:
     return tqdm(total=total, unit="text", desc="SPLADE")
 
 
-def _pooled_graph(res: ResolvedModel, root: Path, pooling: str = "max", activation: str = "relu") -> Path:
-    """The cached pooled graph for ``res``, converting or wrapping it on first use."""
+def _pooled_graph(
+    res: ResolvedModel, root: Path, pooling: str = "max", activation: str = "relu", *, chunks: int | None = None
+) -> Path:
+    """The cached pooled graph for ``res``, converting or wrapping it on first use.
+
+    ``chunks`` sets the vocabulary slices of a converted graph (default: sized for full batches;
+    1 for the latency graph).  A wrapped logits graph has no slices, so it is the same graph.
+    """
     fmt, main = detect_format(res.path)
     # max + relu graphs keep their historical cache keys
     pool = "" if (pooling, activation) == ("max", "relu") else f" pooling={pooling} activation={activation}"
     if fmt == "safetensors":
+        vocab = int(read_config(res.path).get("vocab_size") or 0)
+        n = chunks or vocab_chunks(vocab)
 
         def build(dest: Path) -> None:
-            graph, notes = convert_checkpoint(res.path, main, pooling=pooling, activation=activation)
-            logger.info("converting %s: %s", res.source, "; ".join(notes))
+            graph, notes = convert_checkpoint(res.path, main, pooling=pooling, activation=activation, chunks=n)
+            logger.info("converting %s (%d vocabulary slices): %s", res.source, n, "; ".join(notes))
             save_model(graph, dest)
 
-        vocab = int(read_config(res.path).get("vocab_size") or 0)
-        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={vocab_chunks(vocab)}{pool}"
+        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={n}{pool}"
         return cached_graph(res, root, variant, build)
 
     def wrap(dest: Path) -> None:

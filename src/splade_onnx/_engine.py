@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,9 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
-from ._convert import TOKEN_BUDGET
+from ._convert import TOKEN_BUDGET, fast_tokens
 from ._errors import ArgumentError, ModelError
-from ._session import Backend, OrtBackend, Provider
+from ._session import Backend, LazyBackend, OrtBackend, Provider
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding
 
@@ -59,15 +59,30 @@ def _finish(vectors: list[SparseEmbedding], s: Settings) -> list[SparseEmbedding
 
 
 class NetworkEngine:
-    """A transformer side: tokenize, batch, run the pooled graph, sparse rows."""
+    """A transformer side: tokenize, batch, run the pooled graph, sparse rows.
+
+    ``fast`` is the same network as a latency graph (one vocabulary slice, no chunk loop), opened
+    on first use: a batch of at most :func:`~splade_onnx._convert.fast_tokens` tokens (rows x
+    padded length), such as one query, runs there.  Both graphs compute the same pooled weights.
+    """
 
     kind = "network"
 
-    def __init__(self, backend: Backend, tokenizer: TextTokenizer, *, prompt: str = "", pooling: str = "max") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        tokenizer: TextTokenizer,
+        *,
+        prompt: str = "",
+        pooling: str = "max",
+        fast: LazyBackend | None = None,
+    ) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.pooling = pooling
+        self.fast = fast
+        self.fast_tokens = fast_tokens(tokenizer.vocab_size) if fast is not None else 0
 
     @property
     def max_length(self) -> int:
@@ -95,7 +110,9 @@ class NetworkEngine:
     def _run(self, ids: Sequence[Sequence[int]], s: Settings) -> list[SparseEmbedding]:
         out: list[SparseEmbedding | None] = [None] * len(ids)
         for batch in plan_batches([len(x) for x in ids], token_budget=s.token_budget, max_batch=s.max_batch):
-            weights = self.backend.run(pad_batch([ids[i] for i in batch], self.tokenizer.pad_id))
+            feed = pad_batch([ids[i] for i in batch], self.tokenizer.pad_id)
+            small = self.fast is not None and feed["input_ids"].size <= self.fast_tokens
+            weights = (self.fast.get() if small else self.backend).run(feed)  # type: ignore[union-attr]
             for i, emb in zip(batch, rows_to_sparse(weights)):
                 out[i] = emb
         return out  # type: ignore[return-value]
@@ -210,6 +227,9 @@ class NetworkRecipe:
 
     graph: Path
     folder: Path
+    #: Makes the latency graph (one vocabulary slice) for short batches on first use; ``None`` when
+    #: ``graph`` has no slices.
+    fast_graph: Callable[[], Path] | None = None
     max_length: int | None = None
     max_seq_length: int | None = None
     lowercase: bool = False
@@ -226,9 +246,15 @@ class NetworkRecipe:
             lowercase=self.lowercase,
         )
 
-    def build(self, *, threads: int | None, backend: Backend | None = None) -> NetworkEngine:
-        """The engine; ``backend`` shares an existing session (same graph) instead of opening one."""
+    def build(self, *, threads: int | None, share: NetworkEngine | None = None) -> NetworkEngine:
+        """The engine; ``share`` is an engine of the same graphs whose sessions it uses instead of opening its own."""
         tok = self.tokenizer()
-        if backend is None:
+        if share is not None:
+            backend: Backend = share.backend
+            fast = share.fast
+        else:
             backend = OrtBackend(self.graph, threads=threads, providers=self.providers)
-        return NetworkEngine(backend, tok, prompt=self.prompt, pooling=self.pooling)
+            fast = None
+            if self.fast_graph is not None:
+                fast = LazyBackend(self.fast_graph, threads=threads, providers=self.providers, spinning=False)
+        return NetworkEngine(backend, tok, prompt=self.prompt, pooling=self.pooling, fast=fast)

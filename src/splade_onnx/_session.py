@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,7 +19,7 @@ from ._errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Backend", "OrtBackend", "default_threads"]
+__all__ = ["Backend", "LazyBackend", "OrtBackend", "default_threads"]
 
 Provider = str | tuple[str, dict[str, Any]]
 
@@ -49,6 +50,7 @@ class OrtBackend:
         *,
         threads: int | None = None,
         providers: Sequence[Provider] | None = None,
+        spinning: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -68,6 +70,8 @@ class OrtBackend:
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle worker threads spin briefly before sleeping: faster back-to-back runs, more CPU burnt.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
@@ -90,3 +94,34 @@ class OrtBackend:
                 raise ArgumentError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
         out = self.session.run(["sparse"], feed)[0]
         return np.asarray(out, dtype=np.float32)
+
+
+class LazyBackend:
+    """An :class:`OrtBackend` opened on first use (thread-safe), then kept: the latency graph of short queries.
+
+    ``graph`` makes (or finds) the ONNX file when the session is first needed.
+    """
+
+    def __init__(
+        self,
+        graph: Callable[[], Path],
+        *,
+        threads: int | None,
+        providers: Sequence[Provider] | None,
+        spinning: bool = True,
+    ) -> None:
+        self.graph = graph
+        self._args: dict[str, Any] = {"threads": threads, "providers": providers, "spinning": spinning}
+        self._backend: OrtBackend | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> bool:
+        return self._backend is not None
+
+    def get(self) -> OrtBackend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = OrtBackend(self.graph(), **self._args)
+        return self._backend

@@ -11,7 +11,7 @@ from langchain_splade import SparseVector, SpladeSparseEmbeddings
 
 from splade_onnx import DEFAULT_MODEL
 
-from conftest import SEED
+from conftest import CACHE, SEED
 from harness import run_while_encoding_waits_for_the_loop
 
 
@@ -35,6 +35,13 @@ def test_query_uses_the_query_side(embeddings: SpladeSparseEmbeddings) -> None:
     q = embeddings.embed_query("lunar rover")
     (core,) = embeddings.encoder.encode_queries(["lunar rover"])
     assert q.indices == core.indices.tolist() and q.values == core.values.tolist()
+
+
+def test_query_cache_is_passed_to_the_core(embeddings: SpladeSparseEmbeddings) -> None:
+    cached = SpladeSparseEmbeddings(query_cache=4, cache_dir=CACHE)
+    first = cached.embed_query("lunar rover")
+    assert cached.embed_query("lunar rover") == first == embeddings.embed_query("lunar rover")
+    assert tuple(cached.encoder.query_cache_info()) == (1, 1, 4, 1)  # type: ignore[arg-type]
 
 
 def test_async_equals_sync(embeddings: SpladeSparseEmbeddings) -> None:

@@ -68,6 +68,13 @@ def test_max_length_is_honoured(embedding: SpladeSparseEmbedding) -> None:
     assert short.get_text_embedding(SEED[1]) != embedding.get_text_embedding(SEED[1])
 
 
+def test_query_cache_is_passed_to_the_core(embedding: SpladeSparseEmbedding) -> None:
+    cached = SpladeSparseEmbedding(query_cache=4, cache_dir=embedding.cache_dir)
+    first = cached.get_query_embedding("lunar rover")
+    assert cached.get_query_embedding("lunar rover") == first == embedding.get_query_embedding("lunar rover")
+    assert tuple(cached.encoder.query_cache_info()) == (1, 1, 4, 1)  # type: ignore[arg-type]
+
+
 def test_retriever_ranks_by_exact_dot_product(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:
     r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3)
     hits = r.retrieve("How much did the mission cost?")

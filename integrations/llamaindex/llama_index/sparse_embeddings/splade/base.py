@@ -25,7 +25,8 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
     """SPLADE vectors as ``dict[int, float]`` (Python ints and floats).
 
     ``model_name`` defaults to ``splade_onnx.DEFAULT_MODEL``; ``query_model`` (a two-tower
-    pair's query checkpoint), ``max_length``, ``quantize``, ``threads`` and ``cache_dir`` go to
+    pair's query checkpoint), ``max_length``, ``quantize``, ``threads``, ``cache_dir`` and
+    ``query_cache`` (an LRU cache of the last N distinct query vectors) go to
     ``SpladeEncoder.from_pretrained``; pass ``encoder=`` to reuse a loaded one.  Per side,
     ``document_top_k``/``document_min_weight`` and ``query_top_k``/``query_min_weight`` prune
     the vectors and ``long_documents="windows"`` (with ``stride``) encodes every token of long
@@ -46,6 +47,7 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
     query_min_weight: float | None = Field(default=None, description="drop query weights below this")
     long_documents: str = Field(default="truncate", description="'truncate' or 'windows' (every token)")
     stride: int | None = Field(default=None, description="tokens shared by consecutive windows")
+    query_cache: int = Field(default=0, description="keep the vectors of the last N distinct queries (0: off)")
     _encoder: SpladeEncoder = PrivateAttr()
 
     def __init__(self, encoder: SpladeEncoder | None = None, **kwargs: Any) -> None:
@@ -61,7 +63,7 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
         else:
             self._encoder = SpladeEncoder.from_pretrained(
                 self.model_name, query=self.query_model, max_length=self.max_length, quantize=self.quantize,
-                threads=self.threads, cache_dir=self.cache_dir)  # fmt: skip
+                threads=self.threads, cache_dir=self.cache_dir, query_cache=self.query_cache)  # fmt: skip
         self.encode_documents([])  # the core checks the side options now, before any text
         self.encode_queries([])
 
