@@ -9,7 +9,8 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query golden golden-families clean
+.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion \
+	golden golden-families clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +81,12 @@ bench-search: $(STAMP)
 
 bench-pruning: $(STAMP)
 	$(BIN)/python benchmarks/pruning.py
+
+bench-int8: $(STAMP)
+	$(BIN)/python benchmarks/int8_variants.py
+
+bench-fusion: bench-prepare
+	$(BIN)/python benchmarks/fusion.py
 
 bench-static-query: .venv-st/.installed $(STAMP)
 	$(BIN)/python benchmarks/static_query.py --st-python .venv-st/bin/python

@@ -1,9 +1,16 @@
 """Do fused transformer ops pay for documents? splade-onnx's graph against onnxruntime's optimizer on it.
 
-``onnxruntime.transformers.optimizer`` (model_type ``bert``) rewrites the converted graph with the
-contrib ops it recognises: SkipLayerNormalization, BiasGelu, Attention.  This measures documents
-per second of both graphs on batches of exactly 128, 256 and 512 tokens (Cranfield text, as many
-rows as the token budget allows), alternating, and checks that they compute the same weights.
+Three graphs of the same checkpoint:
+
+- ``plain``: the converter's graph (onnxruntime still applies its own session-level fusions to it);
+- ``optimizer``: that graph rewritten by ``onnxruntime.transformers.optimizer`` (model_type
+  ``bert``) with the contrib ops it recognises (SkipLayerNormalization, BiasGelu; it does not
+  recognise the attention);
+- ``attention``: the converter emitting onnxruntime's contrib ``Attention`` op itself (QKV in one
+  GEMM, masked softmax, heads merged), ``build_graph(..., fused_attention=True)``.
+
+Documents per second on batches of exactly 128, 256 and 512 tokens (Cranfield text, as many rows
+as the token budget allows), the three alternating, and the weights each computes against plain.
 
     .venv/bin/python benchmarks/fusion.py     # after `make bench-prepare` (the BERT-base-shape model)
 
@@ -21,14 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import write_results
 
 from splade_onnx import SpladeEncoder
-from splade_onnx._convert import TOKEN_BUDGET
+from splade_onnx._cache import save_model
+from splade_onnx._convert import TOKEN_BUDGET, build_graph, load_spec
 from splade_onnx._session import OrtBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
-RESULTS = ROOT / "benchmarks" / "results"
 log = logging.getLogger("fusion")
 
 
@@ -77,31 +85,38 @@ def main() -> None:
         dest = WORK / "fusion" / f"{model}.onnx"
         dest.parent.mkdir(parents=True, exist_ok=True)
         fused_ops = fused_graph(recipe.graph, dest, cfg["num_attention_heads"], cfg["hidden_size"])
-        plain, fused = OrtBackend(recipe.graph, threads=2), OrtBackend(dest, threads=2)
+        attn = WORK / "fusion" / f"{model}-attention.onnx"
+        save_model(build_graph(load_spec(recipe.folder, recipe.folder / "model.safetensors"), fused_attention=True),
+                   attn)  # fmt: skip
+        graphs = {"plain": OrtBackend(recipe.graph, threads=2), "optimizer": OrtBackend(dest, threads=2),
+                  "attention": OrtBackend(attn, threads=2)}  # fmt: skip
         for length in (128, 256, 512):
             feed = feeds(enc, length)
-            a, b = plain.run(feed), fused.run(feed)
-            same_sets = bool(np.array_equal(a > 0, b > 0))
-            diff = float(np.abs(a - b).max())
-            speeds: dict[str, list[float]] = {"plain": [], "fused": []}
-            for _ in range(3):  # alternate, so that drift in the machine's speed hits both
-                speeds["plain"].append(rate(plain, feed, args.min_time / 3))
-                speeds["fused"].append(rate(fused, feed, args.min_time / 3))
-            p, f = statistics.median(speeds["plain"]), statistics.median(speeds["fused"])
-            rows.append({"model": model, "tokens": length, "rows": feed["input_ids"].shape[0], "plain_docs_s": p,
-                         "fused_docs_s": f, "speedup": f / p, "identical_sets": same_sets, "max_abs_diff": diff,
-                         "fused_ops": fused_ops})  # fmt: skip
-            log.info("%s", rows[-1])
-    lines = ["| model | tokens/doc | splade-onnx graph docs/s | + onnxruntime fusions docs/s | speedup | "
-             "identical sets, max abs diff | fused ops |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+            ref = graphs["plain"].run(feed)
+            row: dict[str, Any] = {"model": model, "tokens": length, "rows": feed["input_ids"].shape[0],
+                                   "optimizer_ops": fused_ops}  # fmt: skip
+            for name in ("optimizer", "attention"):
+                out = graphs[name].run(feed)
+                row[f"{name}_identical_sets"] = bool(np.array_equal(ref > 0, out > 0))
+                row[f"{name}_max_abs_diff"] = float(np.abs(ref - out).max())
+            speeds: dict[str, list[float]] = {k: [] for k in graphs}
+            for _ in range(3):  # alternate, so that drift in the machine's speed hits all alike
+                for name, backend in graphs.items():
+                    speeds[name].append(rate(backend, feed, args.min_time / 3))
+            for name in graphs:
+                row[f"{name}_docs_s"] = statistics.median(speeds[name])
+            rows.append(row)
+            log.info("%s", row)
+    lines = ["| model | tokens/doc | plain docs/s | + optimizer (SkipLayerNorm, BiasGelu) | + contrib Attention | "
+             "term sets and max abs diff vs plain |", "|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        ops = ", ".join(f"{k} {v}" for k, v in r["fused_ops"].items())
-        lines.append(f"| {r['model']} | {r['tokens']} | {r['plain_docs_s']:.1f} | {r['fused_docs_s']:.1f} | "
-                     f"{r['speedup']:.2f}x | {r['identical_sets']}, {r['max_abs_diff']:.1e} | {ops} |")  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fusion.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / "fusion.md").write_text("\n".join(lines) + "\n")
-    log.info("\n%s", "\n".join(lines))
+        p = r["plain_docs_s"]
+        par = "; ".join(f"{n}: {'identical' if r[f'{n}_identical_sets'] else 'DIFFERENT'}, {r[f'{n}_max_abs_diff']:.1e}"
+                        for n in ("optimizer", "attention"))  # fmt: skip
+        o, a = r["optimizer_docs_s"], r["attention_docs_s"]
+        lines.append(f"| {r['model']} | {r['tokens']} | {p:.1f} | {o:.1f} ({o / p:.2f}x) | {a:.1f} ({a / p:.2f}x) "
+                     f"| {par} |")  # fmt: skip
+    write_results("fusion", rows, lines)
 
 
 if __name__ == "__main__":

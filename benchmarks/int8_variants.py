@@ -3,8 +3,9 @@
 Every variant quantizes the MatMuls of both graphs splade-onnx runs (the main graph with its
 vocabulary slices, and the one-slice latency graph of short queries) and is measured in one run:
 
-- query p50: one 16-token query at a time (the latency graph);
-- docs/s: the Cranfield abstracts, default batching (the main graph);
+- query p50: one 16-token query at a time (the latency graph), 5 rounds of 100 calls (the first
+  20 of each not counted) that alternate between the variants, so that drift hits all alike;
+- docs/s: the Cranfield abstracts, default batching (the main graph), runs alternating likewise;
 - quality: Cranfield nDCG@10 with the variant on both sides; the gate is fp32's minus 0.005.
 
 Variants: dynamic (weights int8 ahead of time, activations quantized per call) per tensor or per
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from _results import write_results
 
 from splade_onnx import SpladeEncoder, evaluate
 from splade_onnx._session import LazyBackend, OrtBackend
@@ -35,7 +37,6 @@ from splade_onnx._tokenize import pad_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "int8-variants"
-RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT / "data"
 QUERY16 = "the effect of the shock wave on the boundary layer of a swept wing"
 GATE = 0.005
@@ -109,22 +110,31 @@ def with_graphs(enc: SpladeEncoder, main: Path, fast: Path) -> SpladeEncoder:
     return enc
 
 
-def measure(enc: SpladeEncoder, docs: list[str], runs: int) -> dict[str, Any]:
-    for _ in range(20):
-        enc.encode_queries([QUERY16])
-    lat = []
-    for _ in range(400):
-        t = time.perf_counter()
-        enc.encode_queries([QUERY16])
-        lat.append((time.perf_counter() - t) * 1000)
-    enc.encode_documents(docs[:16])
-    speeds = []
+def measure(encs: dict[str, SpladeEncoder], docs: list[str], runs: int) -> dict[str, dict[str, Any]]:
+    """Query p50 and docs/s of every variant, in alternating rounds (drift hits all alike), and nDCG@10."""
+    lat: dict[str, list[float]] = {k: [] for k in encs}
+    speeds: dict[str, list[float]] = {k: [] for k in encs}
+    for enc in encs.values():
+        for _ in range(20):
+            enc.encode_queries([QUERY16])
+        enc.encode_documents(docs[:16])
+    for _ in range(5):
+        for name, enc in encs.items():
+            for i in range(100):  # rounds of 100, the first 20 not counted: a switch evicts the caches
+                t = time.perf_counter()
+                enc.encode_queries([QUERY16])
+                if i >= 20:
+                    lat[name].append((time.perf_counter() - t) * 1000)
     for _ in range(runs):
-        t = time.perf_counter()
-        enc.encode_documents(docs)
-        speeds.append(len(docs) / (time.perf_counter() - t))
-    ndcg = evaluate(DATA / "cranfield", enc)["splade"]["nDCG@10"]
-    return {"query_p50_ms": statistics.median(lat), "docs_per_s": statistics.median(speeds), "ndcg10": ndcg}
+        for name, enc in encs.items():
+            t = time.perf_counter()
+            enc.encode_documents(docs)
+            speeds[name].append(len(docs) / (time.perf_counter() - t))
+    return {
+        name: {"query_p50_ms": statistics.median(lat[name]), "docs_per_s": statistics.median(speeds[name]),
+               "ndcg10": evaluate(DATA / "cranfield", enc)["splade"]["nDCG@10"]}
+        for name, enc in encs.items()
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -140,15 +150,14 @@ def main() -> None:
     recipe = fp32._files
     assert recipe is not None and recipe.fast_graph is not None
     main_fp32, fast_fp32 = recipe.graph, recipe.fast_graph()
-    rows: list[dict[str, Any]] = [{"variant": "fp32", **measure(fp32, docs, args.runs)}]
-    log.info("%s", rows[-1])
+    encs: dict[str, SpladeEncoder] = {"fp32": fp32}
     for name, opts in VARIANTS.items():
         slug = "".join(c if c.isalnum() else "-" for c in name.split(" (")[0])
         enc = SpladeEncoder.from_pretrained("rasyosef/splade-tiny", cache_dir=cache)
         main = quantize(main_fp32, WORK / slug / "main.onnx", opts, enc)
         fast = quantize(fast_fp32, WORK / slug / "fast.onnx", opts, enc)
-        rows.append({"variant": name, **measure(with_graphs(enc, main, fast), docs, args.runs)})
-        log.info("%s", rows[-1])
+        encs[name] = with_graphs(enc, main, fast)
+    rows = [{"variant": name, **m} for name, m in measure(encs, docs, args.runs).items()]
     base = rows[0]
     for r in rows:
         r["ndcg_vs_fp32"] = r["ndcg10"] - base["ndcg10"]
@@ -160,10 +169,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['variant']} | {r['query_p50_ms']:.2f} | {r['docs_per_s']:.1f} | {r['ndcg10']:.4f} | "
                      f"{r['ndcg_vs_fp32']:+.4f} | {'pass' if r['passes_gate'] else 'FAIL'} |")  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_variants.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / "int8_variants.md").write_text("\n".join(lines) + "\n")
-    log.info("\n%s", "\n".join(lines))
+    write_results("int8_variants", rows, lines)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,20 @@ def test_logits_onnx_gets_the_same_pooling(tiny: SpladeEncoder, tiny_dir: Path, 
     texts = golden("splade_tiny.json")["texts"]
     for i, (a, ref) in enumerate(zip(enc.encode_documents(texts), golden("splade_tiny.json")["vectors"])):
         assert_same(a.indices, a.values, ref, f"logits-onnx text {i}")
+
+
+def test_contrib_attention_graph_matches_transformers(tiny_dir: Path, tmp_path: Path) -> None:
+    """The fused-attention variant that benchmarks/fusion.py measures computes the same weights."""
+    from splade_onnx._cache import save_model
+    from splade_onnx._tokenize import pad_batch
+
+    g = golden("splade_tiny.json")
+    save_model(build_graph(load_spec(tiny_dir, tiny_dir / "model.safetensors"), fused_attention=True),
+               tmp_path / "attention.onnx")  # fmt: skip
+    backend = OrtBackend(tmp_path / "attention.onnx", threads=1)
+    enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path / "cache")
+    ids = enc._tokenizer.encode(g["texts"])
+    weights = backend.run(pad_batch(ids, enc._tokenizer.pad_id))
+    for r, ref in enumerate(g["vectors"]):
+        nz = np.flatnonzero(weights[r] > 0)
+        assert_same(nz, weights[r][nz], ref, f"text {r}")

@@ -482,13 +482,17 @@ def build_graph(
     pooling: str = "max",
     activation: str = "relu",
     chunks: int | None = None,
+    fused_attention: bool = False,
 ) -> onnx.ModelProto:
     """The full encoder + MLM head + SPLADE pooling as an ONNX model.
 
     With ``pooled=False`` the graph stops at ``logits`` [batch, seq, vocab], the
     form that FastEmbed and optimum exports have.  ``chunks`` is the number of vocabulary
     slices of the fused pooling (default :func:`vocab_chunks`, sized for full batches); the
-    latency graph for short queries takes one slice.
+    latency graph for short queries takes one slice.  ``fused_attention`` emits onnxruntime's
+    contrib ``Attention`` op (domain ``com.microsoft``) per layer instead of standard ops; it is
+    off because it measured no faster here (``benchmarks/fusion.py``), and standard ops run on
+    every onnxruntime build and provider.
     """
     b = _Builder()
     ids, mask = "input_ids", "attention_mask"
@@ -517,8 +521,19 @@ def build_graph(
     merge_heads = b.const([0, 0, H], dtype=np.int64)
     scale = b.const(1.0 / math.sqrt(hd))
 
+    mask_i32 = b.op("Cast", [mask], to=TensorProto.INT32) if fused_attention else ""
     for i, L in enumerate(spec.layers):
         p = f"layer{i}"
+        if fused_attention:  # onnxruntime's contrib Attention: QKV in one GEMM, masked softmax, heads merged
+            qkv_w = b.const(np.concatenate([L.q[0].T, L.k[0].T, L.v[0].T], axis=1), f"{p}.qkv.weight")
+            qkv_b = b.const(np.concatenate([L.q[1], L.k[1], L.v[1]]), f"{p}.qkv.bias")
+            ctx = b.op("Attention", [x, qkv_w, qkv_b, mask_i32], f"{p}.attention", domain="com.microsoft",
+                       num_heads=nh)  # fmt: skip
+            x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps,
+                             f"{p}.ln1")  # fmt: skip
+            h = act(b, b.linear(x, L.ffn_in, f"{p}.ffn_in"))
+            x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
+            continue
         q = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.q, f"{p}.q"), split_heads])], perm=[0, 2, 1, 3])
         k = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.k, f"{p}.k"), split_heads])], perm=[0, 2, 3, 1])
         v = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.v, f"{p}.v"), split_heads])], perm=[0, 2, 1, 3])
@@ -550,7 +565,8 @@ def build_graph(
         outputs=[output],
         initializer=b.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="splade-onnx")
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("com.microsoft", 1)] if fused_attention else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="splade-onnx")
     model.ir_version = 8
     return model
 
