@@ -39,22 +39,22 @@ _LONG = ("truncate", "windows")
 _WINDOW = 2048
 
 
-def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
+def _int_option(name: str, v: object, *, least: int, allowed: str, allow_none: bool = False) -> None:
+    """``v`` must be an int >= ``least`` (or None with ``allow_none``); ``allowed`` says so in the error."""
     if v is None and allow_none:
         return
-    allowed = f"a positive int{' or None' if allow_none else ''}"
     if not isinstance(v, int) or isinstance(v, bool):
         raise ArgumentTypeError(f"{name} must be {allowed}, got {type(v).__name__} {v!r}")
-    if v < 1:
+    if v < least:
         raise ArgumentError(f"{name} must be {allowed}, got {v!r}")
 
 
+def _positive_int(name: str, v: object, *, allow_none: bool = True) -> None:
+    _int_option(name, v, least=1, allowed=f"a positive int{' or None' if allow_none else ''}", allow_none=allow_none)
+
+
 def _count(name: str, v: object) -> None:
-    """``v`` must be an int >= 0."""
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ArgumentTypeError(f"{name} must be an int >= 0 (0: off), got {type(v).__name__} {v!r}")
-    if v < 0:
-        raise ArgumentError(f"{name} must be an int >= 0 (0: off), got {v!r}")
+    _int_option(name, v, least=0, allowed="an int >= 0 (0: off)")
 
 
 def _encodable(texts: Iterable[object]) -> Iterator[str]:
