@@ -31,14 +31,28 @@ def tiny_int8(cache_dir: Path) -> SpladeEncoder:
     return SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, quantize="int8")
 
 
-def test_no_batch_seq_vocab_tensor_leaves_the_graph(tiny: SpladeEncoder) -> None:
-    graph = onnx.load(str(tiny._files.graph), load_external_data=False)  # type: ignore[union-attr]
+def test_no_batch_seq_vocab_tensor_leaves_the_graph(cache_dir: Path) -> None:
+    dense = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="dense")
+    graph = onnx.load(str(dense._files.graph), load_external_data=False)  # type: ignore[union-attr]
     (out,) = graph.graph.output
     assert out.name == "sparse" and len(out.type.tensor_type.shape.dim) == 2
     ops = [n.op_type for n in graph.graph.node]
     chunks = vocab_chunks(30522)
     assert ops.count("ReduceMax") == chunks  # one masked reduce-max per vocabulary slice
     assert chunks > 1 and TOKEN_BUDGET * -(-30522 // chunks) * 4 <= 16 * 2**20 + TOKEN_BUDGET * 4
+
+
+def test_the_pruned_state_graph_bounds_in_vocabulary_slices_too(cache_dir: Path) -> None:
+    """The pruned head's batched graph returns [batch, seq, hidden] and [batch, vocab], and its bound runs in
+    the dense head's vocabulary slices: no [batch, seq, vocab] tensor either."""
+    pruned = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
+    files = pruned._files
+    assert files is not None and files.head is not None
+    graph = onnx.load(str(files.graph), load_external_data=False)
+    dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.graph.output}
+    assert dims == {"hidden": ["batch", "seq", 128], "bound": ["batch", 30522]}
+    slices = [n for n in graph.graph.node if n.name.startswith("bound.") and n.op_type == "MatMul"]
+    assert len(slices) == vocab_chunks(30522)
 
 
 def test_peak_memory_does_not_depend_on_batch_size(tiny: SpladeEncoder, cranfield_docs: list[str]) -> None:

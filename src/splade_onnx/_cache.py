@@ -94,8 +94,11 @@ def cached_graph(
     root: Path,
     variant: str,
     build: Callable[[Path], None],
+    *,
+    main: str = "model.onnx",
 ) -> Path:
-    """Return ``root/<key>/model.onnx``, calling ``build(tmp_path)`` once if it is missing.
+    """Return ``root/<key>/model.onnx`` (or the entry's other ``main`` file), calling ``build(tmp_path)`` once if
+    it is missing.
 
     ``build`` writes ``model.onnx`` into a private temporary folder that is renamed
     into place only when complete, so an interrupted build never leaves a partial
@@ -108,9 +111,9 @@ def cached_graph(
     final = root / key
     if final.exists():
         inode = _inode(final)
-        problem = _entry_problem(final)
+        problem = _entry_problem(final, main)
         if problem is None:
-            return final / "model.onnx"
+            return final / main
         reason, corrupt = problem
         log = logger.warning if corrupt else logger.info
         log("cached graph %s cannot be used: %s; removing %s and building it again",
@@ -121,14 +124,14 @@ def cached_graph(
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key}-"))
     try:
         t0 = time.perf_counter()
-        build(tmp / "model.onnx")
+        build(tmp / main)
         meta = {"format": _META_FORMAT, "source": model.source, "revision": model.revision, "variant": variant,
                 "files": _record(tmp)}  # fmt: skip
         (tmp / _META).write_text(json.dumps(meta, indent=1))
         try:
             os.replace(tmp, final)
         except OSError as e:  # another process installed this entry first; use it if it checks out
-            problem = _entry_problem(final) if final.exists() else ("it vanished while being replaced", True)
+            problem = _entry_problem(final, main) if final.exists() else ("it vanished while being replaced", True)
             if problem is not None:
                 raise SourceError(
                     f"cannot install the graph at {final}: {problem[0]} and it could not be replaced ({e}); "
@@ -137,7 +140,7 @@ def cached_graph(
         logger.info("built %s (%s) in %.1fs", final, variant, time.perf_counter() - t0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final / "model.onnx"
+    return final / main
 
 
 def _record(folder: Path) -> dict[str, dict[str, int | str]]:
@@ -149,7 +152,7 @@ def _record(folder: Path) -> dict[str, dict[str, int | str]]:
     return out
 
 
-def _entry_problem(final: Path) -> tuple[str, bool] | None:
+def _entry_problem(final: Path, main: str = "model.onnx") -> tuple[str, bool] | None:
     """Why the entry ``final`` cannot be used, and whether that means it is damaged; None when it checks out.
 
     Sizes are compared first; contents are hashed once per process and file version
@@ -165,8 +168,8 @@ def _entry_problem(final: Path) -> tuple[str, bool] | None:
     files = meta.get("files")
     if files is None:
         return f"{meta_path} records no checksums (written by an older splade-onnx)", False
-    if not isinstance(files, dict) or "model.onnx" not in files:
-        return f"{meta_path} records no checksum for model.onnx", True
+    if not isinstance(files, dict) or main not in files:
+        return f"{meta_path} records no checksum for {main}", True
     for name, rec in files.items():
         path = final / str(name)
         if not isinstance(rec, dict) or Path(str(name)).name != name:

@@ -37,8 +37,11 @@ __all__ = [
     "build_graph",
     "convert_checkpoint",
     "fast_tokens",
+    "hidden_graph",
     "load_spec",
     "pool_logits_model",
+    "pruned_head_graph",
+    "pruned_state_graph",
 ]
 
 #: Bump whenever the emitted graph changes; cached graphs are keyed by it.
@@ -611,3 +614,136 @@ def convert_checkpoint(
     notes = [f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, "
              f"{spec.activation}", *spec.notes]  # fmt: skip
     return build_graph(spec, pooling=pooling, activation=activation, chunks=chunks), notes
+
+
+# --------------------------------------------------------------------------- the pruned head
+
+
+def _head_prefix(spec: EncoderSpec) -> tuple[onnx.ModelProto, list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """:func:`build_graph` up to the head's LayerNorm, node for node: the model, its nodes and initializers, and
+    the name of the head state (the tensor the dense head multiplies)."""
+    model = build_graph(spec, pooled=False)
+    g = model.graph
+    last = max(i for i, n in enumerate(g.node) if n.name.startswith("head.ln"))
+    nodes = list(g.node[: last + 1])
+    used = {i for n in nodes for i in n.input}
+    return model, nodes, [t for t in g.initializer if t.name in used], nodes[-1].output[0]
+
+
+def hidden_graph(spec: EncoderSpec) -> onnx.ModelProto:
+    """The encoder up to the head's LayerNorm, output ``hidden`` [batch, seq, hidden]: what the pruned head's
+    basis is fitted on."""
+    model, nodes, inits, h = _head_prefix(spec)
+    g = model.graph
+    del g.node[:], g.initializer[:], g.output[:]
+    g.node.extend([*nodes, helper.make_node("Identity", [h], ["hidden"], name="hidden")])
+    g.initializer.extend(inits)
+    g.output.append(helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "seq", spec.hidden]))
+    return model
+
+
+def pruned_state_graph(spec: EncoderSpec, bound: Any, *, chunks: int | None = None) -> onnx.ModelProto:
+    """The encoder and the bound of the pruned head (:mod:`splade_onnx._pruned`), for a padded batch.
+
+    Outputs ``hidden`` [batch, seq, hidden], the very tensor the dense head multiplies (this is
+    :func:`build_graph` without the projection, node for node), and ``bound`` [batch, vocab]: for each text and
+    id, ``max_t`` of the rank-``r`` upper bound of the logit, plus ``eps``.  An id can be active only where
+    ``bound > 0``.  The bound is the dense head's loop with ``r + 1`` columns instead of ``hidden``: one GEMM of
+    ``[delta'_<r, |delta'_>=r|]`` with the table ``[e'_<r, |e'_>=r|]`` per vocabulary slice, max over tokens.
+    """
+    model, nodes, inits, h = _head_prefix(spec)
+    g = model.graph
+    b = _Builder()
+    b._n = 10_000_000
+    i64 = np.int64
+    H, r = spec.hidden, bound.rank
+    k = bound.constants
+
+    def last_axis(x: str, lo: int, hi: int) -> str:
+        return b.op("Slice", [x, b.const([lo], dtype=i64), b.const([hi], dtype=i64), b.const([2], dtype=i64)])
+
+    def norms(x: str) -> str:  # [B, T, w] -> [B, T, 1]
+        return b.op("Sqrt", [b.op("ReduceSum", [b.op("Mul", [x, x]), b.const([2], dtype=i64)], keepdims=1)])
+
+    def over_tokens(x: str) -> str:  # [B, T, 1] -> [B, 1], padding already a copy of position 0
+        return b.op("ReduceMax", [x], axes=[1], keepdims=0)
+
+    keep = b.op("Unsqueeze", [b.op("Cast", ["attention_mask"], to=TensorProto.BOOL), b.const([2], dtype=i64)])
+    maskf = b.op("Cast", [keep], to=TensorProto.FLOAT)
+    mean = b.op(
+        "Div",
+        [
+            b.op("ReduceSum", [b.op("Mul", [h, maskf]), b.const([1], dtype=i64)], keepdims=1),
+            b.op("ReduceSum", [maskf, b.const([1], dtype=i64)], keepdims=1),
+        ],
+    )  # [B, 1, H]
+    first = b.op("Slice", [h, b.const([0], dtype=i64), b.const([1], dtype=i64), b.const([1], dtype=i64)])
+    hm = b.op("Where", [keep, h, first])  # padding repeats position 0, so it changes no max
+    delta = b.op("Sub", [hm, mean])
+    rot = b.op("MatMul", [delta, b.const(bound.A, "basis.A")])  # [B, T, H]
+    q = b.op("Concat", [last_axis(rot, 0, r), norms(last_axis(rot, r, H))], axis=2)  # [B, T, r + 1]
+    centre = b.op("Add", [b.op("MatMul", [b.op("Squeeze", [mean, b.const([1], dtype=i64)]),
+                                          b.const(spec.decoder.T.copy(), "decoder.weight")]),
+                          b.const(spec.decoder_bias, "decoder.bias")])  # fmt: skip
+
+    # eps per text: SAFETY x the worst-case float32 error of the dot products involved, plus the basis' own
+    # error (A B^T - I) and the rounding that leaves delta not quite orthogonal to 1/gamma.
+    off = over_tokens(b.op("Abs", [b.op("MatMul", [delta, b.const(bound.a_hat[:, None], "a_hat")])]))
+    dot = b.op("Add", [b.op("Mul", [over_tokens(norms(rot)), b.const(k.rot_norm)]),
+                       b.op("Mul", [b.op("Add", [over_tokens(norms(hm)), over_tokens(norms(mean))]),
+                                    b.const(k.row_norm)])])  # fmt: skip
+    eps = b.op("Add", [b.op("Mul", [b.op("Add", [dot, b.const(k.bias)]), b.const(k.rounding)]),
+                       b.op("Add", [b.op("Mul", [over_tokens(norms(delta)), b.const(k.basis_error)]),
+                                    b.op("Mul", [off, b.const(k.off_axis)])])], "eps")  # [B, 1]  # fmt: skip
+
+    n = chunks or vocab_chunks(spec.vocab)
+    edges = np.linspace(0, spec.vocab, n + 1).round().astype(int).tolist()
+    tops = [b.op("ReduceMax", [b.op("MatMul", [q, b.const(bound.table[lo:hi].T.copy(), f"bound.table.{j}")],
+                                    f"bound.{j}")], axes=[1], keepdims=0)
+            for j, (lo, hi) in enumerate(itertools.pairwise(edges))]  # fmt: skip
+    top = tops[0] if n == 1 else b.op("Concat", tops, axis=1)
+    b.nodes.append(helper.make_node("Add", [b.op("Add", [top, centre]), eps], ["bound"], name="bound"))
+    b.nodes.append(helper.make_node("Identity", [h], ["hidden"], name="hidden"))
+    del g.node[:], g.initializer[:], g.output[:]
+    g.node.extend([*nodes, *b.nodes])
+    g.initializer.extend([*inits, *b.inits])
+    g.output.extend([
+        helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "seq", H]),
+        helper.make_tensor_value_info("bound", TensorProto.FLOAT, ["batch", spec.vocab]),
+    ])  # fmt: skip
+    return model
+
+
+def pruned_head_graph(spec: EncoderSpec, *, activation: str = "relu") -> onnx.ModelProto:
+    """One text's exact SPLADE max pooling over the ids its ``bound`` [vocab] leaves (> 0), from its ``hidden``
+    [tokens, hidden] (no padding rows): the dense head's own arithmetic on those ids (the same decoder rows
+    times the same ``hidden``, max over tokens, plus the bias).  Outputs ``indices`` (int64, ascending) and
+    ``values`` (float32, all > 0).
+    """
+    b = _Builder()
+    flat = b.const([-1], dtype=np.int64)
+    idx = b.op("Reshape", [b.op("NonZero", [b.op("Greater", ["bound", b.const(0.0)])]), flat])
+    rows = b.op("Gather", [b.const(spec.decoder, "decoder.rows"), idx], axis=0)  # [n, H]
+    mx = b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", ["hidden"], perm=[1, 0])], "logits")],
+              axes=[1], keepdims=0)  # fmt: skip
+    act = _activate(b, b.op("Add", [mx, b.op("Gather", [b.const(spec.decoder_bias, "decoder.bias"), idx], axis=0)]),
+                    activation)  # fmt: skip
+    pos = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [act, b.const(0.0)])]), flat])
+    b.nodes.append(helper.make_node("Gather", [idx, pos], ["indices"], name="indices", axis=0))
+    b.nodes.append(helper.make_node("Gather", [act, pos], ["values"], name="values", axis=0))
+    graph = helper.make_graph(
+        b.nodes,
+        f"splade_pruned_head_{spec.family}",
+        inputs=[
+            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["tokens", spec.hidden]),
+            helper.make_tensor_value_info("bound", TensorProto.FLOAT, [spec.vocab]),
+        ],
+        outputs=[
+            helper.make_tensor_value_info("indices", TensorProto.INT64, ["active"]),
+            helper.make_tensor_value_info("values", TensorProto.FLOAT, ["active"]),
+        ],
+        initializer=b.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="splade-onnx")
+    model.ir_version = 8
+    return model

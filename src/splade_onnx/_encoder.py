@@ -24,6 +24,7 @@ from ._errors import ArgumentError, ArgumentTypeError, ModelError, ModelMismatch
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
 from ._memo import CacheInfo, VectorCache, copy_vector
+from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL
 from ._session import Backend, Provider, default_threads
 from ._tokenize import TextTokenizer, check_encodable
@@ -122,6 +123,7 @@ class SpladeEncoder:
         threads: int | None = None,
         providers: Sequence[Provider] | None = None,
         quantize: str | None = None,
+        projection: str = "auto",
         query_cache: int = 0,
     ) -> SpladeEncoder:
         """Load ``model``: a local folder, a Hugging Face repo id, or a registry name.
@@ -143,6 +145,12 @@ class SpladeEncoder:
         README, not exact.  ``threads`` defaults to the cores this process may use; ``providers``
         go to onnxruntime unchanged.
 
+        ``projection`` chooses how documents' vocabulary projection runs: ``"dense"`` (every logit),
+        ``"pruned"`` (the exact pruned head: a bound rules out the ids that cannot be active and only the
+        others are computed, by the same arithmetic) or ``"auto"`` (the default: pruned when the model's fit,
+        made once at conversion, predicts it faster; see the README).  The vectors are the same either way.
+        The pruned head needs a converted checkpoint with max pooling in fp32.
+
         ``query_cache=N`` keeps the vectors of the last ``N`` distinct queries (an LRU cache,
         thread-safe, keyed by model, call options and text; 0, the default, keeps none): see
         :meth:`query_cache_info`.
@@ -151,6 +159,8 @@ class SpladeEncoder:
         _count("query_cache", query_cache)
         if quantize not in _QUANTIZE:
             raise ArgumentError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
+        if projection not in PROJECTIONS:
+            raise ArgumentError(f"projection must be one of {', '.join(map(repr, PROJECTIONS))}, got {projection!r}")
         if document is not None and model != DEFAULT_MODEL:
             raise ArgumentError(
                 f"pass the document checkpoint once: model={str(model)!r} and document={str(document)!r} were both "
@@ -159,7 +169,8 @@ class SpladeEncoder:
         doc_name = document if document is not None else model
         info = _registry.get(str(doc_name))
         opts = _LoadOptions(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                            max_length=max_length, threads=threads, providers=providers, quantize=quantize)  # fmt: skip
+                            max_length=max_length, threads=threads, providers=providers, quantize=quantize,
+                            projection=projection)  # fmt: skip
         res = resolve(doc_name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         layout = read_layout(res.path)
         if query is None and layout.query is None and info is not None and info.query_model is not None:
@@ -548,6 +559,7 @@ class _LoadOptions:
     threads: int | None
     providers: Sequence[Provider] | None
     quantize: str | None
+    projection: str = "auto"
 
 
 def _at(res: ResolvedModel, folder: Path) -> ResolvedModel:
@@ -562,13 +574,20 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: _LoadOptions) -> Networ
     """The cached graph of a network side and how to rebuild its engine."""
     tower = _at(res, side.folder)
     root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
-    graph = _pooled_graph(tower, root, side.pooling, side.activation)
     int8 = opts.quantize == "int8"
-    if int8:
-        graph = _int8_graph(tower, root, graph)
     sliced = detect_format(tower.path)[0] == "safetensors"  # a wrapped logits graph has no vocabulary slices
     fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
-    return NetworkRecipe(graph=graph, fast_graph=fast, folder=side.folder, max_length=opts.max_length,
+    head = None
+    projection = plan_projection(opts.projection, tower, pooling=side.pooling, quantize=opts.quantize)
+    if projection == "auto":
+        projection = fitted_plan(tower, root, side.folder)[1].auto
+    if projection == "pruned":
+        graph, head, _ = pruned_graphs(tower, root, side.folder, side.activation)
+    if head is None:
+        graph = _pooled_graph(tower, root, side.pooling, side.activation)
+        if int8:
+            graph = _int8_graph(tower, root, graph)
+    return NetworkRecipe(graph=graph, head=head, fast_graph=fast, folder=side.folder, max_length=opts.max_length,
                          max_seq_length=side.max_seq_length, lowercase=side.lowercase, prompt=side.prompt,
                          pooling=side.pooling, providers=opts.providers)  # fmt: skip
 

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
 from ._convert import TOKEN_BUDGET, fast_tokens
 from ._errors import ArgumentError, ModelError
-from ._session import Backend, LazyBackend, OrtBackend, Provider
+from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding
 
@@ -227,6 +227,8 @@ class NetworkRecipe:
 
     graph: Path
     folder: Path
+    #: The pruned head's per-text graph; when set, ``graph`` is its state graph (encoder + bound).
+    head: Path | None = None
     #: Makes the latency graph (one vocabulary slice) for short batches on first use; ``None`` when
     #: ``graph`` has no slices.
     fast_graph: Callable[[], Path] | None = None
@@ -253,7 +255,11 @@ class NetworkRecipe:
             backend: Backend = share.backend
             fast = share.fast
         else:
-            backend = OrtBackend(self.graph, threads=threads, providers=self.providers)
+            backend = (
+                PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers)
+                if self.head is not None
+                else OrtBackend(self.graph, threads=threads, providers=self.providers)
+            )
             fast = None
             if self.fast_graph is not None:
                 fast = LazyBackend(self.fast_graph, threads=threads, providers=self.providers, spinning=False)

@@ -19,7 +19,7 @@ from ._errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Backend", "LazyBackend", "OrtBackend", "default_threads"]
+__all__ = ["Backend", "LazyBackend", "OrtBackend", "PrunedBackend", "default_threads"]
 
 Provider = str | tuple[str, dict[str, Any]]
 
@@ -79,11 +79,16 @@ class OrtBackend:
             )
         except Exception as e:
             raise ArgumentError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
+        self.threads = opts.intra_op_num_threads
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.providers = tuple(self.session.get_providers())
         logger.debug("onnxruntime session on %s with %s, %d threads", path, self.providers, opts.intra_op_num_threads)
 
     def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        return np.asarray(self.run_outputs(inputs, ["sparse"])[0], dtype=np.float32)
+
+    def run_outputs(self, inputs: Mapping[str, NDArray[np.int64]], names: Sequence[str]) -> list[Any]:
+        """The graph's ``names`` outputs for one padded batch."""
         feed: dict[str, NDArray[np.int64]] = {}
         for name in self.input_names:
             if name in inputs:
@@ -92,8 +97,51 @@ class OrtBackend:
                 feed[name] = np.zeros_like(inputs["input_ids"])
             else:
                 raise ArgumentError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
-        out = self.session.run(["sparse"], feed)[0]
-        return np.asarray(out, dtype=np.float32)
+        return list(self.session.run(list(names), feed))
+
+
+class PrunedBackend:
+    """The exact pruned head (:mod:`splade_onnx._pruned`): a batched graph gives each text's head states and
+    bound, then a per-text graph computes the logits of the ids the bound keeps.  Same output as the dense
+    graph: [batch, vocab] weights.
+
+    The per-text graphs run one text per thread, ``threads`` texts at a time, each on one onnxruntime thread:
+    they are small, so running texts side by side beats splitting each one.
+    """
+
+    def __init__(self, state: Path, head: Path, *, threads: int | None = None,
+                 providers: Sequence[Provider] | None = None) -> None:  # fmt: skip
+        # No spinning: the state session's idle threads would take the cores from the per-text graphs.
+        self.state = OrtBackend(state, threads=threads, providers=providers, spinning=False)
+        self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
+        self.threads = self.state.threads
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        hidden, bound = self.state.run_outputs(inputs, ["hidden", "bound"])
+        lengths = np.asarray(inputs["attention_mask"]).sum(axis=1).tolist()  # right padding
+        session = self.head.session
+
+        def one(r: int) -> tuple[Any, Any]:
+            idx, val = session.run(["indices", "values"], {"hidden": hidden[r, : lengths[r]], "bound": bound[r]})
+            return idx, val
+
+        rows = range(len(lengths))
+        parts = list(self._executor().map(one, rows)) if self.threads > 1 and len(lengths) > 1 else map(one, rows)
+        out = np.zeros(bound.shape, dtype=np.float32)
+        for r, (idx, val) in enumerate(parts):
+            out[r, idx] = val
+        return out
+
+    def _executor(self) -> Any:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="splade-head")
+        return self._pool
 
 
 class LazyBackend:

@@ -213,7 +213,8 @@ def _unbundle(prepared: PreparedModel, side: str, into: Path) -> NetworkRecipe:
             dest.write_bytes(data)
     fast = _FixedGraph(into / side / "fast" / recipe.fast_graph.path.name) if isinstance(
         recipe.fast_graph, _FixedGraph) else None  # fmt: skip
-    return replace(recipe, graph=into / side / "graph" / recipe.graph.name, fast_graph=fast,
+    head = into / side / "graph" / recipe.head.name if recipe.head is not None else None  # beside the graph
+    return replace(recipe, graph=into / side / "graph" / recipe.graph.name, head=head, fast_graph=fast,
                    folder=into / side / "tokenizer")  # fmt: skip
 
 

@@ -1,0 +1,193 @@
+"""Which vocabulary projection a converted model runs, and the pruned head's graphs, fitted and cached.
+
+``projection="dense"`` is the fused dense head of :func:`~splade_onnx._convert.build_graph`;
+``projection="pruned"`` is the exact pruned head of :mod:`splade_onnx._pruned`; ``"auto"`` (the default)
+takes the pruned head when its cost model predicts at most ``AUTO_SHARE`` of the dense network's time.  Both
+give the same vectors: the choice is speed only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._cache import cached_graph, save_model
+from ._convert import (
+    CONVERTER_VERSION,
+    EncoderSpec,
+    hidden_graph,
+    load_spec,
+    pruned_head_graph,
+    pruned_state_graph,
+    vocab_chunks,
+)
+from ._engine import position_limit, read_config
+from ._errors import ArgumentError
+from ._hub import ResolvedModel, detect_format
+from ._pruned import (
+    AUTO_SHARE,
+    Basis,
+    choose_rank,
+    fit_basis,
+    head_share,
+    make_bound,
+    network_macs,
+    network_share,
+    rank_candidates,
+)
+from ._sample import SAMPLE_TEXTS
+from ._tokenize import TextTokenizer, pad_batch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PROJECTIONS", "Plan", "fitted_plan", "plan_projection", "pruned_graphs", "shape_rules_out"]
+
+PROJECTIONS = ("auto", "dense", "pruned")
+#: Tokens per text assumed by the cost model before a fit (the sample's mean is used after).
+_TOKENS = 128
+#: Bump when the fit (sample, rank choice, cost model) changes: cached pruned graphs are keyed by it.
+FIT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The pruned head's fit for one model, as cached in ``pruned.json``."""
+
+    rank: int
+    hidden: int
+    #: Mean share of the vocabulary the bound kept on the sample.
+    kept: float
+    #: Predicted pruned head time as a share of the dense head's, and of the whole network's.
+    head_share: float
+    network_share: float
+    #: What ``projection="auto"`` takes.
+    auto: str
+    sample_texts: int
+    sample_tokens: int
+
+
+def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """``(hidden, layers, intermediate, vocab)`` from a BERT/RoBERTa/DistilBERT ``config.json``."""
+    try:
+        hidden = int(config.get("hidden_size") or config["dim"])
+        layers = int(config.get("num_hidden_layers") or config["n_layers"])
+        return hidden, layers, int(config.get("intermediate_size") or config["hidden_dim"]), int(config["vocab_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def shape_rules_out(config: dict[str, Any]) -> bool:
+    """True when even a head that kept no id would not bring the network under ``AUTO_SHARE`` of dense: the
+    encoder dominates (BERT-base), so ``"auto"`` takes the dense head without fitting anything."""
+    shape = _shape(config)
+    if shape is None:
+        return True
+    hidden, layers, intermediate, vocab = shape
+    enc, proj = network_macs(hidden=hidden, layers=layers, intermediate=intermediate, vocab=vocab, tokens=_TOKENS)
+    return network_share(enc, proj, head_share(rank_candidates(hidden)[0], hidden, 0.0)) > AUTO_SHARE
+
+
+def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, Plan]:
+    """Run the encoder on the built-in sample, fit the basis, choose the rank."""
+    import onnxruntime as ort
+
+    # Each text alone, and runs of six joined: documents are longer than queries, and the share of ids a text
+    # keeps grows with its length.
+    joined = [" ".join(SAMPLE_TEXTS[i : i + 6]) for i in range(0, len(SAMPLE_TEXTS), 6)]
+    ids, _ = tokenizer.encode_counted([*SAMPLE_TEXTS, *joined], limit)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(hidden_graph(spec).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    hs: list[NDArray[np.float32]] = []
+    for lo in range(0, len(ids), 8):
+        part = ids[lo : lo + 8]
+        out = session.run(["hidden"], pad_batch(part, tokenizer.pad_id))[0]
+        hs.extend(out[r, : len(x)] for r, x in enumerate(part))
+    deltas = np.concatenate([h - h.mean(0, dtype=np.float64) for h in hs])
+    basis = fit_basis(deltas, spec.decoder, spec.head_ln[0])
+    rank, kept, share = choose_rank(hs, spec.decoder, spec.decoder_bias, basis)
+    tokens = int(np.mean([len(h) for h in hs]))
+    inner = int(spec.layers[0].ffn_in[0].shape[0])
+    enc, proj = network_macs(hidden=spec.hidden, layers=len(spec.layers), intermediate=inner, vocab=spec.vocab,
+                             tokens=tokens)  # fmt: skip
+    whole = network_share(enc, proj, share)
+    plan = Plan(rank=rank, hidden=spec.hidden, kept=kept, head_share=share, network_share=whole,
+                auto="pruned" if whole <= AUTO_SHARE else "dense", sample_texts=len(hs),
+                sample_tokens=sum(len(h) for h in hs))  # fmt: skip
+    return basis, plan
+
+
+def fitted_plan(res: ResolvedModel, root: Path, tokenizer_folder: Path) -> tuple[Path, Plan]:
+    """The fit of a safetensors checkpoint's pruned head (``pruned.json`` and the basis, ``basis.npz``), made
+    on the built-in sample and cached on first use; the folder holding them, and the plan."""
+    _, main = detect_format(res.path)
+
+    def build(dest: Path) -> None:
+        spec = load_spec(res.path, main)
+        tok = TextTokenizer.from_folder(tokenizer_folder, max_length=None, model_limit=None)
+        basis, plan = _fit(spec, tok, position_limit(read_config(res.path)))
+        logger.info("pruned head for %s: rank %d of %d keeps %.1f %% of the ids on the sample; predicted %.2f of "
+                    "the dense network's time (auto: %s)", res.source, plan.rank, plan.hidden, 100 * plan.kept,
+                    plan.network_share, plan.auto)  # fmt: skip
+        np.savez(dest.parent / "basis.npz", A=basis.A, B=basis.B, a_hat=basis.a_hat, rho=np.float64(basis.rho))
+        dest.write_text(json.dumps(asdict(plan), indent=1))
+
+    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned-fit {FIT_VERSION}"
+    entry = cached_graph(res, root, variant, build, main="pruned.json").parent
+    return entry, Plan(**json.loads((entry / "pruned.json").read_text()))
+
+
+def pruned_graphs(res: ResolvedModel, root: Path, tokenizer_folder: Path, activation: str) -> tuple[Path, Path, Plan]:
+    """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its
+    cached fit (:func:`fitted_plan`) and cached in their turn."""
+    fit, plan = fitted_plan(res, root, tokenizer_folder)
+    _, main = detect_format(res.path)
+    n = vocab_chunks(int(read_config(res.path).get("vocab_size") or 0))
+    act = "" if activation == "relu" else f" activation={activation}"
+
+    def build(dest: Path) -> None:
+        spec = load_spec(res.path, main)
+        with np.load(fit / "basis.npz") as z:
+            basis = Basis(A=z["A"], B=z["B"], a_hat=z["a_hat"], rho=float(z["rho"]))
+        bound = make_bound(basis, spec.decoder, spec.decoder_bias, plan.rank)
+        save_model(pruned_state_graph(spec, bound, chunks=n), dest)
+        save_model(pruned_head_graph(spec, activation=activation), dest.parent / "head.onnx")
+        shutil.copy(fit / "pruned.json", dest.parent / "pruned.json")
+
+    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} chunks={n}{act}"
+    state = cached_graph(res, root, variant, build)
+    return state, state.parent / "head.onnx", plan
+
+
+def plan_projection(projection: str, res: ResolvedModel, *, pooling: str, quantize: str | None) -> str:
+    """``"dense"`` or ``"pruned"`` (before any fit: ``"auto"`` stays ``"auto"`` when the fit decides).
+
+    The pruned head needs a converted checkpoint (safetensors), max pooling and fp32; ``"pruned"`` asked of
+    another model is an error that says why, and ``"auto"`` takes dense there.
+    """
+    if projection not in PROJECTIONS:
+        raise ArgumentError(f"projection must be one of {', '.join(map(repr, PROJECTIONS))}, got {projection!r}")
+    if projection == "dense":
+        return "dense"
+    why = None
+    if detect_format(res.path)[0] != "safetensors":
+        why = "it is an ONNX export (the pruned head is built when splade-onnx converts a safetensors checkpoint)"
+    elif pooling != "max":
+        why = f"it pools by {pooling} (the bound rules out ids by their max over tokens)"
+    elif quantize is not None:
+        why = f"quantize={quantize!r} was asked (the pruned head is fp32)"
+    if why is None:
+        if projection == "auto" and shape_rules_out(read_config(res.path)):
+            return "dense"
+        return projection
+    if projection == "pruned":
+        raise ArgumentError(f"projection='pruned' cannot be used for {res.source}: {why}; use projection='dense' "
+                            "or 'auto'")  # fmt: skip
+    return "dense"

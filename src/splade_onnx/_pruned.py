@@ -1,0 +1,220 @@
+"""The math of the exact pruned vocabulary projection: compute only the logits that can become positive.
+
+SPLADE keeps ``log(1 + relu(max_t logit_tv))`` per vocabulary id ``v``, and 99 % of the ids end at zero. With
+max pooling an id is active iff ``max_t logit_tv > 0``, where ``logit_tv = h_t . e_v + b_v`` (``h_t`` the head's
+LayerNorm output, ``e_v`` the decoder row).  The pruned head bounds ``max_t logit_tv`` from above and drops
+every id whose bound is at most ``-eps``; the survivors get the dense head's own arithmetic (the same MatMul of
+the same ``h``), so the result is the dense result, not an approximation of it.
+
+The bound, per text (exact algebra; the basis changes only how tight the bound is, never the result):
+
+* **Centre.** ``h_t = mu + delta_t`` with ``mu`` the text's mean state, so ``logit_tv = delta_t . e_v + c_v``
+  with ``c_v = b_v + mu . e_v`` (one batched GEMM for all texts).
+* **Project.** The head LayerNorm makes ``(h_t - beta) / gamma`` sum to zero, so every ``delta_t`` is
+  orthogonal to ``a = 1 / gamma``, and ``e_v`` may be replaced by its projection off ``a``.
+* **Balance.** ``delta' = delta A`` and ``e' = e_proj B`` with ``A B^T = I``, from the Cholesky factors of the
+  covariances of ``delta`` (fitted on a text sample) and of ``e``, and the SVD of ``L_e^T L_delta``: both sides
+  get the same sorted diagonal covariance, so the leading coordinates carry most of each product.
+* **Bound at rank r.** ``delta'_t . e'_v <= sum_{i<r} delta'_ti e'_vi + |delta'_t,>=r| |e'_v,>=r|``
+  (Cauchy-Schwarz on the tail): one GEMM of width ``r + 1``.
+
+``eps`` covers float32 rounding: ``SAFETY`` times the worst-case error of every dot product involved (``H``
+float32 operations, each at most the product of the two norms), plus the error of ``A B^T`` against the
+identity and of ``delta`` against exact orthogonality, both measured.  Ids are only dropped below ``-eps``, so
+an id whose exact logit is positive is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import ArgumentError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AUTO_SHARE", "BOUND_COST", "FINAL_COST", "Basis", "Bound", "BoundConstants", "choose_rank", "fit_basis",
+           "head_share", "make_bound", "network_macs", "network_share", "rank_candidates", "survivors"]  # fmt: skip
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+#: Multiple of the worst-case rounding bound kept as margin.
+SAFETY = 8.0
+
+
+@dataclass(frozen=True)
+class Basis:
+    """A balanced basis of one model's head."""
+
+    #: ``delta' = delta @ A`` [hidden, hidden], float32 as stored in the graph.
+    A: F32
+    #: ``e' = e_proj @ B``; ``A @ B.T`` is the identity up to ``rho``.
+    B: F32
+    #: The unit vector along ``1 / gamma``, which every centred head state is orthogonal to.
+    a_hat: F32
+    #: Spectral norm of ``A @ B.T - I`` (float64 of the stored float32 factors).
+    rho: float
+
+    def rotate(self, decoder: F32) -> F32:
+        """``e'`` for every row of ``decoder`` [vocab, hidden]: projected off ``a_hat``, then times ``B``."""
+        e = decoder.astype(np.float64)
+        a = self.a_hat.astype(np.float64)
+        return ((e - np.outer(e @ a, a)) @ self.B.astype(np.float64)).astype(np.float32)
+
+
+def _cholesky(c: F64) -> F64:
+    """Cholesky factor of a covariance, with a small ridge: centred states always have a null direction."""
+    ridge = 1e-6 * max(float(np.trace(c)) / len(c), 1e-30)
+    out: F64 = np.linalg.cholesky(c + ridge * np.eye(len(c))).astype(np.float64)
+    return out
+
+
+def fit_basis(deltas: F32 | F64, decoder: F32, gamma: F32) -> Basis:
+    """The balanced basis from centred head states ``deltas`` [n, hidden] of any text, and the decoder.
+
+    >>> rng = np.random.default_rng(0)
+    >>> decoder = rng.normal(size=(50, 8)).astype(np.float32)
+    >>> basis = fit_basis(rng.normal(size=(200, 8)), decoder, np.ones(8, np.float32))
+    >>> bool(basis.rho < 1e-5), basis.A.shape
+    (True, (8, 8))
+    """
+    d = np.asarray(deltas, dtype=np.float64)
+    g = np.asarray(gamma, dtype=np.float64)
+    a = np.divide(1.0, g, out=np.zeros_like(g), where=g != 0)
+    a_hat = a / max(float(np.linalg.norm(a)), 1e-30)
+    e = decoder.astype(np.float64)
+    e -= np.outer(e @ a_hat, a_hat)
+    l_d = _cholesky(d.T @ d / max(len(d), 1))
+    l_e = _cholesky(e.T @ e / len(e))
+    _, s, wt = np.linalg.svd(l_e.T @ l_d)
+    s = np.maximum(s, 1e-30)
+    A = (np.linalg.solve(l_d.T, wt.T) * np.sqrt(s)).astype(np.float32)
+    B = ((l_d @ wt.T) / np.sqrt(s)).astype(np.float32)
+    rho = float(np.linalg.norm(A.astype(np.float64) @ B.astype(np.float64).T - np.eye(len(A)), 2))
+    return Basis(A=A, B=B, a_hat=a_hat.astype(np.float32), rho=rho)
+
+
+@dataclass(frozen=True)
+class BoundConstants:
+    """The model's side of ``eps``: largest norms over the vocabulary and the measured basis errors."""
+
+    row_norm: float  # max_v |e_v|
+    rot_norm: float  # max_v |e'_v|
+    bias: float  # max_v |b_v|
+    rounding: float  # SAFETY * hidden * 2^-24
+    basis_error: float  # rho * row_norm
+    off_axis: float  # max_v |e_v . a_hat|
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Everything the pruned state graph needs: the basis, the rank and its table."""
+
+    A: F32
+    a_hat: F32
+    rank: int
+    #: ``[e'_<r, |e'_>=r|]`` [vocab, rank + 1].
+    table: F32
+    constants: BoundConstants
+
+
+def make_bound(basis: Basis, decoder: F32, bias: F32, rank: int) -> Bound:
+    hidden = decoder.shape[1]
+    if not 0 < rank < hidden:
+        raise ArgumentError(f"rank must be in [1, {hidden - 1}], got {rank}")
+    rot = basis.rotate(decoder)
+    r64 = rot.astype(np.float64)
+    table = np.concatenate([rot[:, :rank], np.linalg.norm(r64[:, rank:], axis=1).astype(np.float32)[:, None]], axis=1)
+    row_norm = float(np.linalg.norm(decoder.astype(np.float64), axis=1).max())
+    k = BoundConstants(
+        row_norm=row_norm,
+        rot_norm=float(np.linalg.norm(r64, axis=1).max()),
+        bias=float(np.abs(bias.astype(np.float64)).max(initial=0.0)),
+        rounding=SAFETY * hidden * 2.0**-24,
+        basis_error=basis.rho * row_norm,
+        off_axis=float(np.abs(decoder.astype(np.float64) @ basis.a_hat.astype(np.float64)).max()),
+    )
+    return Bound(A=basis.A, a_hat=basis.a_hat, rank=rank, table=table, constants=k)
+
+
+def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, rot: F32 | None = None,
+              margin: float = 1e-3) -> NDArray[np.int64]:  # fmt: skip
+    """The ids the rank-``rank`` bound keeps for one text ``h`` [tokens, hidden], in float32 (a reference of the
+    graph's algorithm, used to choose the rank; ``margin`` stands in for the graph's ``eps``)."""
+    mu = h.mean(0, dtype=np.float64)
+    d = ((h - mu) @ basis.A).astype(np.float32)
+    c = bias.astype(np.float64) + decoder.astype(np.float64) @ mu
+    e = basis.rotate(decoder) if rot is None else rot
+    tail_d = np.linalg.norm(d[:, rank:], axis=1)
+    tail_e = np.linalg.norm(e[:, rank:], axis=1)
+    top = (e[:, :rank] @ d[:, :rank].T + np.outer(tail_e, tail_d)).max(1)
+    return np.flatnonzero(top + c > -margin)
+
+
+#: Cost per multiply-add of the batched bound GEMM (``rank + 1`` columns) and of the text-by-text exact stage,
+#: relative to the dense head's: the bound writes and reduces as many [tokens, vocab] values as the dense head
+#: with half the arithmetic, and the exact stage gathers rows and runs one text at a time.  Measured with
+#: splade-tiny on Cranfield on this project's 2-core machine (benchmarks/pruned_head.py).
+BOUND_COST = 1.25
+FINAL_COST = 1.85
+#: ``projection="auto"`` takes the pruned head when it predicts at most this share of the dense network's time.
+AUTO_SHARE = 0.9
+
+
+def rank_candidates(hidden: int) -> list[int]:
+    """Ranks tried when a model is converted: 3/8 to 3/4 of the hidden size.
+
+    >>> rank_candidates(128)
+    [48, 56, 64, 72, 80, 88, 96]
+    """
+    return sorted({max(1, hidden * k // 16) for k in range(6, 13)})
+
+
+def head_share(rank: int, hidden: int, kept: float) -> float:
+    """The pruned head's cost as a share of the dense head's: the bound's GEMM of ``rank + 1`` columns for every
+    id, then the exact logits of the kept share ``kept`` of the ids.
+
+    >>> round(head_share(64, 128, 0.13), 3)
+    0.875
+    """
+    return BOUND_COST * (rank + 1) / hidden + FINAL_COST * kept
+
+
+def choose_rank(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> tuple[int, float, float]:
+    """The rank with the cheapest pruned head on the texts ``hs``: ``(rank, kept share of ids, head share)``."""
+    vocab, hidden = decoder.shape
+    rot = basis.rotate(decoder)
+    best: tuple[int, float, float] | None = None
+    for r in rank_candidates(hidden):
+        kept = float(np.mean([survivors(h, decoder, bias, basis, r, rot=rot).size / vocab for h in hs]))
+        share = head_share(r, hidden, kept)
+        logger.debug("rank %d: %.3f of the ids kept, %.3f of the dense head", r, kept, share)
+        if best is None or share < best[2]:
+            best = (r, kept, share)
+    assert best is not None
+    return best
+
+
+def network_macs(*, hidden: int, layers: int, intermediate: int, vocab: int, tokens: int) -> tuple[int, int]:
+    """Multiply-adds per token of the encoder (with the head's dense layer) and of the vocabulary projection,
+    for texts of ``tokens`` tokens.
+
+    >>> network_macs(hidden=128, layers=2, intermediate=512, vocab=30522, tokens=128)
+    (475136, 3906816)
+    """
+    per_layer = 4 * hidden * hidden + 2 * hidden * intermediate + 2 * tokens * hidden
+    return layers * per_layer + hidden * hidden, vocab * hidden
+
+
+def network_share(encoder: int, projection: int, head: float) -> float:
+    """The whole network's predicted time with a head of share ``head`` of the dense head, as a share of dense.
+
+    >>> round(network_share(475136, 3906816, 0.875), 3)
+    0.889
+    """
+    return (encoder + projection * head) / (encoder + projection)

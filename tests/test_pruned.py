@@ -1,0 +1,254 @@
+"""The exact pruned head (splade_onnx._pruned) against the dense head and the golden files, on the real
+splade-tiny: Cranfield and CISI in full, inputs built to sit on the bound, and bases fitted on unrelated text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from safetensors.numpy import load_file, save_file
+
+import splade_onnx._projection as projection
+from splade_onnx import ArgumentError, SparseEmbedding, SpladeEncoder
+from splade_onnx._beir import load_beir
+from splade_onnx._cache import save_model
+from splade_onnx._convert import build_graph, hidden_graph, load_spec, pruned_head_graph, pruned_state_graph
+from splade_onnx._encoder import _pooled_graph
+from splade_onnx._hub import resolve
+from splade_onnx._pruned import AUTO_SHARE, Basis, fit_basis, make_bound, rank_candidates, survivors
+from splade_onnx._session import OrtBackend, PrunedBackend
+from splade_onnx._tokenize import TextTokenizer, pad_batch
+
+from conftest import ROOT, TINY, golden
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def dense(cache_dir: Path) -> SpladeEncoder:
+    return SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="dense")
+
+
+@pytest.fixture(scope="module")
+def pruned(cache_dir: Path) -> SpladeEncoder:
+    return SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
+
+
+def assert_same_vectors(got: list[SparseEmbedding], want: list[SparseEmbedding], tol: float) -> float:
+    """Identical index sets everywhere and values within ``tol``; returns the largest difference."""
+    assert len(got) == len(want)
+    worst = 0.0
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert np.array_equal(g.indices, w.indices), f"text {i}: index sets differ"
+        worst = max(worst, float(np.max(np.abs(g.values - w.values), initial=0.0)))
+    assert worst <= tol, worst
+    return worst
+
+
+def test_the_pruned_head_is_what_auto_takes_for_splade_tiny(pruned: SpladeEncoder, cache_dir: Path) -> None:
+    auto = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir)
+    assert isinstance(auto._document.backend, PrunedBackend)
+    assert isinstance(pruned._document.backend, PrunedBackend)
+    files = pruned._files
+    assert files is not None and files.head is not None
+    plan = json.loads((files.graph.parent / "pruned.json").read_text())
+    assert plan["rank"] in rank_candidates(128) and plan["auto"] == "pruned"
+    assert plan["network_share"] <= AUTO_SHARE and 0 < plan["kept"] < 0.5
+
+
+def test_pruned_matches_the_golden_files(pruned: SpladeEncoder) -> None:
+    g = golden("splade_tiny.json")
+    out = pruned.encode_documents(g["texts"])
+    for i, (emb, ref) in enumerate(zip(out, g["vectors"])):
+        assert emb.indices.tolist() == ref["indices"], f"text {i}: index sets differ"
+        if ref["values"]:
+            assert float(np.abs(emb.values - np.asarray(ref["values"], np.float32)).max()) <= TOL
+
+
+@pytest.mark.parametrize("collection", ["cranfield", "cisi"])
+def test_pruned_equals_dense_on_every_document(collection: str, dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
+    texts = load_beir(ROOT / "data" / collection).doc_texts
+    assert len(texts) > 1000
+    worst = assert_same_vectors(pruned.encode_documents(texts), dense.encode_documents(texts), 1e-6)
+    # the survivors' logits are the dense head's arithmetic: only onnxruntime's thread split differs
+    assert worst <= 2.4e-7
+
+
+def test_windows_and_queries_go_through_the_same_heads(dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
+    long = " ".join(load_beir(ROOT / "data" / "cisi").doc_texts[:6])
+    assert_same_vectors(pruned.encode_documents([long], long_documents="windows"),
+                        dense.encode_documents([long], long_documents="windows"), 1e-6)  # fmt: skip
+    queries = ["what is the flutter of a wing", "boundary layer transition", ""]
+    assert_same_vectors(pruned.encode_queries(queries), dense.encode_queries(queries), 1e-6)
+
+
+# --------------------------------------------------------------------------------------- graphs made here
+
+
+def _graphs(spec: Any, bound: Any, folder: Path, threads: int = 2) -> PrunedBackend:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(pruned_state_graph(spec, bound), folder / "state.onnx")
+    save_model(pruned_head_graph(spec), folder / "head.onnx")
+    return PrunedBackend(folder / "state.onnx", folder / "head.onnx", threads=threads)
+
+
+def _hidden(spec: Any, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    session = ort.InferenceSession(hidden_graph(spec).SerializeToString(), providers=["CPUExecutionProvider"])
+    out = []
+    for feed in feeds:
+        h = session.run(["hidden"], feed)[0]
+        out.extend(h[r, : int(m.sum())] for r, m in enumerate(feed["attention_mask"]))
+    return out
+
+
+def _feeds(tok: TextTokenizer, texts: list[str], size: int = 16) -> list[dict[str, np.ndarray]]:
+    ids, _ = tok.encode_counted(texts, None)
+    return [pad_batch(ids[i : i + size], tok.pad_id) for i in range(0, len(ids), size)]
+
+
+@pytest.fixture(scope="module")
+def tiny_spec(tiny_dir: Path) -> Any:
+    return load_spec(tiny_dir, tiny_dir / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tiny_tok(tiny_dir: Path) -> TextTokenizer:
+    return TextTokenizer.from_folder(tiny_dir, max_length=None, model_limit=512)
+
+
+@pytest.fixture(scope="module")
+def dense_backend(tiny_spec: Any, tmp_path_factory: pytest.TempPathFactory) -> OrtBackend:
+    path = tmp_path_factory.mktemp("dense") / "dense.onnx"
+    save_model(build_graph(tiny_spec), path)
+    return OrtBackend(path, threads=2)
+
+
+def _rows(weights: np.ndarray) -> list[tuple[list[int], np.ndarray]]:
+    return [(np.flatnonzero(w > 0).tolist(), w[w > 0]) for w in weights]
+
+
+def _assert_backends_agree(a: Any, b: Any, feeds: list[dict[str, np.ndarray]], tol: float = 1e-6) -> int:
+    """Identical index sets and values within ``tol`` on every row of every batch; returns the active count."""
+    active = 0
+    for feed in feeds:
+        for (ia, va), (ib, vb) in zip(_rows(a.run(feed)), _rows(b.run(feed))):
+            assert ia == ib
+            assert float(np.max(np.abs(va - vb), initial=0.0)) <= tol
+            active += len(ia)
+    return active
+
+
+@pytest.mark.parametrize("basis_from", ["random token ids", "identity", "a German sample"])
+def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, tiny_tok: TextTokenizer,
+                                              dense_backend: OrtBackend, tmp_path: Path) -> None:  # fmt: skip
+    """A basis fitted on text unrelated to the documents (or none at all) changes the speed, not the vectors."""
+    H = tiny_spec.hidden
+    if basis_from == "identity":
+        basis = Basis(A=np.eye(H, dtype=np.float32), B=np.eye(H, dtype=np.float32),
+                      a_hat=np.full(H, H**-0.5, np.float32), rho=0.0)  # fmt: skip
+    else:
+        if basis_from == "random token ids":
+            rng = np.random.default_rng(3)
+            ids = [[101, *rng.integers(1000, 30000, size=n).tolist(), 102] for n in (20, 60, 120, 7)]
+            feeds = [pad_batch(ids, tiny_tok.pad_id)]
+        else:
+            german = ["Der Hund läuft schnell über die Wiese und bellt laut.",
+                      "Die Bundesregierung beschloss gestern ein neues Gesetz zum Klimaschutz."]  # fmt: skip
+            feeds = _feeds(tiny_tok, german)
+        hs = _hidden(tiny_spec, feeds)
+        basis = fit_basis(np.concatenate([h - h.mean(0) for h in hs]), tiny_spec.decoder, tiny_spec.head_ln[0])
+    bound = make_bound(basis, tiny_spec.decoder, tiny_spec.decoder_bias, 64)
+    backend = _graphs(tiny_spec, bound, tmp_path)
+    docs = load_beir(ROOT / "data" / "cranfield").doc_texts[:120] + load_beir(ROOT / "data" / "cisi").doc_texts[:120]
+    assert _assert_backends_agree(backend, dense_backend, _feeds(tiny_tok, docs)) > 240 * 50
+
+
+def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, tiny_tok: TextTokenizer,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """A copy of splade-tiny whose decoder bias puts one document's exact max logit of every vocabulary id
+    within +-1e-3 of zero, many within +-1e-6: the bound cannot rule those ids out by a wide margin, so any
+    slack in eps would show as a missing or extra id against the dense head."""
+    folder = tmp_path / "edge"
+    shutil.copytree(tiny_dir, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    spec = load_spec(folder, folder / "model.safetensors")
+    text = load_beir(ROOT / "data" / "cranfield").doc_texts[5]
+    (h,) = _hidden(spec, _feeds(tiny_tok, [text]))
+    exact = (h.astype(np.float64) @ spec.decoder.astype(np.float64).T).max(0)  # max_t h_t . e_v, no bias
+    offsets = np.array([-1e-3, -1e-5, -1e-6, -1e-7, 0.0, 1e-7, 1e-6, 1e-5, 1e-3])
+    target = offsets[np.arange(spec.vocab) % len(offsets)]
+    tensors["cls.predictions.bias"] = (target - exact).astype(np.float32)
+    save_file(tensors, str(folder / "model.safetensors"))
+
+    edge = resolve(folder)
+    state, head, plan = projection.pruned_graphs(edge, tmp_path / "cache", folder, "relu")
+    backend = PrunedBackend(state, head, threads=2)
+    ref = OrtBackend(_pooled_graph(edge, tmp_path / "cache"), threads=2)
+    feeds = _feeds(tiny_tok, [text])
+    weights = ref.run(feeds[0])
+    active = int((weights > 0).sum())
+    assert 10_000 < active < 25_000  # about half the ids sit just above zero
+    _assert_backends_agree(backend, ref, feeds, tol=1e-6)
+    edge_spec = load_spec(folder, folder / "model.safetensors")
+    kept = (backend.state.run_outputs(feeds[0], ["bound"])[0] > 0).sum()
+    assert kept >= active  # every active id was kept by the bound
+    assert plan.rank in rank_candidates(edge_spec.hidden)
+
+
+def test_the_reference_bound_keeps_every_active_id(tiny_spec: Any, tiny_tok: TextTokenizer) -> None:
+    """The numpy reference used to choose the rank keeps a superset of the active ids too."""
+    texts = load_beir(ROOT / "data" / "cisi").doc_texts[:20]
+    hs = _hidden(tiny_spec, _feeds(tiny_tok, texts))
+    basis = fit_basis(np.concatenate([h - h.mean(0) for h in hs[:10]]), tiny_spec.decoder, tiny_spec.head_ln[0])
+    for h in hs:
+        logits = (h.astype(np.float64) @ tiny_spec.decoder.astype(np.float64).T).max(0) + tiny_spec.decoder_bias
+        active = set(np.flatnonzero(logits > 0).tolist())
+        for rank in (48, 96):
+            kept = set(survivors(h, tiny_spec.decoder, tiny_spec.decoder_bias, basis, rank).tolist())
+            assert active <= kept and len(kept) < tiny_spec.vocab
+
+
+# ---------------------------------------------------------------------------------------------- choosing
+
+
+def test_projection_option_is_checked(cache_dir: Path) -> None:
+    with pytest.raises(ArgumentError, match="projection must be one of 'auto', 'dense', 'pruned', got 'sparse'"):
+        SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="sparse")
+    with pytest.raises(ArgumentError, match=r"quantize='int8' was asked \(the pruned head is fp32\)"):
+        SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned", quantize="int8")
+    int8 = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, quantize="int8")  # auto: dense int8
+    assert isinstance(int8._document.backend, OrtBackend)
+
+
+def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: Path) -> None:
+    """The BERT-base shape (12 layers of 768, random weights): its fit predicts no gain, so ``"auto"`` runs the
+    dense head; a 24-layer model is ruled out by its shape alone, before any fit."""
+    from checkpoints import write_checkpoint
+
+    folder = tmp_path / "bert-base-shape"
+    write_checkpoint("bert-base-shape", folder, seed=1)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_dir / f, folder / f)
+    _, plan = projection.fitted_plan(resolve(folder), tmp_path / "cache", folder)
+    assert plan.auto == "dense" and plan.network_share > AUTO_SHARE and plan.hidden == 768
+    large = {"model_type": "bert", "hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
+             "vocab_size": 30522}  # fmt: skip
+    tiny = {**large, "hidden_size": 128, "num_hidden_layers": 2, "intermediate_size": 512}
+    assert projection.shape_rules_out(large) and not projection.shape_rules_out(tiny)
+    assert projection.shape_rules_out({"model_type": "bert"})  # unknown shape: dense
+
+
+def test_the_fit_is_cached_with_the_graphs(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")  # made (or found) once
+
+    def refit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the basis was fitted again")
+
+    monkeypatch.setattr(projection, "_fit", refit)
+    again = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
+    assert again.encode_documents(["a lunar lander"])[0].indices.size > 0
