@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray \
+.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head \
 	golden golden-families clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
@@ -87,6 +87,9 @@ bench-int8: $(STAMP)
 
 bench-ray: $(STAMP)
 	$(BIN)/python benchmarks/ray_scaling.py
+
+bench-pruned-head: $(STAMP)
+	$(BIN)/python benchmarks/pruned_head.py
 
 bench-fusion: bench-prepare
 	$(BIN)/python benchmarks/fusion.py

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +74,7 @@ def calibrate_bias(folder: Path, texts: list[str]) -> float:
         enc = tok([t], truncation=True, max_length=512, return_tensors="pt")
         maxima.append(model(**enc).logits[0].max(dim=0).values.numpy())
     m = np.stack(maxima)
-    shift = float(np.quantile(m, 1 - TARGET_TERMS / m.shape[1]))
-    path = folder / "model.safetensors"
-    t = load_file(str(path))
-    t["cls.predictions.bias"] = (t["cls.predictions.bias"] - shift).astype(np.float32)
-    save_file(t, str(path))
+    shift = checkpoints.shift_mlm_bias(folder, m, TARGET_TERMS)
     counts = (m > shift).sum(axis=1)
     print(f"bias shifted by {shift:.3f}: {counts.mean():.0f} active terms per document (min {counts.min()})")
     return shift

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 from _results import write_results
 from bounds import Shape, measure
-from safetensors.numpy import load_file, save_file
 
 from splade_onnx import SpladeEncoder
 from splade_onnx._batching import plan_batches
@@ -73,12 +72,7 @@ def bert_base_shape(tiny_dir: Path, texts: list[str]) -> Path:
     for x in ids:
         h = sess.run(["hidden"], pad_batch([x], tok.pad_id))[0][0]
         maxima.append((h @ spec.decoder.T).max(0) + spec.decoder_bias)
-    m = np.stack(maxima)
-    shift = float(np.quantile(m, 1 - TARGET_TERMS / m.shape[1]))
-    path = folder / "model.safetensors"
-    t = load_file(str(path))
-    t["cls.predictions.bias"] = (t["cls.predictions.bias"] - shift).astype(np.float32)
-    save_file(t, str(path))
+    checkpoints.shift_mlm_bias(folder, np.stack(maxima), TARGET_TERMS)
     return folder
 
 

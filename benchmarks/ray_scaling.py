@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--model", default="rasyosef/splade-tiny")
     ap.add_argument("--quantize", choices=("int8",), default=None)
+    ap.add_argument("--name", default="ray_scaling", help="results/<name>.{json,md}")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("ray", "splade_onnx"):
@@ -142,7 +143,7 @@ def main() -> None:
         "speedup_2_over_1_end_to_end": rows[2]["end_to_end_docs_per_s"] / rows[1]["end_to_end_docs_per_s"],
     }  # fmt: skip
     table = [
-        f"| {n:,} Cranfield documents, {args.model}{' int8' if args.quantize else ''}, median of {repeats} "
+        f"| {n:,} Cranfield documents, {Path(args.model).name}{' int8' if args.quantize else ''}, median of {repeats} "
         "| 1 actor x 1 thread | 2 actors x 1 thread |",
         "|---|---|---|",
         "| actor pool start (model load included) | {:.2f} s | {:.2f} s |".format(*both("pool_start_s")),
@@ -154,7 +155,7 @@ def main() -> None:
         f"| machine ceiling: 2 plain processes x 1 thread over 1 (no Ray) | 1.00x | {ceiling:.2f}x |",
         f"| 2 actors as a share of that ceiling | | {speedup / ceiling:.0%} |",
     ]
-    write_results("ray_scaling-quick" if args.quick else "ray_scaling", data, table)
+    write_results(f"{args.name}-quick" if args.quick else args.name, data, table)
 
 
 if __name__ == "__main__":

@@ -304,3 +304,16 @@ def write_xlmr_checkpoint(folder: Path, seed: int = 0) -> dict[str, Any]:
     with (folder / "tokenizer.json").open("w", encoding="utf-8") as f:
         json.dump(xlmr_tokenizer_json(), f, ensure_ascii=False, separators=(",", ":"))
     return cfg
+
+
+def shift_mlm_bias(folder: Path, maxima: np.ndarray, target_terms: int) -> float:
+    """Shift a BERT checkpoint's MLM bias so texts whose max logits per id are the rows of ``maxima`` have about
+    ``target_terms`` positive pooled logits each (the benchmarks' BERT-base shape); returns the shift."""
+    from safetensors.numpy import load_file
+
+    shift = float(np.quantile(maxima, 1 - target_terms / maxima.shape[1]))
+    path = folder / "model.safetensors"
+    t = load_file(str(path))
+    t["cls.predictions.bias"] = (t["cls.predictions.bias"] - shift).astype(np.float32)
+    save_file(t, str(path))
+    return shift

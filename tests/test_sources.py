@@ -185,10 +185,10 @@ def test_killed_conversion_never_leaves_a_broken_cache(tiny_dir: Path, tmp_path:
 
 
 def test_converted_graph_is_reused(tiny_dir: Path, tmp_path: Path) -> None:
-    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
     (graph_dir,) = (tmp_path / "onnx").iterdir()
     mtime = (graph_dir / "model.onnx").stat().st_mtime_ns
-    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == [graph_dir.name]
     assert (graph_dir / "model.onnx").stat().st_mtime_ns == mtime
 
@@ -220,14 +220,14 @@ def _break_meta(graph: Path) -> None:
 def test_damaged_cached_graph_is_rebuilt(
     tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], None]
 ) -> None:
-    want = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path).encode_documents([_LONG])[0]
+    want = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense").encode_documents([_LONG])[0]
     (entry,) = _graph_dirs(tmp_path / "onnx")
     meta = json.loads((entry / "meta.json").read_text())
     assert meta["files"]["model.onnx"]["size"] == (entry / "model.onnx").stat().st_size
     assert meta["files"]["model.onnx"]["sha256"] == hashlib.sha256((entry / "model.onnx").read_bytes()).hexdigest()
     damage(entry / "model.onnx")
     with caplog.at_level(logging.WARNING, logger="splade_onnx"):
-        enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+        enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"cached graph {entry / 'model.onnx'} cannot be used" in warnings[0]
@@ -238,7 +238,7 @@ def test_damaged_cached_graph_is_rebuilt(
     assert got.values.tolist() == want.values.tolist()
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="splade_onnx"):
-        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)  # rebuilt once, then reused
+        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")  # rebuilt once, then reused
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
@@ -259,12 +259,12 @@ def test_cache_entry_without_checksums_is_rebuilt_once(
     tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Entries written before checksums were recorded are rebuilt once, with an info record."""
-    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+    SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
     (entry,) = _graph_dirs(tmp_path / "onnx")
     meta = json.loads((entry / "meta.json").read_text())
     (entry / "meta.json").write_text(json.dumps({k: meta[k] for k in ("source", "revision", "variant")}))
     with caplog.at_level(logging.INFO, logger="splade_onnx"):
-        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path)
+        SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
     assert "records no checksums (written by an older splade-onnx)" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "files" in json.loads((entry / "meta.json").read_text())

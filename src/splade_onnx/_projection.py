@@ -53,7 +53,7 @@ PROJECTIONS = ("auto", "dense", "pruned")
 #: Tokens per text assumed by the cost model before a fit (the sample's mean is used after).
 _TOKENS = 128
 #: Bump when the fit (sample, rank choice, cost model) changes: cached pruned graphs are keyed by it.
-FIT_VERSION = "1"
+FIT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,11 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
         hs.extend(out[r, : len(x)] for r, x in enumerate(part))
     deltas = np.concatenate([h - h.mean(0, dtype=np.float64) for h in hs])
     basis = fit_basis(deltas, spec.decoder, spec.head_ln[0])
-    rank, kept, share = choose_rank(hs, spec.decoder, spec.decoder_bias, basis)
-    tokens = int(np.mean([len(h) for h in hs]))
+    # The pruned head serves documents (short batches take the latency graph): the rank is chosen on the long
+    # texts, where more ids survive.
+    long = hs[len(SAMPLE_TEXTS) :]
+    rank, kept, share = choose_rank(long, spec.decoder, spec.decoder_bias, basis)
+    tokens = int(np.mean([len(h) for h in long]))
     inner = int(spec.layers[0].ffn_in[0].shape[0])
     enc, proj = network_macs(hidden=spec.hidden, layers=len(spec.layers), intermediate=inner, vocab=spec.vocab,
                              tokens=tokens)  # fmt: skip
