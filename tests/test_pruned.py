@@ -252,3 +252,16 @@ def test_the_fit_is_cached_with_the_graphs(cache_dir: Path, monkeypatch: pytest.
     monkeypatch.setattr(projection, "_fit", refit)
     again = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
     assert again.encode_documents(["a lunar lander"])[0].indices.size > 0
+
+
+def test_a_document_whose_every_id_is_ruled_out_gets_an_empty_vector(tiny_dir: Path, tmp_path: Path) -> None:
+    """Zero survivors is a normal case for the per-text graph (empty gathers and products), not an error."""
+    folder = tmp_path / "negative"
+    shutil.copytree(tiny_dir, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["cls.predictions.bias"] = tensors["cls.predictions.bias"] - 1000.0
+    save_file(tensors, str(folder / "model.safetensors"))
+    enc = SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "cache", projection="pruned")
+    assert isinstance(enc._document.backend, PrunedBackend)
+    texts = ["the moon landing " * 30, "", "a"]
+    assert [len(v) for v in enc.encode_documents(texts)] == [0, 0, 0]
