@@ -60,6 +60,20 @@ def test_encode_writes_the_core_vectors(run, docs_jsonl: Path, tmp_path: Path, t
         np.testing.assert_allclose(row["values"], emb.values, atol=1e-6)
 
 
+def test_encode_with_either_projection_writes_the_same_vectors(run, docs_jsonl: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = {}
+    for projection in ("dense", "pruned"):
+        out = tmp_path / f"{projection}.jsonl"
+        assert run("encode", str(docs_jsonl), "-o", str(out), "--projection", projection)[0] == EXIT_OK
+        rows[projection] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows["dense"]) == 12
+    for d, p in zip(rows["dense"], rows["pruned"]):
+        assert d["indices"] == p["indices"]
+        np.testing.assert_allclose(d["values"], p["values"], atol=1e-6)
+    code, _, err = run("encode", str(docs_jsonl), "-o", str(tmp_path / "x.jsonl"), "--projection", "sparse")
+    assert code == EXIT_USAGE and "invalid choice: 'sparse'" in err
+
+
 def test_encode_reports_malformed_lines_and_writes_nothing(run, docs_jsonl: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with docs_jsonl.open("a") as f:
         f.write("{not json}\n")

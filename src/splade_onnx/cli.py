@@ -174,6 +174,7 @@ def _encoder(args: argparse.Namespace) -> SpladeEncoder:
         max_length=args.max_length,
         threads=args.threads,
         quantize="int8" if args.int8 else None,
+        projection=args.projection,
     )
     if hasattr(args, "top_k"):  # check the side options before any work (they are usage errors)
         for task in ("document", "query"):
@@ -367,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-length", type=_LENGTH, default=None, help="truncate texts at this many tokens (>= 2)")
         p.add_argument("--threads", type=_POSITIVE, default=None)
         p.add_argument("--int8", action="store_true", help="use the int8-quantized graph")
+        p.add_argument("--projection", choices=("auto", "dense", "pruned"), default="auto",
+                       help="documents' vocabulary projection: the exact pruned head where the model's fit "
+                       "predicts a gain (auto), or one of them; the vectors are the same")  # fmt: skip
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.add_argument("--query-model", default=None, help="a separate query checkpoint (two-tower models)")
         p.add_argument("--top-k", type=_POSITIVE, default=None, help="keep each document's k heaviest terms")
@@ -433,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=_LENGTH, default=None)
     p.add_argument("--threads", type=_POSITIVE, default=None)
     p.add_argument("--int8", action="store_true")
+    p.add_argument("--projection", choices=("auto", "dense", "pruned"), default="auto")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_convert)
     return ap
