@@ -186,7 +186,9 @@ def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, t
     save_file(tensors, str(folder / "model.safetensors"))
 
     edge = resolve(folder)
-    state, head, plan = projection.pruned_graphs(edge, tmp_path / "cache", folder, "relu")
+    fit = projection.fitted_plan(edge, folder / "model.safetensors", tmp_path / "cache", folder)
+    state, head = projection.pruned_graphs(edge, folder / "model.safetensors", tmp_path / "cache", fit, "relu")
+    plan = fit[1]
     backend = PrunedBackend(state, head, threads=2)
     ref = OrtBackend(_pooled_graph(edge, tmp_path / "cache"), threads=2)
     feeds = _feeds(tiny_tok, [text])
@@ -234,7 +236,7 @@ def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: 
     write_checkpoint("bert-base-shape", folder, seed=1)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_dir / f, folder / f)
-    _, plan = projection.fitted_plan(resolve(folder), tmp_path / "cache", folder)
+    _, plan = projection.fitted_plan(resolve(folder), folder / "model.safetensors", tmp_path / "cache", folder)
     assert plan.auto == "dense" and plan.network_share > AUTO_SHARE and plan.hidden == 768
     large = {"model_type": "bert", "hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
              "vocab_size": 30522}  # fmt: skip

@@ -366,7 +366,7 @@ def add_pooling(
     activation: str = "relu",
 ) -> None:
     """Append the SPLADE pooling to ``logits`` [batch, seq, vocab]: see :func:`add_fused_pooling` for the rules."""
-    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
+    keep = _token_mask(b, mask)
     if pooling == "max":
         masked = b.op("Where", [keep, logits, b.const(-np.inf)])
         pooled = _reduce(b, "ReduceMax", masked, opset)
@@ -375,6 +375,19 @@ def add_pooling(
         act = _activate(b, logits, activation)
         summed = _reduce(b, "ReduceSum", b.op("Where", [keep, act, b.const(0.0)]), opset)
         b.nodes.append(helper.make_node("Identity", [summed], [out], name="splade_pool"))
+
+
+def _token_mask(b: _Builder, mask: str) -> str:
+    """``[batch, seq, 1]`` bool, True at the text's tokens."""
+    return b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
+
+
+def _padding_as_first(b: _Builder, h: str, keep: str) -> str:
+    """``h`` [batch, seq, hidden] with padding positions replaced by position 0's state (always a real token
+    with right padding): they then repeat its values and cannot change a max over tokens."""
+    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64),
+                           b.const([1], dtype=np.int64)])  # fmt: skip
+    return b.op("Where", [keep, h, first], "hidden_masked")
 
 
 def _reduce(b: _Builder, op: str, x: str, opset: int) -> str:
@@ -434,12 +447,10 @@ def add_fused_pooling(
     alive at a time.
     """
     bounds = np.linspace(0, decoder.shape[0], chunks + 1).round().astype(int)
-    keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=TensorProto.BOOL), b.const([2], dtype=np.int64)])
+    keep = _token_mask(b, mask)
     parts = []
     if pooling == "max":
-        first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64),
-                               b.const([1], dtype=np.int64)])  # fmt: skip
-        hm = b.op("Where", [keep, h, first], "hidden_masked")
+        hm = _padding_as_first(b, h, keep)
         for c, (lo, hi) in enumerate(itertools.pairwise(bounds.tolist())):
             w = b.const(decoder[lo:hi].T.copy(), f"decoder.weight.{c}")
             logits = b.op("MatMul", [hm, w], f"logits.{c}")
@@ -668,7 +679,7 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any, *, chunks: int | None = No
     def over_tokens(x: str) -> str:  # [B, T, 1] -> [B, 1], padding already a copy of position 0
         return b.op("ReduceMax", [x], axes=[1], keepdims=0)
 
-    keep = b.op("Unsqueeze", [b.op("Cast", ["attention_mask"], to=TensorProto.BOOL), b.const([2], dtype=i64)])
+    keep = _token_mask(b, "attention_mask")
     maskf = b.op("Cast", [keep], to=TensorProto.FLOAT)
     mean = b.op(
         "Div",
@@ -677,8 +688,7 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any, *, chunks: int | None = No
             b.op("ReduceSum", [maskf, b.const([1], dtype=i64)], keepdims=1),
         ],
     )  # [B, 1, H]
-    first = b.op("Slice", [h, b.const([0], dtype=i64), b.const([1], dtype=i64), b.const([1], dtype=i64)])
-    hm = b.op("Where", [keep, h, first])  # padding repeats position 0, so it changes no max
+    hm = _padding_as_first(b, h, keep)
     delta = b.op("Sub", [hm, mean])
     rot = b.op("MatMul", [delta, b.const(bound.A, "basis.A")])  # [B, T, H]
     q = b.op("Concat", [last_axis(rot, 0, r), norms(last_axis(rot, r, H))], axis=2)  # [B, T, r + 1]

@@ -575,14 +575,16 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: _LoadOptions) -> Networ
     tower = _at(res, side.folder)
     root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
     int8 = opts.quantize == "int8"
-    sliced = detect_format(tower.path)[0] == "safetensors"  # a wrapped logits graph has no vocabulary slices
+    fmt, weights = detect_format(tower.path)
+    sliced = fmt == "safetensors"  # a wrapped logits graph has no vocabulary slices
     fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
     head = None
-    projection = plan_projection(opts.projection, tower, pooling=side.pooling, quantize=opts.quantize)
-    if projection == "auto":
-        projection = fitted_plan(tower, root, side.folder)[1].auto
-    if projection == "pruned":
-        graph, head, _ = pruned_graphs(tower, root, side.folder, side.activation)
+    projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling,
+                                 quantize=opts.quantize)  # fmt: skip
+    if projection != "dense":
+        fit = fitted_plan(tower, weights, root, side.folder)
+        if projection == "pruned" or fit[1].auto == "pruned":
+            graph, head = pruned_graphs(tower, weights, root, fit, side.activation)
     if head is None:
         graph = _pooled_graph(tower, root, side.pooling, side.activation)
         if int8:

@@ -30,7 +30,7 @@ from ._convert import (
 )
 from ._engine import position_limit, read_config
 from ._errors import ArgumentError
-from ._hub import ResolvedModel, detect_format
+from ._hub import ResolvedModel
 from ._pruned import (
     AUTO_SHARE,
     Basis,
@@ -47,7 +47,7 @@ from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROJECTIONS", "Plan", "fitted_plan", "plan_projection", "pruned_graphs", "shape_rules_out"]
+__all__ = ["PROJECTIONS", "Fit", "Plan", "fitted_plan", "plan_projection", "pruned_graphs", "shape_rules_out"]
 
 PROJECTIONS = ("auto", "dense", "pruned")
 #: Tokens per text assumed by the cost model before a fit (the sample's mean is used after).
@@ -127,13 +127,15 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
     return basis, plan
 
 
-def fitted_plan(res: ResolvedModel, root: Path, tokenizer_folder: Path) -> tuple[Path, Plan]:
+Fit = tuple[Path, Plan]
+
+
+def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder: Path) -> Fit:
     """The fit of a safetensors checkpoint's pruned head (``pruned.json`` and the basis, ``basis.npz``), made
     on the built-in sample and cached on first use; the folder holding them, and the plan."""
-    _, main = detect_format(res.path)
 
     def build(dest: Path) -> None:
-        spec = load_spec(res.path, main)
+        spec = load_spec(res.path, weights)
         tok = TextTokenizer.from_folder(tokenizer_folder, max_length=None, model_limit=None)
         basis, plan = _fit(spec, tok, position_limit(read_config(res.path)))
         logger.info("pruned head for %s: rank %d of %d keeps %.1f %% of the ids on the sample; predicted %.2f of "
@@ -147,40 +149,38 @@ def fitted_plan(res: ResolvedModel, root: Path, tokenizer_folder: Path) -> tuple
     return entry, Plan(**json.loads((entry / "pruned.json").read_text()))
 
 
-def pruned_graphs(res: ResolvedModel, root: Path, tokenizer_folder: Path, activation: str) -> tuple[Path, Path, Plan]:
-    """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its
-    cached fit (:func:`fitted_plan`) and cached in their turn."""
-    fit, plan = fitted_plan(res, root, tokenizer_folder)
-    _, main = detect_format(res.path)
+def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str) -> tuple[Path, Path]:
+    """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its fit
+    (:func:`fitted_plan`) and cached in their turn."""
+    folder, plan = fit
     n = vocab_chunks(int(read_config(res.path).get("vocab_size") or 0))
     act = "" if activation == "relu" else f" activation={activation}"
 
     def build(dest: Path) -> None:
-        spec = load_spec(res.path, main)
-        with np.load(fit / "basis.npz") as z:
+        spec = load_spec(res.path, weights)
+        with np.load(folder / "basis.npz") as z:
             basis = Basis(A=z["A"], B=z["B"], a_hat=z["a_hat"], rho=float(z["rho"]))
         bound = make_bound(basis, spec.decoder, spec.decoder_bias, plan.rank)
         save_model(pruned_state_graph(spec, bound, chunks=n), dest)
         save_model(pruned_head_graph(spec, activation=activation), dest.parent / "head.onnx")
-        shutil.copy(fit / "pruned.json", dest.parent / "pruned.json")
+        shutil.copy(folder / "pruned.json", dest.parent / "pruned.json")
 
     variant = f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} chunks={n}{act}"
     state = cached_graph(res, root, variant, build)
-    return state, state.parent / "head.onnx", plan
+    return state, state.parent / "head.onnx"
 
 
-def plan_projection(projection: str, res: ResolvedModel, *, pooling: str, quantize: str | None) -> str:
-    """``"dense"`` or ``"pruned"`` (before any fit: ``"auto"`` stays ``"auto"`` when the fit decides).
+def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, pooling: str, quantize: str | None) -> str:
+    """``projection`` (one of :data:`PROJECTIONS`, checked by the caller) narrowed by what the model allows:
+    ``"dense"``, ``"pruned"``, or ``"auto"`` when the fit decides.
 
-    The pruned head needs a converted checkpoint (safetensors), max pooling and fp32; ``"pruned"`` asked of
+    The pruned head needs a ``converted`` checkpoint (safetensors), max pooling and fp32; ``"pruned"`` asked of
     another model is an error that says why, and ``"auto"`` takes dense there.
     """
-    if projection not in PROJECTIONS:
-        raise ArgumentError(f"projection must be one of {', '.join(map(repr, PROJECTIONS))}, got {projection!r}")
     if projection == "dense":
         return "dense"
     why = None
-    if detect_format(res.path)[0] != "safetensors":
+    if not converted:
         why = "it is an ONNX export (the pruned head is built when splade-onnx converts a safetensors checkpoint)"
     elif pooling != "max":
         why = f"it pools by {pooling} (the bound rules out ids by their max over tokens)"

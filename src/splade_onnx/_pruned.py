@@ -146,10 +146,18 @@ def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, rot: 
               margin: float = 1e-3) -> NDArray[np.int64]:  # fmt: skip
     """The ids the rank-``rank`` bound keeps for one text ``h`` [tokens, hidden], in float32 (a reference of the
     graph's algorithm, used to choose the rank; ``margin`` stands in for the graph's ``eps``)."""
+    d, c = _centred(h, decoder, bias, basis)
+    return _kept(d, c, basis.rotate(decoder) if rot is None else rot, rank, margin)
+
+
+def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
+    """A text's centred states in the basis, ``delta'`` [tokens, hidden], and its shared logit part ``c``."""
     mu = h.mean(0, dtype=np.float64)
     d = ((h - mu) @ basis.A).astype(np.float32)
-    c = bias.astype(np.float64) + decoder.astype(np.float64) @ mu
-    e = basis.rotate(decoder) if rot is None else rot
+    return d, bias.astype(np.float64) + decoder.astype(np.float64) @ mu
+
+
+def _kept(d: F32, c: F64, e: F32, rank: int, margin: float = 1e-3) -> NDArray[np.int64]:
     tail_d = np.linalg.norm(d[:, rank:], axis=1)
     tail_e = np.linalg.norm(e[:, rank:], axis=1)
     top = (e[:, :rank] @ d[:, :rank].T + np.outer(tail_e, tail_d)).max(1)
@@ -189,9 +197,10 @@ def choose_rank(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> tup
     """The rank with the cheapest pruned head on the texts ``hs``: ``(rank, kept share of ids, head share)``."""
     vocab, hidden = decoder.shape
     rot = basis.rotate(decoder)
+    texts = [_centred(h, decoder, bias, basis) for h in hs]  # once per text, not once per rank
     best: tuple[int, float, float] | None = None
     for r in rank_candidates(hidden):
-        kept = float(np.mean([survivors(h, decoder, bias, basis, r, rot=rot).size / vocab for h in hs]))
+        kept = float(np.mean([_kept(d, c, rot, r).size / vocab for d, c in texts]))
         share = head_share(r, hidden, kept)
         logger.debug("rank %d: %.3f of the ids kept, %.3f of the dense head", r, kept, share)
         if best is None or share < best[2]:
