@@ -8,6 +8,18 @@ and every reference vector comes from ``SparseEncoder.encode_query`` / ``encode_
 transformers' MLM logits with SpladePooling's math.  The outputs are committed: the tests read
 them and never need torch.
 
+The weight files are not committed.  Every ``model.safetensors`` of the fixtures is written by
+``tests/checkpoints.py:write_family_weights`` with numpy alone (seeded ``default_rng``): the three
+tiny MLMs (BERT seeds 1234 and 2345, DistilBERT seed 3456) and the SparseStaticEmbedding tables
+(the seeded table and the table of ones).  An MLM's output bias is shifted so that ~0.3% of the
+logits are positive; the shift comes from a forward pass here and is recorded (a float32, as
+``float.hex``) beside the file's seed and sha256 in families.json under ``"weights"``.  Whatever
+sentence-transformers saves is replaced by the numpy writer's file of the same tensors and the
+model is reloaded from disk before any reference is computed, so the references come from exactly
+the bytes the tests regenerate.  The fixtures are built in a temporary tree and published to
+``tests/fixtures/families`` without their weights; the run ends by regenerating the weights from
+the records next to the published folders and checking that this is the built tree, file for file.
+
 What it builds (all seeded and deterministic; a reduced 6,961-token BERT-uncased WordPiece
 vocabulary, tiny random MLMs with ``max_position_embeddings`` 40 so truncation and windows are
 exercised):
@@ -87,13 +99,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 import checkpoints  # noqa: E402
 
 log = logging.getLogger("make_golden_families")
+ST = "ST " + ".".join(sentence_transformers.__version__.split(".")[:2])  # "ST 6.3", as the notes name it
 
-FAMILIES_DIR = ROOT / "tests" / "fixtures" / "families"
+FAMILIES_REL = Path("tests") / "fixtures" / "families"  # the same below the repository and the staging tree
+FAMILIES_DIR = ROOT / FAMILIES_REL
 GOLDEN_PATH = ROOT / "tests" / "golden" / "families.json"
 
 N_BASE_TOKENS = 6000  # ids 0..5999 of bert-base-uncased, then every "##x" continuation token
-HIDDEN, LAYERS, HEADS, INTERMEDIATE = 16, 2, 2, 64
-MAX_POS = 40  # max_position_embeddings of every tiny MLM: 40 tokens per forward pass
+MLM = checkpoints.FAMILY_MLM  # hidden 16, 2 layers, 2 heads, intermediate 64: the numpy writer's shapes
+MAX_POS = MLM["max_position_embeddings"]  # 40 for every tiny MLM: 40 tokens per forward pass
 MODEL_MAX_LENGTH = 512  # tokenizer_config.json of the plain folders (capped to MAX_POS by the loaders)
 PROMPT_MAX_SEQ_LENGTH = 16  # st_prompts' Transformer(max_seq_length=16)
 STRIDE = 8  # window overlap for the families' "windows" references
@@ -257,10 +271,18 @@ def make_texts(words: list[str]) -> list[str]:
     ]
 
 
-def shift_bias(
-    model: torch.nn.Module, bias: torch.nn.Parameter, tok: PreTrainedTokenizerFast, calib: list[str]
-) -> None:
-    """Lower the output bias so that only POSITIVE_LOGITS of the logits on ``calib`` are positive.
+def load_mlm(folder: Path) -> torch.nn.Module:
+    """The MLM of ``folder`` from its files, in eval mode; every weight of the file must be used, none missing."""
+    model, info = AutoModelForMaskedLM.from_pretrained(str(folder), dtype=torch.float32, output_loading_info=True)
+    bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    if bad:
+        raise SystemExit(f"{folder}: transformers did not load every weight: {bad}")
+    return model.eval()
+
+
+def calibration_shift(model: torch.nn.Module, tok: PreTrainedTokenizerFast, calib: list[str]) -> float:
+    """The float32 value to subtract from the output bias so that only POSITIVE_LOGITS of the logits on ``calib``
+    are positive.
 
     ``tok`` is a throw-away copy: calling it with truncation/padding would leave those settings in the
     tokenizer.json it saves.
@@ -270,54 +292,87 @@ def shift_bias(
         logits = model(**enc).logits[enc["attention_mask"].bool()].flatten()
         step = max(1, logits.numel() // 2_000_000)
         thresh = torch.quantile(logits[::step], 1.0 - POSITIVE_LOGITS)
-        bias -= thresh
+    return float(np.float32(thresh.item()))
 
 
-def build_bert(folder: Path, tok_data: dict[str, Any], seed: int, calib: list[str]) -> None:
-    tok = make_tokenizer(tok_data)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS,
-        intermediate_size=INTERMEDIATE,
-        max_position_embeddings=MAX_POS,
-        type_vocab_size=2,
-        initializer_range=0.5,
-        pad_token_id=tok.pad_token_id,
-    )
-    config.architectures = ["BertForMaskedLM"]
-    model = BertForMaskedLM(config).eval()
-    shift_bias(model, model.cls.predictions.bias, make_tokenizer(tok_data), calib)
-    model.save_pretrained(str(folder))
+def build_mlm(folder: Path, tok_data: dict[str, Any], *, kind: str, seed: int, calib: list[str]) -> dict[str, Any]:
+    """A tiny BertForMaskedLM / DistilBertForMaskedLM folder with the numpy writer's weights.
+
+    config.json and the tokenizer files are written by transformers; model.safetensors is
+    ``tests/checkpoints.py:write_family_weights`` (seeded numpy), with the output bias shifted so that only
+    POSITIVE_LOGITS of the logits on ``calib`` are positive: a forward pass of the unshifted weights gives the
+    shift, which is recorded (float32, as float.hex) so the tests rewrite the very same bytes. Returns that record:
+    kind, vocab_size, seed, bias_shift, sha256.
+    """
+    distil = kind == "distilbert"
+    tok = make_tokenizer(tok_data, distilbert=distil)
+    model: torch.nn.Module
+    if distil:
+        dconfig = DistilBertConfig(
+            vocab_size=len(tok),
+            dim=MLM["hidden"],
+            n_layers=MLM["layers"],
+            n_heads=MLM["heads"],
+            hidden_dim=MLM["intermediate"],
+            max_position_embeddings=MAX_POS,
+            initializer_range=checkpoints.FAMILY_INIT_STD,
+            pad_token_id=tok.pad_token_id,
+        )
+        dconfig.architectures = ["DistilBertForMaskedLM"]
+        model = DistilBertForMaskedLM(dconfig)
+    else:
+        config = BertConfig(
+            vocab_size=len(tok),
+            hidden_size=MLM["hidden"],
+            num_hidden_layers=MLM["layers"],
+            num_attention_heads=MLM["heads"],
+            intermediate_size=MLM["intermediate"],
+            max_position_embeddings=MAX_POS,
+            type_vocab_size=MLM["type_vocab_size"],
+            initializer_range=checkpoints.FAMILY_INIT_STD,
+            pad_token_id=tok.pad_token_id,
+        )
+        config.architectures = ["BertForMaskedLM"]
+        model = BertForMaskedLM(config)
+    model.save_pretrained(str(folder))  # config.json as transformers writes it; the weights are replaced below
     tok.save_pretrained(str(folder))
-
-
-def build_distilbert(folder: Path, tok_data: dict[str, Any], seed: int, calib: list[str]) -> None:
-    tok = make_tokenizer(tok_data, distilbert=True)
-    torch.manual_seed(seed)
-    config = DistilBertConfig(
-        vocab_size=len(tok),
-        dim=HIDDEN,
-        n_layers=LAYERS,
-        n_heads=HEADS,
-        hidden_dim=INTERMEDIATE,
-        max_position_embeddings=MAX_POS,
-        initializer_range=0.5,
-        pad_token_id=tok.pad_token_id,
+    weights = folder / "model.safetensors"
+    spec: dict[str, Any] = {"kind": kind, "vocab_size": len(tok), "seed": seed, "bias_shift": (0.0).hex()}
+    checkpoints.write_family_weights(weights, spec=spec)
+    shift = calibration_shift(load_mlm(folder), make_tokenizer(tok_data, distilbert=distil), calib)
+    spec["bias_shift"] = shift.hex()
+    checkpoints.write_family_weights(weights, spec=spec)
+    spec["sha256"] = sha256(weights)
+    assert float.fromhex(spec["bias_shift"]) == shift == np.float32(shift)
+    shifted = load_mlm(folder)
+    with torch.no_grad():
+        enc = make_tokenizer(tok_data, distilbert=distil)(calib, padding=True, truncation=True, max_length=MAX_POS,
+                                                           return_tensors="pt")  # fmt: skip
+        logits = shifted(**enc).logits[enc["attention_mask"].bool()]
+    log.info(
+        "%s (%s, seed %d): bias shift %r, %.3f%% of the calibration logits positive",
+        folder.name,
+        kind,
+        seed,
+        shift,
+        100 * float((logits > 0).float().mean()),
     )
-    config.architectures = ["DistilBertForMaskedLM"]
-    model = DistilBertForMaskedLM(config).eval()
-    shift_bias(model, model.vocab_projector.bias, make_tokenizer(tok_data), calib)
-    model.save_pretrained(str(folder))
-    tok.save_pretrained(str(folder))
+    return spec
 
 
-def static_table(dim: int, seed: int) -> np.ndarray:
-    """A strictly positive float32 weight per token (like an IDF table)."""
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0.05, 6.0, size=dim).astype(np.float32)
+def table_spec(kind: str, dim: int, seed: int | None, work: Path) -> dict[str, Any]:
+    """The record of a SparseStaticEmbedding weight file (the seeded table or the table of ones), with its sha256."""
+    spec: dict[str, Any] = {"kind": kind, "vocab_size": dim}
+    if seed is not None:
+        spec["seed"] = seed
+    path = work / f"{kind}.safetensors"
+    checkpoints.write_family_weights(path, spec=spec)
+    spec["sha256"] = sha256(path)
+    return spec
+
+
+def same_tensors(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
 
 
 def idf_entries(vocab: dict[str, int], table: np.ndarray, seed: int) -> dict[str, float]:
@@ -352,13 +407,7 @@ class MLMSide:
     """One network side from its files on disk, with transformers only: logits -> SpladePooling math."""
 
     def __init__(self, folder: Path, max_length: int, pooling: str, activation: str, prompt: str = "") -> None:
-        self.model, info = AutoModelForMaskedLM.from_pretrained(
-            str(folder), dtype=torch.float32, output_loading_info=True
-        )
-        bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        if bad:
-            raise SystemExit(f"{folder}: transformers did not load every weight: {bad}")
-        self.model.eval()
+        self.model = load_mlm(folder)
         self.tok = AutoTokenizer.from_pretrained(str(folder))
         self.max_length, self.pooling, self.activation, self.prompt = max_length, pooling, activation, prompt
         self.n_special = len(self.tok("", add_special_tokens=True)["input_ids"])
@@ -418,8 +467,15 @@ class MLMSide:
 
 
 class Builder:
-    def __init__(self, tiny_dir: Path, work: Path) -> None:
+    """Builds every family under ``stage`` (a tree shaped like the repository: stage/tests/fixtures/families).
+
+    The weight files there are always the numpy writer's (``adopt_weights``); main() publishes every other file.
+    """
+
+    def __init__(self, tiny_dir: Path, work: Path, stage: Path) -> None:
         self.work = work
+        self.stage = stage
+        self.families = stage / FAMILIES_REL
         self.tok_data = reduced_tokenizer_json(tiny_dir / "tokenizer.json")
         self.vocab: dict[str, int] = self.tok_data["model"]["vocab"]
         self.dim = len(self.vocab)
@@ -428,37 +484,86 @@ class Builder:
         self.window_text = word_text(self.words, 2000, SEED_TEXTS + 1)
         calib = [t for t in self.texts if t] + [self.window_text[:2000]]
         self.base = work / "base_bert"
-        build_bert(self.base, self.tok_data, SEED_BERT, calib)
-        self.table = static_table(self.dim, SEED_TABLES)
+        specs = {"base_bert": build_mlm(self.base, self.tok_data, kind="bert", seed=SEED_BERT, calib=calib)}
+        self.table = checkpoints.family_static_table(vocab_size=self.dim, seed=SEED_TABLES)
         self.idf = idf_entries(self.vocab, self.table, SEED_TABLES + 1)
         self.golden: dict[str, Any] = {}
         # two-tower sources (also reused by st_two_tower)
         self.tt_query = work / "tt_query_bert"
         self.tt_doc = work / "tt_doc_distilbert"
-        build_bert(self.tt_query, self.tok_data, SEED_QUERY_BERT, calib)
-        build_distilbert(self.tt_doc, self.tok_data, SEED_DOC_DISTILBERT, calib)
+        specs["tt_query_bert"] = build_mlm(self.tt_query, self.tok_data, kind="bert", seed=SEED_QUERY_BERT, calib=calib)
+        specs["tt_doc_distilbert"] = build_mlm(
+            self.tt_doc, self.tok_data, kind="distilbert", seed=SEED_DOC_DISTILBERT, calib=calib
+        )
+        specs["static_table"] = table_spec("static_table", self.dim, SEED_TABLES, work)
+        specs["ones_table"] = table_spec("ones_table", self.dim, None, work)
+        #: every weight file a fixture may hold: its record and its tensors
+        self.sources = {name: (spec, checkpoints.family_tensors(spec=spec)) for name, spec in specs.items()}
+        assert np.array_equal(self.sources["static_table"][1]["weight"], self.table)
 
     # -- plumbing ------------------------------------------------------------------------------
 
     def fresh(self, name: str) -> Path:
-        path = FAMILIES_DIR / name
+        path = self.families / name
         if path.exists():
             shutil.rmtree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(ROOT).as_posix()
+        return path.relative_to(self.stage).as_posix()
+
+    def identify(self, path: Path) -> str:
+        """The source (``self.sources``) whose tensors a weight file holds, exactly."""
+        saved = load_file(str(path))
+        names = [name for name, (_, tensors) in self.sources.items() if same_tensors(saved, tensors)]
+        if len(names) != 1:
+            raise AssertionError(f"{self.rel(path)}: its tensors match {names or 'no source'}")
+        return names[0]
+
+    def adopt_weights(self, path: Path, transient: tuple[str, ...] = ()) -> None:
+        """Replace every weight file under ``path`` (as ST saved it, or a copy) by the numpy writer's file of the
+        very same tensors, so every reference is computed from the bytes the tests regenerate.
+
+        ``transient``: files (relative to ``path``) left as ST wrote them because the family removes them before
+        any reference is computed (``weight_records`` refuses any such file still there at the end).
+        """
+        for f in sorted(path.rglob("*.safetensors")):
+            assert f.name == "model.safetensors", f
+            if f.relative_to(path).as_posix() in transient:
+                continue
+            name = self.identify(f)
+            spec = self.sources[name][0]
+            same_bytes = sha256(f) == spec["sha256"]
+            checkpoints.write_family_weights(f, spec=spec)
+            assert sha256(f) == spec["sha256"], f
+            log.debug("%s: %s (%s)", self.rel(f), name, "same bytes" if same_bytes else "rewritten")
+
+    def weight_records(self) -> dict[str, dict[str, Any]]:
+        """{path below tests/fixtures/families: record} for every weight file of the fixtures."""
+        out = {}
+        for f in sorted(self.families.rglob("*.safetensors")):
+            spec = self.sources[self.identify(f)][0]
+            assert sha256(f) == spec["sha256"], f"{self.rel(f)} is not the numpy writer's file"
+            out[f.relative_to(self.families).as_posix()] = dict(spec)
+        return out
 
     def save_st(
-        self, name: str, modules: Callable[[], list[torch.nn.Module]], **kwargs: Any
+        self,
+        name: str,
+        modules: Callable[[], list[torch.nn.Module]],
+        *,
+        transient: tuple[str, ...] = (),
+        **kwargs: Any,
     ) -> tuple[Path, dict[str, Any]]:
-        """Build the model with ST, save it, reload it from disk, and encode with the reloaded copy."""
+        """Build the model with ST, save it, put the numpy writer's weight files in its place, reload it from disk,
+        and encode with the reloaded copy."""
         path = self.fresh(name)
         torch.manual_seed(SEED_BERT)
         model = SparseEncoder(modules=modules(), similarity_fn_name="dot", **kwargs)
         model.save_pretrained(str(path))
         strip_model_card(path)
+        self.adopt_weights(path, transient)
         in_memory = st_encode(model, self.texts)
         reloaded = SparseEncoder(str(path), local_files_only=True)
         res = st_encode(reloaded, self.texts)
@@ -657,10 +762,11 @@ class Builder:
             {t: float(self.table[i]) for t, i in sorted(self.vocab.items(), key=lambda kv: kv[1])},
             indent=None,
         )
+        self.adopt_weights(dst)
         res = st_encode(SparseEncoder(str(dst), local_files_only=True), self.texts)
         for side in ("queries", "documents"):
             compare(res[side], ref[side], f"{name} vs st_inference_free {side}", 1e-6)
-        log.info("%s: ST 6.2 loads the Hub layout and matches st_inference_free", name)
+        log.info("%s: %s loads the Hub layout and matches st_inference_free", name, ST)
         doc = MLMSide(dst, MAX_POS, "max", "relu")
         self.record(
             name,
@@ -697,8 +803,8 @@ class Builder:
             )
             return [router]
 
-        path, res = self.save_st(name, modules)
-        # replace the saved weight table by a config that points at idf.json
+        # the saved weight table is replaced by a config that points at idf.json
+        path, res = self.save_st(name, modules, transient=("query_0_SparseStaticEmbedding/model.safetensors",))
         q = path / "query_0_SparseStaticEmbedding"
         (q / "model.safetensors").unlink()
         shutil.copy(idf_src, q / "idf.json")
@@ -716,8 +822,9 @@ class Builder:
             raise AssertionError(f"{name}: ST resolved 'path' without the working directory at the module")
         except ValueError as exc:
             log.info(
-                "%s: as expected, ST 6.2 cannot resolve 'path' from another working directory (%s)",
+                "%s: as expected, %s cannot resolve 'path' from another working directory (%s)",
                 name,
+                ST,
                 str(exc).splitlines()[0][:100],
             )
         doc = MLMSide(path / "document_0_MLMTransformer", MAX_POS, "max", "log1p_relu")
@@ -732,7 +839,7 @@ class Builder:
             activation="log1p_relu",
             doc_side=doc,
             notes='query_0_SparseStaticEmbedding/config.json is {"frozen": true, "path": "idf.json"} and '
-            "has no model.safetensors; ST 6.2 opens 'path' relative to the current working directory, "
+            f"has no model.safetensors; {ST} opens 'path' relative to the current working directory, "
             "so these references were made with the working directory set to that module folder; "
             "tokens absent from idf.json weigh 0",
         )
@@ -745,6 +852,7 @@ class Builder:
             path.mkdir()
             for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
                 shutil.copy(self.base / f, path / f)
+            self.adopt_weights(path)
             if weights_file == "idf.json":
                 write_json(path / "idf.json", self.idf, indent=None)
                 table_json = path / "idf.json"
@@ -801,6 +909,7 @@ class Builder:
         path = self.fresh(name)
         shutil.copytree(self.tt_query, path / "query")
         shutil.copytree(self.tt_doc, path / "document")
+        self.adopt_weights(path)
         qside = MLMSide(path / "query", MAX_POS, "max", "relu")
         dside = MLMSide(path / "document", MAX_POS, "max", "relu")
         res: dict[str, Any] = {"queries": [], "documents": [], "query_n_tokens": [], "document_n_tokens": []}
@@ -891,7 +1000,7 @@ class Builder:
         except ValueError as exc:
             assert "Could not find 'model.safetensors' or 'pytorch_model.bin'" in str(exc), exc
             no_file = (
-                "Without that file ST 6.2 refuses to load the module (ValueError: Could not find "
+                f"Without that file {ST} refuses to load the module (ValueError: Could not find "
                 "'model.safetensors' or 'pytorch_model.bin')."
             )
             log.info("%s: %s", name, no_file)
@@ -1025,21 +1134,22 @@ def table_from_tokens(folder: Path, entries: dict[str, float], dim: int) -> np.n
     return table
 
 
-def self_check(golden: dict[str, Any]) -> None:
+def self_check(golden: dict[str, Any], root: Path) -> None:
+    """``root``: a repository-shaped tree whose tests/fixtures/families holds the fixtures with their weights."""
     fam = golden["families"]
     checks: dict[str, tuple[Path, np.ndarray]] = {}
     for name in ("st_inference_free", "st_inference_free_hub", "tokens_query"):
-        q = ROOT / fam[name]["folder"] / "query_0_SparseStaticEmbedding"
+        q = root / fam[name]["folder"] / "query_0_SparseStaticEmbedding"
         checks[name] = (q, load_file(str(q / "model.safetensors"))["weight"])
-    q = ROOT / fam["st_idf_json"]["folder"] / "query_0_SparseStaticEmbedding"
+    q = root / fam["st_idf_json"]["folder"] / "query_0_SparseStaticEmbedding"
     entries = json.loads((q / json.loads((q / "config.json").read_text())["path"]).read_text())
     checks["st_idf_json"] = (q, table_from_tokens(q, entries, fam["st_idf_json"]["dim"]))
-    f = ROOT / fam["opensearch_idf"]["folder"]
+    f = root / fam["opensearch_idf"]["folder"]
     checks["opensearch_idf"] = (
         f,
         table_from_tokens(f, json.loads((f / "idf.json").read_text()), fam["opensearch_idf"]["dim"]),
     )
-    f = ROOT / fam["opensearch_txt"]["folder"]
+    f = root / fam["opensearch_txt"]["folder"]
     entries = {}
     for line in (f / "query_token_weights.txt").read_text(encoding="utf-8").splitlines():
         token, weight = line.split("\t")
@@ -1049,7 +1159,7 @@ def self_check(golden: dict[str, Any]) -> None:
         mine = static_query_numpy(folder, table, fam[name]["texts"])
         err = compare(fam[name]["queries"], mine, f"self-check {name} queries (numpy + tokenizers)", 1e-6)
         log.info("self-check %s: static queries re-derived with numpy + tokenizers (max |diff| %.2g)", name, err)
-    hub = ROOT / fam["st_inference_free_hub"]["folder"]
+    hub = root / fam["st_inference_free_hub"]["folder"]
     table = table_from_tokens(hub, json.loads((hub / "idf.json").read_text()), fam["st_inference_free_hub"]["dim"])
     assert np.array_equal(table, checks["st_inference_free_hub"][1]), "hub idf.json != its weight table"
 
@@ -1070,11 +1180,10 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
     tiny_dir = args.tiny_dir.resolve()
 
-    if FAMILIES_DIR.exists():
-        shutil.rmtree(FAMILIES_DIR)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        b = Builder(tiny_dir, work)
+        stage = work / "stage"  # built here, then published to tests/fixtures/families without the weight files
+        b = Builder(tiny_dir, work, stage)
         log.info("reduced vocabulary: %d tokens; window text %d words", b.dim, len(b.window_text.split()))
         b.symmetric("st_max_relu", "max", "relu")
         b.symmetric("st_max_log1p_relu", "max", "log1p_relu")
@@ -1105,13 +1214,31 @@ def main() -> None:
                 "each run as special + window + special through the document side; merged by elementwise max",
                 "n_tokens": "tokens fed to each side for the text, special and prompt tokens included",
             },
+            "weights": {
+                "writer": "tests/checkpoints.py:write_family_weights",
+                "notes": "the fixtures' model.safetensors files are not committed: each is written from its record "
+                "(numpy default_rng(seed); bias_shift, a float32 as float.hex, subtracted from the MLM output bias) "
+                "and must have the recorded sha256; the references were computed from these very bytes",
+                "files": b.weight_records(),
+            },
             "families": b.golden,
         }
         golden["xlmr"] = xlmr_golden(work)
         golden["splade_tiny_windows"] = splade_tiny_windows(tiny_dir, b.words)
 
-    GOLDEN_PATH.write_text(json.dumps(golden, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
-    self_check(golden)
+        # publish every fixture file but the weights, which the tests write from their records
+        if FAMILIES_DIR.exists():
+            shutil.rmtree(FAMILIES_DIR)
+        shutil.copytree(b.families, FAMILIES_DIR, ignore=shutil.ignore_patterns("*.safetensors"))
+        GOLDEN_PATH.write_text(json.dumps(golden, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
+        # what the tests see (the published folders plus the regenerated weights) is the staged tree, file for file
+        check = work / "check"
+        checkpoints.family_fixtures(ROOT, dst=check / FAMILIES_REL)
+        staged, regenerated = tree_digest(b.families), tree_digest(check / FAMILIES_REL)
+        assert staged == regenerated, sorted(set(staged.items()) ^ set(regenerated.items()))
+        log.info("the published fixtures plus the regenerated weights are the staged tree (%d files)", len(staged))
+        self_check(golden, check)
+
     text = GOLDEN_PATH.read_text(encoding="utf-8")
     machine = [tempfile.gettempdir(), str(ROOT.parent)]  # no path of this machine may leak into committed files
     assert not any(m in text for m in machine)
@@ -1120,15 +1247,22 @@ def main() -> None:
         data = f.read_bytes()
         assert not any(m.encode() in data for m in machine), f
         assert not f.is_symlink() and len(data) <= 3 * 1024 * 1024, f
+        assert f.suffix != ".safetensors", f
         total += len(data)
     log.info(
-        "wrote %s (%d bytes) and %s (%d files, %d bytes)",
+        "wrote %s (%d bytes) and %s (%d files, %d bytes; %d weight files to regenerate)",
         GOLDEN_PATH.relative_to(ROOT),
         len(text.encode()),
         FAMILIES_DIR.relative_to(ROOT),
         sum(1 for p in FAMILIES_DIR.rglob("*") if p.is_file()),
         total,
+        len(golden["weights"]["files"]),
     )
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """{path below ``root``: sha256} for every file."""
+    return {p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 if __name__ == "__main__":

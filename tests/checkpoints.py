@@ -1,12 +1,16 @@
 """Seeded random ``*ForMaskedLM`` checkpoints written with numpy only (no torch).
 
 Shared by the converter tests and by ``scripts/make_golden.py``, which loads the very
-same files into transformers to compute reference outputs.
+same files into transformers to compute reference outputs, and by the family fixtures'
+tests and ``scripts/make_golden_families.py`` (the families' weight files, see the end).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +321,143 @@ def shift_mlm_bias(folder: Path, maxima: np.ndarray, target_terms: int) -> float
     t["cls.predictions.bias"] = (t["cls.predictions.bias"] - shift).astype(np.float32)
     save_file(t, str(path))
     return shift
+
+
+# --------------------------------------------------------------------------------------------
+# The weights of the checkpoint-family fixtures (tests/fixtures/families/): the folders are
+# committed without their model.safetensors, which the tests write here from seeds, byte for
+# byte as scripts/make_golden_families.py wrote them before computing its references. Each
+# file's writer arguments and sha256 are in tests/golden/families.json under "weights".
+# --------------------------------------------------------------------------------------------
+
+#: Shape of the families' tiny MLMs (BertForMaskedLM and DistilBertForMaskedLM alike).
+FAMILY_MLM: dict[str, int] = {"hidden": 16, "layers": 2, "heads": 2, "intermediate": 64,
+                              "max_position_embeddings": 40, "type_vocab_size": 2}  # fmt: skip
+#: Standard deviation of every weight matrix and embedding table (the configs' initializer_range).
+FAMILY_INIT_STD = 0.5
+#: Kinds of weight files: the two MLMs, a SparseStaticEmbedding table (seeded) and its weight-less table of ones.
+FAMILY_KINDS = ("bert", "distilbert", "static_table", "ones_table")
+
+
+def family_mlm_tensors(*, kind: str, vocab_size: int, seed: int, bias_shift: float = 0.0) -> dict[str, np.ndarray]:
+    """The state dict of a family MLM (``kind`` "bert" or "distilbert", tied decoder), keyed as transformers saves it.
+
+    Every tensor comes from ``np.random.default_rng(seed)`` in a fixed order; ``bias_shift`` (a float32 value) is
+    then subtracted, in float32, from the MLM output bias, which is how the oracle makes documents sparse.
+    """
+    if kind not in ("bert", "distilbert"):
+        raise ValueError(f"not an MLM kind: {kind!r}")
+    shift = np.float32(bias_shift)
+    if float(shift) != bias_shift:
+        raise ValueError(f"bias_shift {bias_shift!r} is not a float32 value")
+    rng = np.random.default_rng(seed)
+    V, H, F = vocab_size, FAMILY_MLM["hidden"], FAMILY_MLM["intermediate"]
+    t: dict[str, np.ndarray] = {}
+
+    def w(*shape: int, std: float = FAMILY_INIT_STD) -> np.ndarray:
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def ln(prefix: str, n: int) -> None:
+        t[f"{prefix}.weight"] = (1 + rng.standard_normal(n) * 0.1).astype(np.float32)
+        t[f"{prefix}.bias"] = w(n, std=0.1)
+
+    def lin(prefix: str, n_out: int, n_in: int) -> None:
+        t[f"{prefix}.weight"] = w(n_out, n_in)
+        t[f"{prefix}.bias"] = w(n_out, std=0.1)
+
+    if kind == "distilbert":
+        e = "distilbert.embeddings"
+        t[f"{e}.word_embeddings.weight"] = w(V, H)
+        t[f"{e}.position_embeddings.weight"] = w(FAMILY_MLM["max_position_embeddings"], H)
+        ln(f"{e}.LayerNorm", H)
+        for i in range(FAMILY_MLM["layers"]):
+            p = f"distilbert.transformer.layer.{i}"
+            for n in ("q_lin", "k_lin", "v_lin", "out_lin"):
+                lin(f"{p}.attention.{n}", H, H)
+            ln(f"{p}.sa_layer_norm", H)
+            lin(f"{p}.ffn.lin1", F, H)
+            lin(f"{p}.ffn.lin2", H, F)
+            ln(f"{p}.output_layer_norm", H)
+        lin("vocab_transform", H, H)
+        ln("vocab_layer_norm", H)
+        bias = "vocab_projector.bias"
+    else:
+        e = "bert.embeddings"
+        t[f"{e}.word_embeddings.weight"] = w(V, H)
+        t[f"{e}.position_embeddings.weight"] = w(FAMILY_MLM["max_position_embeddings"], H)
+        t[f"{e}.token_type_embeddings.weight"] = w(FAMILY_MLM["type_vocab_size"], H)
+        ln(f"{e}.LayerNorm", H)
+        for i in range(FAMILY_MLM["layers"]):
+            p = f"bert.encoder.layer.{i}"
+            for n in ("query", "key", "value"):
+                lin(f"{p}.attention.self.{n}", H, H)
+            lin(f"{p}.attention.output.dense", H, H)
+            ln(f"{p}.attention.output.LayerNorm", H)
+            lin(f"{p}.intermediate.dense", F, H)
+            lin(f"{p}.output.dense", H, F)
+            ln(f"{p}.output.LayerNorm", H)
+        lin("cls.predictions.transform.dense", H, H)
+        ln("cls.predictions.transform.LayerNorm", H)
+        bias = "cls.predictions.bias"
+    t[bias] = w(V) - shift
+    assert t[bias].dtype == np.float32
+    return t
+
+
+def family_static_table(*, vocab_size: int, seed: int) -> np.ndarray:
+    """A strictly positive float32 weight per token (like an IDF table), for a SparseStaticEmbedding."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.05, 6.0, size=vocab_size).astype(np.float32)
+
+
+def family_tensors(*, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The tensors of one weight file from its record (``kind``, ``vocab_size``, ``seed``, ``bias_shift``)."""
+    kind, vocab_size = spec["kind"], int(spec["vocab_size"])
+    if kind in ("bert", "distilbert"):
+        shift = float.fromhex(spec["bias_shift"])
+        return family_mlm_tensors(kind=kind, vocab_size=vocab_size, seed=int(spec["seed"]), bias_shift=shift)
+    if kind == "static_table":
+        return {"weight": family_static_table(vocab_size=vocab_size, seed=int(spec["seed"]))}
+    if kind == "ones_table":
+        return {"weight": np.ones(vocab_size, dtype=np.float32)}
+    raise ValueError(f"unknown weight kind {kind!r}; known: {', '.join(FAMILY_KINDS)}")
+
+
+def write_family_weights(path: Path, *, spec: Mapping[str, Any]) -> None:
+    """Write one model.safetensors of the family fixtures from its record, as transformers / sentence-transformers
+    save it: MLMs with the metadata ``{"format": "pt"}``, SparseStaticEmbedding tables with none."""
+    metadata = {"format": "pt"} if spec["kind"] in ("bert", "distilbert") else None
+    save_file(family_tensors(spec=spec), str(path), metadata=metadata)
+
+
+def materialize_families(src: Path, *, dst: Path, files: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Copy the committed family fixtures ``src`` to ``dst`` and write each weight file of ``files`` there.
+
+    ``files`` maps paths relative to ``src`` to their records (tests/golden/families.json, "weights" / "files").
+    Any ``*.safetensors`` under ``src`` is ignored, so only regenerated weights are read. Raises AssertionError
+    naming every file whose sha256 is not the one the oracle recorded. Returns ``dst``.
+    """
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors"))
+    bad = []
+    for rel, spec in sorted(files.items()):
+        path = dst / rel
+        if not path.parent.is_dir():
+            bad.append(f"{rel}: no folder {path.parent.relative_to(dst).as_posix()!r} in the fixtures")
+            continue
+        write_family_weights(path, spec=spec)
+        got = hashlib.sha256(path.read_bytes()).hexdigest()
+        if got != spec["sha256"]:
+            bad.append(f"{rel}: sha256 {got}, the oracle recorded {spec['sha256']}")
+    if bad:
+        raise AssertionError(
+            "the family fixtures' weights regenerated from their seeds are not the ones the references were computed "
+            "from (tests/checkpoints.py vs tests/golden/families.json; rerun `make golden-families`):\n  "
+            + "\n  ".join(bad)
+        )
+    return dst
+
+
+def family_fixtures(root: Path, *, dst: Path) -> Path:
+    """The family fixtures of the repository at ``root``, weights included, written to ``dst`` and checked."""
+    golden = json.loads((root / "tests" / "golden" / "families.json").read_text(encoding="utf-8"))
+    return materialize_families(root / "tests" / "fixtures" / "families", dst=dst, files=golden["weights"]["files"])

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real splade-tiny model, loaded once per session."""
+"""Shared fixtures: the real splade-tiny model, loaded once per session, and the checkpoint-family fixtures."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", ROOT / ".cache" / "test"))
 GOLDEN = ROOT / "tests" / "golden"
 TINY = "rasyosef/splade-tiny"
+#: The committed family fixture folders, without their weight files: read them through the ``families`` fixture.
+FAMILIES_REL = Path("tests") / "fixtures" / "families"
 
 
 def golden(name: str) -> dict:  # type: ignore[type-arg]
@@ -42,3 +44,17 @@ def tiny_dir(tiny, cache_dir: Path) -> Path:  # type: ignore[no-untyped-def]
     from splade_onnx._hub import resolve
 
     return resolve(TINY, cache_dir=cache_dir).path
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkpoint-family fixtures with their weights: the committed folders copied to a temp folder, every
+    model.safetensors written there from its seed (numpy only) and checked against the oracle's sha256."""
+    from checkpoints import family_fixtures
+
+    return family_fixtures(ROOT, dst=tmp_path_factory.mktemp("families") / "families")
+
+
+def family_folder(families: Path, folder: str) -> Path:
+    """A fixture folder as families.json names it (``tests/fixtures/families/...``), in the ``families`` copy."""
+    return families / Path(folder).relative_to(FAMILIES_REL)

@@ -2,6 +2,8 @@
 
 The fixtures under ``tests/fixtures/families/`` are seeded random models in their real on-disk
 layouts, written by sentence-transformers 6.x itself where a sentence-transformers layout is involved.
+Their weight files are not committed: the ``families`` fixture (conftest.py) writes each one from its
+seed with numpy, byte for byte (sha256-checked) as the oracle used it.
 The references are ``SparseEncoder.encode_query`` / ``encode_document`` (or transformers for plain
 checkpoints), computed once in the oracle venv; no test needs torch.
 """
@@ -17,19 +19,20 @@ import pytest
 
 from splade_onnx import SparseEmbedding, SpladeEncoder
 
-from conftest import ROOT, golden
+from conftest import FAMILIES_REL, ROOT, family_folder, golden
 
 GOLDEN = golden("families.json")
 FAMILIES: dict[str, dict[str, Any]] = GOLDEN["families"]
 TOL = 1e-4
 
 
-def load(family: str, cache_dir: Path) -> SpladeEncoder:
+def load(family: str, families: Path, cache_dir: Path) -> SpladeEncoder:
     folder = FAMILIES[family]["folder"]
     if isinstance(folder, Mapping):
-        return SpladeEncoder.from_pretrained(document=ROOT / folder["document"], query=ROOT / folder["query"],
+        return SpladeEncoder.from_pretrained(document=family_folder(families, folder["document"]),
+                                             query=family_folder(families, folder["query"]),
                                              cache_dir=cache_dir)  # fmt: skip
-    return SpladeEncoder.from_pretrained(ROOT / folder, cache_dir=cache_dir)
+    return SpladeEncoder.from_pretrained(family_folder(families, folder), cache_dir=cache_dir)
 
 
 def assert_same(got: SparseEmbedding, ref: Mapping[str, list[Any]], what: str) -> None:
@@ -44,8 +47,8 @@ def assert_same(got: SparseEmbedding, ref: Mapping[str, list[Any]], what: str) -
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
-def family(request: pytest.FixtureRequest, cache_dir: Path) -> tuple[str, SpladeEncoder]:
-    return request.param, load(request.param, cache_dir)
+def family(request: pytest.FixtureRequest, families: Path, cache_dir: Path) -> tuple[str, SpladeEncoder]:
+    return request.param, load(request.param, families, cache_dir)
 
 
 def test_queries_match_the_reference(family: tuple[str, SpladeEncoder]) -> None:
@@ -84,6 +87,25 @@ def test_splade_tiny_windows_on_a_text_four_times_its_length(tiny: SpladeEncoder
     assert w["n_content_tokens"] >= 4 * tiny.max_length
     (got,) = tiny.encode_documents([w["text"]], long_documents="windows", stride=w["stride"])
     assert_same(got, w["vector"], "splade-tiny windows")
+
+
+def test_weight_files_are_regenerated_byte_for_byte_or_refused(families: Path, tmp_path: Path) -> None:
+    """Every weight file comes from its seed (numpy only) with the oracle's sha256; a record that does not
+    reproduce the oracle's bytes (here a bias shift one float32 step off) stops the tests with a clear message."""
+    import hashlib
+
+    from checkpoints import materialize_families
+
+    files: dict[str, dict[str, Any]] = GOLDEN["weights"]["files"]
+    assert sorted(p.relative_to(families).as_posix() for p in families.rglob("*.safetensors")) == sorted(files)
+    for rel, spec in files.items():
+        assert hashlib.sha256((families / rel).read_bytes()).hexdigest() == spec["sha256"], rel
+    rel = "st_max_relu/model.safetensors"
+    shift = np.float32(float.fromhex(files[rel]["bias_shift"]))
+    off = {rel: {**files[rel], "bias_shift": float(np.nextafter(shift, np.float32(np.inf))).hex()}}
+    message = rf"{rel}: sha256 [0-9a-f]{{64}}, the oracle recorded {files[rel]['sha256']}"
+    with pytest.raises(AssertionError, match=message):
+        materialize_families(ROOT / FAMILIES_REL, dst=tmp_path / "families", files=off)
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +148,13 @@ def test_xlmr_projection_stays_in_bounded_slices(xlmr: SpladeEncoder, cache_dir:
     assert whole == ["decoder.bias", "word_embeddings"]  # the bias vector and the input table, never the projection
 
 
-def test_query_token_weights_txt_gives_missing_tokens_weight_one(tmp_path: Path, cache_dir: Path) -> None:
+def test_query_token_weights_txt_gives_missing_tokens_weight_one(
+    tmp_path: Path, families: Path, cache_dir: Path
+) -> None:
     """OpenSearch's rule for query_token_weights.txt: a token the file does not list weighs 1 (idf.json: 0)."""
     import shutil
 
-    src = ROOT / FAMILIES["opensearch_txt"]["folder"]
+    src = family_folder(families, FAMILIES["opensearch_txt"]["folder"])
     folder = tmp_path / "txt"
     shutil.copytree(src, folder)
     (folder / "query_token_weights.txt").write_text("moon\t2.5\n\nthe\t0\n", encoding="utf-8")

@@ -30,7 +30,6 @@ from splade_onnx.cli import EXIT_OK, main
 from conftest import ROOT, golden
 from texts import SEED_DOCUMENTS
 
-FIX = ROOT / "tests" / "fixtures" / "families"
 FAMILIES = golden("families.json")["families"]
 
 
@@ -44,9 +43,9 @@ def xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def free(cache_dir: Path) -> SpladeEncoder:
+def free(families: Path, cache_dir: Path) -> SpladeEncoder:
     """A seeded random inference-free model in the sentence-transformers Router layout."""
-    return SpladeEncoder.from_pretrained(FIX / "st_inference_free", cache_dir=cache_dir)
+    return SpladeEncoder.from_pretrained(families / "st_inference_free", cache_dir=cache_dir)
 
 
 def static_table(folder: Path) -> dict[int, float]:
@@ -65,8 +64,8 @@ def content_ids(folder: Path, text: str) -> list[int]:
 # ----------------------------------------------------------------------------- the query side
 
 
-def test_static_query_is_the_distinct_tokens_weighted_from_the_table(free: SpladeEncoder) -> None:
-    folder = FIX / "st_inference_free"
+def test_static_query_is_the_distinct_tokens_weighted_from_the_table(free: SpladeEncoder, families: Path) -> None:
+    folder = families / "st_inference_free"
     table = static_table(folder)
     text = "the moon the moon and the lunar landing"
     (q,) = free.encode_queries([text])
@@ -77,8 +76,8 @@ def test_static_query_is_the_distinct_tokens_weighted_from_the_table(free: Splad
     assert set(d.indices.tolist()) - set(ids)  # the document side expands; the query side never does
 
 
-def test_fastembed_facade_queries_use_the_static_side(free: SpladeEncoder, cache_dir: Path) -> None:
-    model = SparseTextEmbedding(model_name=str(FIX / "st_inference_free"), cache_dir=str(cache_dir))
+def test_fastembed_facade_queries_use_the_static_side(free: SpladeEncoder, families: Path, cache_dir: Path) -> None:
+    model = SparseTextEmbedding(model_name=str(families / "st_inference_free"), cache_dir=str(cache_dir))
     (q,) = list(model.query_embed("how far is the moon"))
     assert model.encoder.query_mode == "static"
     assert q == free.encode_queries(["how far is the moon"])[0] != free.encode_documents(["how far is the moon"])[0]
@@ -86,11 +85,11 @@ def test_fastembed_facade_queries_use_the_static_side(free: SpladeEncoder, cache
 
 
 def test_cli_search_and_explain_use_the_query_side(
-    free: SpladeEncoder, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    free: SpladeEncoder, families: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(SEED_DOCUMENTS)))
-    model = ["--model", str(FIX / "st_inference_free"), "--cache-dir", str(cache_dir), "-q"]
+    model = ["--model", str(families / "st_inference_free"), "--cache-dir", str(cache_dir), "-q"]
     assert main(["index", str(docs), "-o", str(tmp_path / "i.npz"), *model]) == EXIT_OK
     capsys.readouterr()
     query = "How much did the mission cost?"
@@ -102,49 +101,49 @@ def test_cli_search_and_explain_use_the_query_side(
     assert [(h["id"], h["score"]) for h in hits] == [(d, round(s, 6)) for d, s in expected]
 
 
-def test_two_tower_pair_encodes_queries_with_the_query_checkpoint(cache_dir: Path) -> None:
-    pair = SpladeEncoder.from_pretrained(document=FIX / "two_tower" / "document", query=FIX / "two_tower" / "query",
-                                         cache_dir=cache_dir)  # fmt: skip
-    query_alone = SpladeEncoder.from_pretrained(FIX / "two_tower" / "query", cache_dir=cache_dir)
-    doc_alone = SpladeEncoder.from_pretrained(FIX / "two_tower" / "document", cache_dir=cache_dir)
+def test_two_tower_pair_encodes_queries_with_the_query_checkpoint(families: Path, cache_dir: Path) -> None:
+    tower = families / "two_tower"
+    pair = SpladeEncoder.from_pretrained(document=tower / "document", query=tower / "query", cache_dir=cache_dir)
+    query_alone = SpladeEncoder.from_pretrained(families / "two_tower" / "query", cache_dir=cache_dir)
+    doc_alone = SpladeEncoder.from_pretrained(families / "two_tower" / "document", cache_dir=cache_dir)
     texts = ["the moon landing", "a thin wing at high speed"]
     assert pair.query_mode == "two-tower"
     assert pair.encode_queries(texts) == query_alone.encode_documents(texts)
     assert pair.encode_documents(texts) == doc_alone.encode_documents(texts)
     assert pair.identity.fingerprint not in (query_alone.identity.fingerprint, doc_alone.identity.fingerprint)
     with pytest.raises(Exception, match="pass the document checkpoint once"):
-        SpladeEncoder.from_pretrained(FIX / "st_max_relu", document=FIX / "two_tower" / "document")
+        SpladeEncoder.from_pretrained(families / "st_max_relu", document=families / "two_tower" / "document")
 
 
-def test_two_tower_vocabularies_must_match(cache_dir: Path, xlmr_dir: Path) -> None:
+def test_two_tower_vocabularies_must_match(families: Path, cache_dir: Path, xlmr_dir: Path) -> None:
     xlmr_sized = golden("families.json")["xlmr"]["dim"]
     with pytest.raises(ModelMismatchError, match=f"the query model has a vocabulary of {xlmr_sized} and the document"):
-        SpladeEncoder.from_pretrained(document=FIX / "st_max_relu", query=xlmr_dir, cache_dir=cache_dir)
+        SpladeEncoder.from_pretrained(document=families / "st_max_relu", query=xlmr_dir, cache_dir=cache_dir)
 
 
-def test_registry_query_mode_is_read(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
+def test_registry_query_mode_is_read(monkeypatch: pytest.MonkeyPatch, families: Path, cache_dir: Path) -> None:
     base = _registry.get(_registry.DEFAULT_MODEL)
     assert base is not None
-    tokens = dataclasses.replace(base, name=str(FIX / "st_max_relu"), sources=(), aliases=(), query_mode="static",
+    tokens = dataclasses.replace(base, name=str(families / "st_max_relu"), sources=(), aliases=(), query_mode="static",
                                  static_query="tokens")  # fmt: skip
-    pair = dataclasses.replace(base, name=str(FIX / "two_tower" / "document"), sources=(), aliases=(),
-                               query_mode="two-tower", query_model=str(FIX / "two_tower" / "query"))  # fmt: skip
-    table = dataclasses.replace(tokens, name=str(FIX / "st_sum_relu"), static_query="table")
+    pair = dataclasses.replace(base, name=str(families / "two_tower" / "document"), sources=(), aliases=(),
+                               query_mode="two-tower", query_model=str(families / "two_tower" / "query"))  # fmt: skip
+    table = dataclasses.replace(tokens, name=str(families / "st_sum_relu"), static_query="table")
     monkeypatch.setattr(_registry, "_MODELS", (*_registry._MODELS, tokens, pair, table))
 
-    enc = SpladeEncoder.from_pretrained(FIX / "st_max_relu", cache_dir=cache_dir)
+    enc = SpladeEncoder.from_pretrained(families / "st_max_relu", cache_dir=cache_dir)
     text = "the moon the moon landing"
     (q,) = enc.encode_queries([text])
     assert enc.query_mode == "static"
-    assert q.as_dict() == dict.fromkeys(sorted(set(content_ids(FIX / "st_max_relu", text))), 1.0)
+    assert q.as_dict() == dict.fromkeys(sorted(set(content_ids(families / "st_max_relu", text))), 1.0)
 
-    two = SpladeEncoder.from_pretrained(FIX / "two_tower" / "document", cache_dir=cache_dir)
+    two = SpladeEncoder.from_pretrained(families / "two_tower" / "document", cache_dir=cache_dir)
     assert two.query_mode == "two-tower"
     ref = FAMILIES["two_tower"]
     assert [e.indices.tolist() for e in two.encode_queries(ref["texts"])] == [r["indices"] for r in ref["queries"]]
 
     with pytest.raises(ModelError, match=r"is inference-free in the registry, but .* has no query weight table"):
-        SpladeEncoder.from_pretrained(FIX / "st_sum_relu", cache_dir=cache_dir)
+        SpladeEncoder.from_pretrained(families / "st_sum_relu", cache_dir=cache_dir)
 
 
 def test_registry_entries_have_what_users_ask_for() -> None:
@@ -196,10 +195,11 @@ def test_a_model_that_cannot_be_encoded_exactly_is_refused(
     edit: tuple[str, dict | None],  # type: ignore[type-arg]
     message: str,
     tmp_path: Path,
+    families: Path,
     cache_dir: Path,
 ) -> None:
     folder = tmp_path / family
-    shutil.copytree(FIX / family, folder)
+    shutil.copytree(families / family, folder)
     name, change = edit
     if change is None:  # a module type splade-onnx does not know
         mods = json.loads((folder / name).read_text())
@@ -211,9 +211,9 @@ def test_a_model_that_cannot_be_encoded_exactly_is_refused(
         SpladeEncoder.from_pretrained(folder, cache_dir=cache_dir)
 
 
-def test_a_csr_model_is_named_as_such(tmp_path: Path, cache_dir: Path) -> None:
+def test_a_csr_model_is_named_as_such(tmp_path: Path, families: Path, cache_dir: Path) -> None:
     folder = tmp_path / "csr"
-    shutil.copytree(FIX / "st_max_relu", folder)
+    shutil.copytree(families / "st_max_relu", folder)
     mods = json.loads((folder / "modules.json").read_text())
     mods[1]["type"] = "sentence_transformers.sparse_encoder.models.SparseAutoEncoder"
     (folder / "modules.json").write_text(json.dumps(mods))
@@ -221,11 +221,11 @@ def test_a_csr_model_is_named_as_such(tmp_path: Path, cache_dir: Path) -> None:
         SpladeEncoder.from_pretrained(folder, cache_dir=cache_dir)
 
 
-def test_a_static_table_of_another_vocabulary_is_refused(tmp_path: Path, cache_dir: Path) -> None:
+def test_a_static_table_of_another_vocabulary_is_refused(tmp_path: Path, families: Path, cache_dir: Path) -> None:
     from safetensors.numpy import save_file
 
     folder = tmp_path / "free"
-    shutil.copytree(FIX / "st_inference_free", folder)
+    shutil.copytree(families / "st_inference_free", folder)
     save_file({"weight": np.ones(100, np.float32)}, str(folder / "query_0_SparseStaticEmbedding" / "model.safetensors"))
     with pytest.raises(ModelMismatchError, match="has 100 entries but the document model's vocabulary has"):
         SpladeEncoder.from_pretrained(folder, cache_dir=cache_dir)
@@ -250,12 +250,12 @@ def test_pruning_per_side(free: SpladeEncoder, tiny: SpladeEncoder) -> None:
     assert len(q) == 2 and free.encode_documents(["the moon"], top_k=2) != free.encode_documents(["the moon"])
 
 
-def test_max_active_dims_is_the_default_top_k(tmp_path: Path, cache_dir: Path) -> None:
+def test_max_active_dims_is_the_default_top_k(tmp_path: Path, families: Path, cache_dir: Path) -> None:
     folder = tmp_path / "k5"
-    shutil.copytree(FIX / "st_max_relu", folder)
+    shutil.copytree(families / "st_max_relu", folder)
     _edit(folder, "config_sentence_transformers.json", {"max_active_dims": 5})
     enc = SpladeEncoder.from_pretrained(folder, cache_dir=cache_dir)
-    full = SpladeEncoder.from_pretrained(FIX / "st_max_relu", cache_dir=cache_dir)
+    full = SpladeEncoder.from_pretrained(families / "st_max_relu", cache_dir=cache_dir)
     texts = FAMILIES["st_max_relu"]["texts"]
     assert enc.max_active_dims == 5
     assert enc.encode_documents(texts) == full.encode_documents(texts, top_k=5)
@@ -323,8 +323,9 @@ def test_truncation_warns_once_per_call_naming_the_first_text(
     assert not caplog.records
 
 
-def test_a_static_side_with_windows_keeps_every_token(free: SpladeEncoder) -> None:
-    vocab = Tokenizer.from_file(str(FIX / "st_inference_free" / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
+def test_a_static_side_with_windows_keeps_every_token(free: SpladeEncoder, families: Path) -> None:
+    query_dir = families / "st_inference_free" / "query_0_SparseStaticEmbedding"
+    vocab = Tokenizer.from_file(str(query_dir / "tokenizer.json"))
     words = sorted(w for w in vocab.get_vocab() if w.isalpha() and len(w) > 3)
     text = " ".join(words[:700])
     (cut,) = free.encode_queries([text], max_length=64)

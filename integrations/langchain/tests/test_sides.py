@@ -7,6 +7,7 @@ queries must be weighted tokens from the static table, never the document networ
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 from langchain_qdrant import QdrantVectorStore, RetrievalMode
@@ -15,9 +16,13 @@ from tokenizers import Tokenizer
 
 from splade_onnx import ArgumentError, SpladeEncoder
 
-from conftest import CACHE, REPO, SEED
+from conftest import CACHE, SEED
 
-FREE = REPO / "tests" / "fixtures" / "families" / "st_inference_free"
+
+@pytest.fixture(scope="module")
+def free_dir(families: Path) -> Path:
+    """The core's seeded inference-free fixture, its weights regenerated from their seeds (conftest ``families``)."""
+    return families / "st_inference_free"
 
 
 def query_of(enc: SpladeEncoder) -> str:
@@ -27,8 +32,8 @@ def query_of(enc: SpladeEncoder) -> str:
 
 
 @pytest.fixture(scope="module")
-def free() -> SpladeSparseEmbeddings:
-    return SpladeSparseEmbeddings(str(FREE), cache_dir=CACHE)
+def free(free_dir: Path) -> SpladeSparseEmbeddings:
+    return SpladeSparseEmbeddings(str(free_dir), cache_dir=CACHE)
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +44,21 @@ def query_text(free: SpladeSparseEmbeddings) -> str:
     return q
 
 
-def distinct_tokens(text: str) -> list[int]:
-    tok = Tokenizer.from_file(str(FREE / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
+def distinct_tokens(free_dir: Path, text: str) -> list[int]:
+    tok = Tokenizer.from_file(str(free_dir / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
     return sorted(set(tok.encode(text, add_special_tokens=False).ids))
 
 
-def test_embed_query_goes_through_the_static_side(free: SpladeSparseEmbeddings, query_text: str) -> None:
+def test_embed_query_goes_through_the_static_side(
+    free: SpladeSparseEmbeddings, free_dir: Path, query_text: str
+) -> None:
     enc = free.encoder
     assert enc.query_mode == "static"
     q = free.embed_query(query_text)
     (core_q,) = enc.encode_queries([query_text])
     assert (q.indices, q.values) == (core_q.indices.tolist(), core_q.values.tolist())
     assert core_q != enc.encode_documents([query_text])[0]
-    assert set(q.indices) <= set(distinct_tokens(query_text))  # no expansion term: only the query's own tokens
+    assert set(q.indices) <= set(distinct_tokens(free_dir, query_text))  # no expansion term: the query's own tokens
 
 
 def test_retriever_queries_go_through_the_static_side(free: SpladeSparseEmbeddings, query_text: str) -> None:
@@ -89,8 +96,8 @@ def test_qdrant_hybrid_store_uses_the_static_side(free: SpladeSparseEmbeddings, 
     assert [s for _, s in hits] == pytest.approx(expected, rel=1e-5)
 
 
-def test_pruning_and_windows_options_per_side(query_text: str) -> None:
-    emb = SpladeSparseEmbeddings(str(FREE), cache_dir=CACHE, document_top_k=5, query_min_weight=0.5,
+def test_pruning_and_windows_options_per_side(free_dir: Path, query_text: str) -> None:
+    emb = SpladeSparseEmbeddings(str(free_dir), cache_dir=CACHE, document_top_k=5, query_min_weight=0.5,
                                  long_documents="windows", stride=4)  # fmt: skip
     enc = emb.encoder
     docs = emb.embed_documents(SEED)
@@ -119,14 +126,14 @@ def test_pruning_and_windows_options_per_side(query_text: str) -> None:
         ({"long_documents": "split"}, "long_documents must be one of 'truncate', 'windows', got 'split'"),
     ],
 )
-def test_bad_side_options_fail_at_construction(options: dict[str, object], message: str) -> None:
-    enc = SpladeEncoder.from_pretrained(FREE, cache_dir=CACHE)
+def test_bad_side_options_fail_at_construction(options: dict[str, object], message: str, free_dir: Path) -> None:
+    enc = SpladeEncoder.from_pretrained(free_dir, cache_dir=CACHE)
     with pytest.raises((ArgumentError, TypeError), match=message):
         SpladeSparseEmbeddings(enc, **options)  # an existing encoder is checked too
 
 
-def test_two_tower_query_model(query_text: str) -> None:
-    tower = REPO / "tests" / "fixtures" / "families" / "two_tower"
+def test_two_tower_query_model(families: Path, query_text: str) -> None:
+    tower = families / "two_tower"
     emb = SpladeSparseEmbeddings(str(tower / "document"), query_model=str(tower / "query"), cache_dir=CACHE)
     assert emb.encoder.query_mode == "two-tower"
     alone = SpladeEncoder.from_pretrained(tower / "query", cache_dir=CACHE)

@@ -25,3 +25,12 @@ SEED = [DOCUMENTS[i] for i in (0, 1, 4, 9, 10, 6)]
 @pytest.fixture(scope="session")
 def embedding() -> SpladeSparseEmbedding:
     return SpladeSparseEmbedding(cache_dir=str(CACHE))
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The core's checkpoint-family fixtures (tests/fixtures/families) in a temp folder, with every weight file
+    written from its seed by tests/checkpoints.py and checked against the oracle's sha256."""
+    from checkpoints import family_fixtures
+
+    return family_fixtures(REPO, dst=tmp_path_factory.mktemp("families") / "families")

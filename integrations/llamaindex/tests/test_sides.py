@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from pathlib import Path
 
 import pytest
 from llama_index.core.schema import TextNode
@@ -16,14 +17,18 @@ from tokenizers import Tokenizer
 
 from splade_onnx import ArgumentError, SpladeEncoder
 
-from conftest import CACHE, REPO, SEED
-
-FREE = REPO / "tests" / "fixtures" / "families" / "st_inference_free"
+from conftest import CACHE, SEED
 
 
 @pytest.fixture(scope="module")
-def free() -> SpladeSparseEmbedding:
-    return SpladeSparseEmbedding(model_name=str(FREE), cache_dir=str(CACHE))
+def free_dir(families: Path) -> Path:
+    """The core's seeded inference-free fixture, its weights regenerated from their seeds (conftest ``families``)."""
+    return families / "st_inference_free"
+
+
+@pytest.fixture(scope="module")
+def free(free_dir: Path) -> SpladeSparseEmbedding:
+    return SpladeSparseEmbedding(model_name=str(free_dir), cache_dir=str(CACHE))
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +46,12 @@ def nodes() -> list[TextNode]:
     return [TextNode(text=t, id_=str(uuid.UUID(int=i + 1)), metadata={"n": i}) for i, t in enumerate(SEED)]
 
 
-def test_query_methods_go_through_the_static_side(free: SpladeSparseEmbedding, query_text: str) -> None:
+def test_query_methods_go_through_the_static_side(free: SpladeSparseEmbedding, free_dir: Path, query_text: str) -> None:
     enc = free.encoder
     assert enc.query_mode == "static"
     (core_q,) = enc.encode_queries([query_text])
     assert free.get_query_embedding(query_text) == core_q.as_dict() != enc.encode_documents([query_text])[0].as_dict()
-    tok = Tokenizer.from_file(str(FREE / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(free_dir / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
     assert set(core_q.as_dict()) <= set(tok.encode(query_text, add_special_tokens=False).ids)  # no expansion
     doc_fn, query_fn = to_qdrant_sparse_fns(free)
     assert query_fn([query_text]) == ([core_q.indices.tolist()], [core_q.values.tolist()])
@@ -75,8 +80,8 @@ def test_retriever_queries_go_through_the_static_side(free: SpladeSparseEmbeddin
     assert [h.score for h in hits] == pytest.approx([s for s in scores if s > 0][:3], rel=1e-6)
 
 
-def test_pruning_and_windows_options_per_side(query_text: str) -> None:
-    emb = SpladeSparseEmbedding(model_name=str(FREE), cache_dir=str(CACHE), document_top_k=5, query_min_weight=0.5,
+def test_pruning_and_windows_options_per_side(free_dir: Path, query_text: str) -> None:
+    emb = SpladeSparseEmbedding(model_name=str(free_dir), cache_dir=str(CACHE), document_top_k=5, query_min_weight=0.5,
                                 long_documents="windows", stride=4)  # fmt: skip
     enc = emb.encoder
     want = enc.encode_documents(SEED, top_k=5, long_documents="windows", stride=4)
@@ -105,14 +110,14 @@ def test_pruning_and_windows_options_per_side(query_text: str) -> None:
         ({"stride": 8}, "stride is the overlap of windows: pass it with long_documents='windows'"),
     ],
 )
-def test_bad_side_options_fail_at_construction(options: dict[str, object], message: str) -> None:
-    enc = SpladeEncoder.from_pretrained(FREE, cache_dir=CACHE)
+def test_bad_side_options_fail_at_construction(options: dict[str, object], message: str, free_dir: Path) -> None:
+    enc = SpladeEncoder.from_pretrained(free_dir, cache_dir=CACHE)
     with pytest.raises((ArgumentError, TypeError), match=message):
         SpladeSparseEmbedding(encoder=enc, **options)  # an existing encoder is checked too
 
 
-def test_two_tower_query_model(query_text: str) -> None:
-    tower = REPO / "tests" / "fixtures" / "families" / "two_tower"
+def test_two_tower_query_model(families: Path, query_text: str) -> None:
+    tower = families / "two_tower"
     emb = SpladeSparseEmbedding(model_name=str(tower / "document"), query_model=str(tower / "query"),
                                 cache_dir=str(CACHE))  # fmt: skip
     assert emb.encoder.query_mode == "two-tower"
