@@ -2,8 +2,10 @@
 
 The model is the seeded inference-free fixture ``tests/fixtures/families/st_inference_free`` (the
 sentence-transformers Router layout of the OpenSearch doc-v2/v3 models: a ``SparseStaticEmbedding``
-query side).  Queries are Cranfield queries cut to their first 16 tokens.  Each query is encoded
-alone, ``--runs`` passes over all of them; the report gives medians (p50) and p90 per call.
+query side), its weights written from their seeds into a temporary copy as the tests do
+(``tests/checkpoints.py:family_fixtures``, sha256-checked).  Queries are Cranfield queries cut to their
+first 16 tokens.  Each query is encoded alone, ``--runs`` passes over all of them; the report gives
+medians (p50) and p90 per call.
 
 Rows:
 * ``splade-onnx encode_queries``: the public call, one query per call.
@@ -24,13 +26,14 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-FOLDER = ROOT / "tests" / "fixtures" / "families" / "st_inference_free"
+FOLDER = ROOT / "tests" / "fixtures" / "families" / "st_inference_free"  # its tokenizer; weights in main()
 TOKENS = 16
 
 ST_CHILD = """
@@ -88,8 +91,13 @@ def main() -> None:
 
     from splade_onnx import SpladeEncoder
 
+    sys.path.insert(0, str(ROOT / "tests"))
+    from checkpoints import family_fixtures
+
+    tmp = tempfile.TemporaryDirectory()  # removed when main() returns
+    folder = family_fixtures(ROOT, dst=Path(tmp.name) / "families") / FOLDER.name
     queries = queries_of(TOKENS)
-    enc = SpladeEncoder.from_pretrained(FOLDER)
+    enc = SpladeEncoder.from_pretrained(folder)
     assert enc.query_mode == "static"
     assert all(len(enc._query.tokenizer.encode([q])[0]) == TOKENS for q in queries)
     raw = Tokenizer.from_file(str(FOLDER / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
@@ -100,7 +108,7 @@ def main() -> None:
         ),
     }
     if args.st_python:
-        proc = subprocess.run([args.st_python, "-c", ST_CHILD, str(FOLDER), json.dumps(queries), str(args.runs)],
+        proc = subprocess.run([args.st_python, "-c", ST_CHILD, str(folder), json.dumps(queries), str(args.runs)],
                               capture_output=True, text=True, check=True)  # fmt: skip
         rows["sentence-transformers encode_query"] = summary(json.loads(proc.stdout.strip().splitlines()[-1]))
     ours = rows["splade-onnx encode_queries"]["p50_us"]
