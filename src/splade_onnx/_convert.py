@@ -653,22 +653,24 @@ def hidden_graph(spec: EncoderSpec) -> onnx.ModelProto:
     return model
 
 
-def pruned_state_graph(spec: EncoderSpec, bound: Any, *, chunks: int | None = None) -> onnx.ModelProto:
-    """The encoder and the bound of the pruned head (:mod:`splade_onnx._pruned`), for a padded batch.
+def pruned_state_graph(spec: EncoderSpec, bound: Any) -> onnx.ModelProto:
+    """The encoder and the per-text inputs of the pruned head (:mod:`splade_onnx._pruned`), for a padded batch.
 
     Outputs ``hidden`` [batch, seq, hidden], the very tensor the dense head multiplies (this is
-    :func:`build_graph` without the projection, node for node), and ``bound`` [batch, vocab]: for each text and
-    id, ``max_t`` of the rank-``r`` upper bound of the logit, plus ``eps``.  An id can be active only where
-    ``bound > 0``.  The bound is the dense head's loop with ``r + 1`` columns instead of ``hidden``: one GEMM of
-    ``[delta'_<r, |delta'_>=r|]`` with the table ``[e'_<r, |e'_>=r|]`` per vocabulary slice, max over tokens.
+    :func:`build_graph` without the projection, node for node); ``codes`` [batch, seq, rank + 1] (int8), each
+    text's ``q`` quantized with its own scale ``scale`` [batch, 1]; and ``lo`` [batch, vocab],
+    the rest of the bound: the shared logit part ``c``, the int8 error terms and ``eps``.  The bound of an id
+    is ``scale * w_v * max_t (codes_t . k_v) + lo_v``; :func:`pruned_head_graph` computes it per text.
     """
+    from ._pruned import HALF_STEP, Q_RANGE
+
     model, nodes, inits, h = _head_prefix(spec)
     g = model.graph
     b = _Builder()
     b._n = 10_000_000
     i64 = np.int64
     H, r = spec.hidden, bound.rank
-    k = bound.constants
+    k, table = bound.constants, bound.table
 
     def last_axis(x: str, lo: int, hi: int) -> str:
         return b.op("Slice", [x, b.const([lo], dtype=i64), b.const([hi], dtype=i64), b.const([2], dtype=i64)])
@@ -692,47 +694,77 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any, *, chunks: int | None = No
     delta = b.op("Sub", [hm, mean])
     rot = b.op("MatMul", [delta, b.const(bound.A, "basis.A")])  # [B, T, H]
     q = b.op("Concat", [last_axis(rot, 0, r), norms(last_axis(rot, r, H))], axis=2)  # [B, T, r + 1]
-    centre = b.op("Add", [b.op("MatMul", [b.op("Squeeze", [mean, b.const([1], dtype=i64)]),
-                                          b.const(spec.decoder.T.copy(), "decoder.weight")]),
-                          b.const(spec.decoder_bias, "decoder.bias")])  # fmt: skip
 
-    # eps per text: SAFETY x the worst-case float32 error of the dot products involved, plus the basis' own
-    # error (A B^T - I) and the rounding that leaves delta not quite orthogonal to 1/gamma.
+    # int8 codes of q, one scale per text (padding rows copy row 0, so the max is the text's own).
+    absq = b.op("Abs", [q])
+    top = b.op("Max", [b.op("ReduceMax", [absq], axes=[1, 2], keepdims=1), b.const(1e-30)])  # [B, 1, 1]
+    scale = b.op("Div", [top, b.const(Q_RANGE)])
+    codes = b.op("Cast", [b.op("Round", [b.op("Div", [q, scale])])], to=TensorProto.INT8)
+    scale2 = b.op("Squeeze", [scale, b.const([2], dtype=i64)])  # [B, 1]
+    q_l1 = over_tokens(b.op("ReduceSum", [absq, b.const([2], dtype=i64)], keepdims=1))  # [B, 1]
+    half = b.op("Mul", [scale2, b.const(HALF_STEP)])
+
+    # eps per text: SAFETY x the worst-case float32 error of the dot products and sums involved (the GEMM below
+    # sums H + 4 terms, each within these norms), plus the basis' own error (A B^T - I) and the rounding that
+    # leaves delta not quite orthogonal to 1/gamma.
     off = over_tokens(b.op("Abs", [b.op("MatMul", [delta, b.const(bound.a_hat[:, None], "a_hat")])]))
     dot = b.op("Add", [b.op("Mul", [over_tokens(norms(rot)), b.const(k.rot_norm)]),
                        b.op("Mul", [b.op("Add", [over_tokens(norms(hm)), over_tokens(norms(mean))]),
                                     b.const(k.row_norm)])])  # fmt: skip
-    eps = b.op("Add", [b.op("Mul", [b.op("Add", [dot, b.const(k.bias)]), b.const(k.rounding)]),
+    errs = b.op("Add", [b.op("Mul", [half, b.const(k.l1)]), b.op("Mul", [q_l1, b.const(k.step)])])
+    eps = b.op("Add", [b.op("Mul", [b.op("Add", [b.op("Add", [dot, errs]), b.const(k.bias)]), b.const(k.rounding)]),
                        b.op("Add", [b.op("Mul", [over_tokens(norms(delta)), b.const(k.basis_error)]),
                                     b.op("Mul", [off, b.const(k.off_axis)])])], "eps")  # [B, 1]  # fmt: skip
-
-    n = chunks or vocab_chunks(spec.vocab)
-    edges = np.linspace(0, spec.vocab, n + 1).round().astype(int).tolist()
-    tops = [b.op("ReduceMax", [b.op("MatMul", [q, b.const(bound.table[lo:hi].T.copy(), f"bound.table.{j}")],
-                                    f"bound.{j}")], axes=[1], keepdims=0)
-            for j, (lo, hi) in enumerate(itertools.pairwise(edges))]  # fmt: skip
-    top = tops[0] if n == 1 else b.op("Concat", tops, axis=1)
-    b.nodes.append(helper.make_node("Add", [b.op("Add", [top, centre]), eps], ["bound"], name="bound"))
+    # lo = b_v + mu . e_v + s / 2 |g^_v|_1 + max|g_v - g^_v| |q|_1 + eps: one GEMM [B, H + 4] x [H + 4, V].
+    ones = b.op("Expand", [b.const([[1.0]]), b.op("Shape", [eps])])
+    terms = b.op("Concat", [b.op("Squeeze", [mean, b.const([1], dtype=i64)]), half, q_l1, eps, ones], axis=1)
+    weights = np.concatenate([spec.decoder.T, table.l1[None], table.step[None], np.ones((1, spec.vocab), np.float32),
+                              spec.decoder_bias[None]]).astype(np.float32)  # fmt: skip
+    b.nodes.append(helper.make_node("MatMul", [terms, b.const(weights, "lo.weight")], ["lo"], name="lo"))
+    b.nodes.append(helper.make_node("Identity", [codes], ["codes"], name="codes"))
+    b.nodes.append(helper.make_node("Identity", [scale2], ["scale"], name="scale"))
     b.nodes.append(helper.make_node("Identity", [h], ["hidden"], name="hidden"))
     del g.node[:], g.initializer[:], g.output[:]
     g.node.extend([*nodes, *b.nodes])
     g.initializer.extend([*inits, *b.inits])
     g.output.extend([
         helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "seq", H]),
-        helper.make_tensor_value_info("bound", TensorProto.FLOAT, ["batch", spec.vocab]),
+        helper.make_tensor_value_info("codes", TensorProto.INT8, ["batch", "seq", r + 1]),
+        helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["batch", 1]),
+        helper.make_tensor_value_info("lo", TensorProto.FLOAT, ["batch", spec.vocab]),
     ])  # fmt: skip
     return model
 
 
-def pruned_head_graph(spec: EncoderSpec, *, activation: str = "relu") -> onnx.ModelProto:
-    """One text's exact SPLADE max pooling over the ids its ``bound`` [vocab] leaves (> 0), from its ``hidden``
-    [tokens, hidden] (no padding rows): the dense head's own arithmetic on those ids (the same decoder rows
-    times the same ``hidden``, max over tokens, plus the bias).  Outputs ``indices`` (int64, ascending) and
-    ``values`` (float32, all > 0).
+#: Vocabulary ids per int8 tile of the per-text bound: a tile's [tile, tokens] int32 products stay in cache.
+BOUND_TILE = 1024
+
+
+def pruned_head_graph(spec: EncoderSpec, bound: Any, *, activation: str = "relu") -> onnx.ModelProto:
+    """One text's exact SPLADE max pooling from its ``hidden`` [tokens, hidden] (no padding rows) and the
+    outputs of :func:`pruned_state_graph` for it (``codes`` [tokens, rank + 1], ``scale`` [1], ``lo`` [vocab]).
+
+    The bound: per vocabulary tile one ``MatMulInteger`` of the table (uint8, zero point 128: VNNI's u8 x s8
+    form) with the transposed codes, [tile, tokens] int32, and an integer max along its rows (the contiguous
+    axis: twice as fast as across rows); then ``scale * w_v * max + lo_v``.  The ids whose bound is > 0 get the
+    dense head's own arithmetic (the same decoder rows times the same ``hidden``, max over tokens, plus the
+    bias).  Outputs ``indices`` (int64, ascending), ``values`` (float32, all > 0) and ``kept`` (int64 [1], how
+    many ids the bound kept).
     """
     b = _Builder()
     flat = b.const([-1], dtype=np.int64)
-    idx = b.op("Reshape", [b.op("NonZero", [b.op("Greater", ["bound", b.const(0.0)])]), flat])
+    table = bound.table
+    zero = b.const(np.array(128, np.uint8), "table.zero_point", dtype=np.uint8)
+    codes_t = b.op("Transpose", ["codes"], perm=[1, 0])  # [rank + 1, tokens]
+    shifted = (table.codes.astype(np.int16) + 128).astype(np.uint8)
+    tops = []
+    for j, lo in enumerate(range(0, spec.vocab, BOUND_TILE)):
+        w = b.const(shifted[lo : lo + BOUND_TILE], f"table.codes.{j}", dtype=np.uint8)
+        tops.append(b.op("ReduceMax", [b.op("MatMulInteger", [w, codes_t, zero])], axes=[1], keepdims=0))
+    top = tops[0] if len(tops) == 1 else b.op("Concat", tops, axis=0)
+    step = b.op("Mul", ["scale", b.const(table.scale, "table.scale")])
+    upper = b.op("Add", [b.op("Mul", [b.op("Cast", [top], to=TensorProto.FLOAT), step]), "lo"])
+    idx = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [upper, b.const(0.0)])]), flat])
     rows = b.op("Gather", [b.const(spec.decoder, "decoder.rows"), idx], axis=0)  # [n, H]
     mx = b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", ["hidden"], perm=[1, 0])], "logits")],
               axes=[1], keepdims=0)  # fmt: skip
@@ -741,16 +773,20 @@ def pruned_head_graph(spec: EncoderSpec, *, activation: str = "relu") -> onnx.Mo
     pos = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [act, b.const(0.0)])]), flat])
     b.nodes.append(helper.make_node("Gather", [idx, pos], ["indices"], name="indices", axis=0))
     b.nodes.append(helper.make_node("Gather", [act, pos], ["values"], name="values", axis=0))
+    b.nodes.append(helper.make_node("Shape", [idx], ["kept"], name="kept"))
     graph = helper.make_graph(
         b.nodes,
         f"splade_pruned_head_{spec.family}",
         inputs=[
             helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["tokens", spec.hidden]),
-            helper.make_tensor_value_info("bound", TensorProto.FLOAT, [spec.vocab]),
+            helper.make_tensor_value_info("codes", TensorProto.INT8, ["tokens", bound.rank + 1]),
+            helper.make_tensor_value_info("scale", TensorProto.FLOAT, [1]),
+            helper.make_tensor_value_info("lo", TensorProto.FLOAT, [spec.vocab]),
         ],
         outputs=[
             helper.make_tensor_value_info("indices", TensorProto.INT64, ["active"]),
             helper.make_tensor_value_info("values", TensorProto.FLOAT, ["active"]),
+            helper.make_tensor_value_info("kept", TensorProto.INT64, [1]),
         ],
         initializer=b.inits,
     )

@@ -20,13 +20,13 @@ from numpy.typing import NDArray
 
 from ._cache import cached_graph, save_model
 from ._convert import (
+    BOUND_TILE,
     CONVERTER_VERSION,
     EncoderSpec,
     hidden_graph,
     load_spec,
     pruned_head_graph,
     pruned_state_graph,
-    vocab_chunks,
 )
 from ._engine import position_limit, read_config
 from ._errors import ArgumentError
@@ -53,7 +53,7 @@ PROJECTIONS = ("auto", "dense", "pruned")
 #: Tokens per text assumed by the cost model before a fit (the sample's mean is used after).
 _TOKENS = 128
 #: Bump when the fit (sample, rank choice, cost model) changes: cached pruned graphs are keyed by it.
-FIT_VERSION = "2"
+FIT_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,6 @@ def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activ
     """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its fit
     (:func:`fitted_plan`) and cached in their turn."""
     folder, plan = fit
-    n = vocab_chunks(int(read_config(res.path).get("vocab_size") or 0))
     act = "" if activation == "relu" else f" activation={activation}"
 
     def build(dest: Path) -> None:
@@ -161,11 +160,11 @@ def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activ
         with np.load(folder / "basis.npz") as z:
             basis = Basis(A=z["A"], B=z["B"], a_hat=z["a_hat"], rho=float(z["rho"]))
         bound = make_bound(basis, spec.decoder, spec.decoder_bias, plan.rank)
-        save_model(pruned_state_graph(spec, bound, chunks=n), dest)
-        save_model(pruned_head_graph(spec, activation=activation), dest.parent / "head.onnx")
+        save_model(pruned_state_graph(spec, bound), dest)
+        save_model(pruned_head_graph(spec, bound, activation=activation), dest.parent / "head.onnx")
         shutil.copy(folder / "pruned.json", dest.parent / "pruned.json")
 
-    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} chunks={n}{act}"
+    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} tile={BOUND_TILE}{act}"
     state = cached_graph(res, root, variant, build)
     return state, state.parent / "head.onnx"
 

@@ -15,11 +15,17 @@ The bound, per text (exact algebra; the basis changes only how tight the bound i
 * **Balance.** ``delta' = delta A`` and ``e' = e_proj B`` with ``A B^T = I``, from the Cholesky factors of the
   covariances of ``delta`` (fitted on a text sample) and of ``e``, and the SVD of ``L_e^T L_delta``: both sides
   get the same sorted diagonal covariance, so the leading coordinates carry most of each product.
-* **Bound at rank r.** ``delta'_t . e'_v <= sum_{i<r} delta'_ti e'_vi + |delta'_t,>=r| |e'_v,>=r|``
-  (Cauchy-Schwarz on the tail): one GEMM of width ``r + 1``.
+* **Bound at rank r.** ``delta'_t . e'_v <= q_t . g_v`` with ``q_t = [delta'_t,<r, |delta'_t,>=r|]`` and
+  ``g_v = [e'_v,<r, |e'_v,>=r|]`` (Cauchy-Schwarz on the tail): a product of width ``r + 1``.
+* **In int8, with its error.** ``q`` is quantized per text (``q^ = s * round(q / s)``, ``s = max|q| / 126.9``,
+  so ``|q - q^| <= s / 2`` elementwise) and ``g`` per id (``g^_v = w_v * k_v``, ``k_v`` int8, done once at
+  conversion).  ``q . g - q^ . g^ = (q - q^) . g^ + q . (g - g^)``, so
+  ``q_t . g_v <= s * w_v * (k_t . k_v) + s / 2 * |g^_v|_1 + max|g_v - g^_v| * |q_t|_1``.  The integer products
+  ``k_t . k_v`` are exact (int32), and their max over tokens is taken before any scale is applied: one
+  ``MatMulInteger`` (VNNI on CPUs that have it) and one integer max per vocabulary tile.
 
-``eps`` covers float32 rounding: ``SAFETY`` times the worst-case error of every dot product involved (``H``
-float32 operations, each at most the product of the two norms), plus the error of ``A B^T`` against the
+``eps`` covers float32 rounding: ``SAFETY`` times the worst-case error of every dot product and sum involved
+(``H`` float32 operations, each at most the product of the two norms), plus the error of ``A B^T`` against the
 identity and of ``delta`` against exact orthogonality, both measured.  Ids are only dropped below ``-eps``, so
 an id whose exact logit is positive is never dropped.
 """
@@ -37,14 +43,20 @@ from ._errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_SHARE", "BOUND_COST", "FINAL_COST", "Basis", "Bound", "BoundConstants", "choose_rank", "fit_basis",
-           "head_share", "make_bound", "network_macs", "network_share", "rank_candidates", "survivors"]  # fmt: skip
+__all__ = ["AUTO_SHARE", "BOUND_COST", "BOUND_FIXED", "FINAL_COST", "HALF_STEP", "Q_RANGE", "Basis", "Bound",
+           "BoundConstants", "Table", "choose_rank", "fit_basis", "head_share", "make_bound", "network_macs",
+           "network_share", "quantize_table", "rank_candidates", "survivors"]  # fmt: skip
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 #: Multiple of the worst-case rounding bound kept as margin.
 SAFETY = 8.0
+#: A text's ``q`` is scaled so its largest entry maps to this (below 127: float32 division never rounds it past
+#: the int8 range, so nothing is clipped).
+Q_RANGE = 126.9
+#: ``|q - q^| <= HALF_STEP * s``: half a step, plus the rounding of ``q / s`` in float32 (``127 * 2^-24`` steps).
+HALF_STEP = 0.5 + 2.0**-16
 
 
 @dataclass(frozen=True)
@@ -109,17 +121,55 @@ class BoundConstants:
     rounding: float  # SAFETY * hidden * 2^-24
     basis_error: float  # rho * row_norm
     off_axis: float  # max_v |e_v . a_hat|
+    l1: float  # max_v |g^_v|_1
+    step: float  # max_v max|g_v - g^_v|
+
+
+def _up(x: F64) -> F32:
+    """float32 no smaller than ``x`` (the error terms must never round down)."""
+    out: F32 = np.nextafter(x.astype(np.float32), np.float32(np.inf))
+    return out
+
+
+@dataclass(frozen=True)
+class Table:
+    """The int8 table of the bound at one rank: ``g^_v = scale_v * codes_v`` for ``g_v = [e'_<r, |e'_>=r|]``."""
+
+    #: int8 [vocab, rank + 1].
+    codes: NDArray[np.int8]
+    #: ``w_v`` [vocab], float32.
+    scale: F32
+    #: ``|g^_v|_1`` [vocab], rounded up.
+    l1: F32
+    #: ``max_i |g_vi - g^_vi|`` [vocab], rounded up.
+    step: F32
+
+
+def quantize_table(rot: F32, rank: int) -> Table:
+    """The int8 table of the rank-``rank`` bound from the rotated decoder rows ``rot`` [vocab, hidden].
+
+    >>> t = quantize_table(np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], np.float32), 1)
+    >>> t.codes.tolist(), t.scale.tolist(), bool(t.step[0] <= t.scale[0] / 2), bool(t.step[1] < 1e-30)
+    ([[95, 127], [0, 0]], [0.031496062874794006, 0.0], True, True)
+    """
+    r64 = rot.astype(np.float64)
+    g = np.concatenate([r64[:, :rank], np.linalg.norm(r64[:, rank:], axis=1)[:, None]], axis=1)
+    scale = (np.abs(g).max(axis=1) / 127.0).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float64)
+    codes = np.clip(np.round(g / safe[:, None]), -127, 127).astype(np.int8)
+    g_hat = codes.astype(np.float64) * scale.astype(np.float64)[:, None]
+    return Table(codes=codes, scale=scale, l1=_up(np.abs(g_hat).sum(axis=1)),
+                 step=_up(np.abs(g - g_hat).max(axis=1)))  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Bound:
-    """Everything the pruned state graph needs: the basis, the rank and its table."""
+    """Everything the pruned graphs need: the basis, the rank and its int8 table."""
 
     A: F32
     a_hat: F32
     rank: int
-    #: ``[e'_<r, |e'_>=r|]`` [vocab, rank + 1].
-    table: F32
+    table: Table
     constants: BoundConstants
 
 
@@ -128,26 +178,27 @@ def make_bound(basis: Basis, decoder: F32, bias: F32, rank: int) -> Bound:
     if not 0 < rank < hidden:
         raise ArgumentError(f"rank must be in [1, {hidden - 1}], got {rank}")
     rot = basis.rotate(decoder)
-    r64 = rot.astype(np.float64)
-    table = np.concatenate([rot[:, :rank], np.linalg.norm(r64[:, rank:], axis=1).astype(np.float32)[:, None]], axis=1)
+    table = quantize_table(rot, rank)
     row_norm = float(np.linalg.norm(decoder.astype(np.float64), axis=1).max())
     k = BoundConstants(
         row_norm=row_norm,
-        rot_norm=float(np.linalg.norm(r64, axis=1).max()),
+        rot_norm=float(np.linalg.norm(rot.astype(np.float64), axis=1).max()),
         bias=float(np.abs(bias.astype(np.float64)).max(initial=0.0)),
         rounding=SAFETY * hidden * 2.0**-24,
         basis_error=basis.rho * row_norm,
         off_axis=float(np.abs(decoder.astype(np.float64) @ basis.a_hat.astype(np.float64)).max()),
+        l1=float(table.l1.max(initial=0.0)),
+        step=float(table.step.max(initial=0.0)),
     )
     return Bound(A=basis.A, a_hat=basis.a_hat, rank=rank, table=table, constants=k)
 
 
-def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, rot: F32 | None = None,
+def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *,
               margin: float = 1e-3) -> NDArray[np.int64]:  # fmt: skip
-    """The ids the rank-``rank`` bound keeps for one text ``h`` [tokens, hidden], in float32 (a reference of the
+    """The ids the rank-``rank`` int8 bound keeps for one text ``h`` [tokens, hidden] (a float64 reference of the
     graph's algorithm, used to choose the rank; ``margin`` stands in for the graph's ``eps``)."""
     d, c = _centred(h, decoder, bias, basis)
-    return _kept(d, c, basis.rotate(decoder) if rot is None else rot, rank, margin)
+    return _kept(d, c, quantize_table(basis.rotate(decoder), rank), rank, margin)
 
 
 def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
@@ -157,40 +208,44 @@ def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
     return d, bias.astype(np.float64) + decoder.astype(np.float64) @ mu
 
 
-def _kept(d: F32, c: F64, e: F32, rank: int, margin: float = 1e-3) -> NDArray[np.int64]:
-    tail_d = np.linalg.norm(d[:, rank:], axis=1)
-    tail_e = np.linalg.norm(e[:, rank:], axis=1)
-    top = (e[:, :rank] @ d[:, :rank].T + np.outer(tail_e, tail_d)).max(1)
-    return np.flatnonzero(top + c > -margin)
+def _kept(d: F32, c: F64, table: Table, rank: int, margin: float = 1e-3) -> NDArray[np.int64]:
+    d64 = d.astype(np.float64)
+    q = np.concatenate([d64[:, :rank], np.linalg.norm(d64[:, rank:], axis=1)[:, None]], axis=1)
+    s = max(float(np.abs(q).max(initial=0.0)), 1e-30) / Q_RANGE
+    top = (table.codes.astype(np.float64) @ np.round(q / s).T).max(1)  # exact integers
+    err = HALF_STEP * s * table.l1 + table.step * float(np.abs(q).sum(axis=1).max(initial=0.0))
+    return np.flatnonzero(s * table.scale * top + err + c > -margin)
 
 
-#: Cost per multiply-add of the batched bound GEMM (``rank + 1`` columns) and of the text-by-text exact stage,
-#: relative to the dense head's: the bound writes and reduces as many [tokens, vocab] values as the dense head
-#: with half the arithmetic, and the exact stage gathers rows and runs one text at a time.  Measured with
-#: splade-tiny on Cranfield on this project's 2-core machine (benchmarks/pruned_head.py).
-BOUND_COST = 1.25
+#: The int8 bound's cost as a share of the dense head's: a fixed part per (token, id) pair (writing and taking
+#: the max of the int32 products) and a part per multiply-add of its ``rank + 1`` columns (VNNI int8 units),
+#: relative to a multiply-add of the dense fp32 head; then the exact stage (fp32, the kept ids only, rows
+#: gathered, one text at a time) per multiply-add.  Measured with splade-tiny on Cranfield on this project's
+#: 2-core machine (benchmarks/pruned_head.py).
+BOUND_FIXED = 0.14
+BOUND_COST = 0.14
 FINAL_COST = 1.85
 #: ``projection="auto"`` takes the pruned head when it predicts at most this share of the dense network's time.
 AUTO_SHARE = 0.9
 
 
 def rank_candidates(hidden: int) -> list[int]:
-    """Ranks tried when a model is converted: 3/8 to 3/4 of the hidden size.
+    """Ranks tried when a model is converted: 1/2 to 15/16 of the hidden size.
 
     >>> rank_candidates(128)
-    [48, 56, 64, 72, 80, 88, 96]
+    [64, 72, 80, 88, 96, 104, 112, 120]
     """
-    return sorted({max(1, hidden * k // 16) for k in range(6, 13)})
+    return sorted({min(hidden - 1, max(1, hidden * k // 16)) for k in range(8, 16)})
 
 
 def head_share(rank: int, hidden: int, kept: float) -> float:
     """The pruned head's cost as a share of the dense head's: the bound's GEMM of ``rank + 1`` columns for every
     id, then the exact logits of the kept share ``kept`` of the ids.
 
-    >>> round(head_share(64, 128, 0.13), 3)
-    0.875
+    >>> round(head_share(104, 128, 0.02), 3)
+    0.292
     """
-    return BOUND_COST * (rank + 1) / hidden + FINAL_COST * kept
+    return BOUND_FIXED + BOUND_COST * (rank + 1) / hidden + FINAL_COST * kept
 
 
 def choose_rank(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> tuple[int, float, float]:
@@ -200,7 +255,8 @@ def choose_rank(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> tup
     texts = [_centred(h, decoder, bias, basis) for h in hs]  # once per text, not once per rank
     best: tuple[int, float, float] | None = None
     for r in rank_candidates(hidden):
-        kept = float(np.mean([_kept(d, c, rot, r).size / vocab for d, c in texts]))
+        table = quantize_table(rot, r)
+        kept = float(np.mean([_kept(d, c, table, r).size / vocab for d, c in texts]))
         share = head_share(r, hidden, kept)
         logger.debug("rank %d: %.3f of the ids kept, %.3f of the dense head", r, kept, share)
         if best is None or share < best[2]:

@@ -119,20 +119,27 @@ class PrunedBackend:
         self._lock = threading.Lock()
 
     def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
-        hidden, bound = self.state.run_outputs(inputs, ["hidden", "bound"])
+        return self.run_counted(inputs)[0]
+
+    def run_counted(self, inputs: Mapping[str, NDArray[np.int64]]) -> tuple[NDArray[np.float32], list[int]]:
+        """:meth:`run`, and how many ids the bound kept for each text."""
+        hidden, codes, scale, lo = self.state.run_outputs(inputs, ["hidden", "codes", "scale", "lo"])
         lengths = np.asarray(inputs["attention_mask"]).sum(axis=1).tolist()  # right padding
         session = self.head.session
 
-        def one(r: int) -> tuple[Any, Any]:
-            idx, val = session.run(["indices", "values"], {"hidden": hidden[r, : lengths[r]], "bound": bound[r]})
-            return idx, val
+        def one(r: int) -> list[Any]:
+            n = lengths[r]
+            feed = {"hidden": hidden[r, :n], "codes": codes[r, :n], "scale": scale[r], "lo": lo[r]}
+            return list(session.run(["indices", "values", "kept"], feed))
 
         rows = range(len(lengths))
         parts = list(self._executor().map(one, rows)) if self.threads > 1 and len(lengths) > 1 else map(one, rows)
-        out = np.zeros(bound.shape, dtype=np.float32)
-        for r, (idx, val) in enumerate(parts):
+        out = np.zeros(lo.shape, dtype=np.float32)
+        kept = []
+        for r, (idx, val, k) in enumerate(parts):
             out[r, idx] = val
-        return out
+            kept.append(int(k[0]))
+        return out, kept
 
     def _executor(self) -> Any:
         if self._pool is None:
