@@ -11,8 +11,9 @@ import numpy as np
 import onnx
 import pytest
 
+import splade_onnx._engine as engine
 from splade_onnx import SpladeEncoder
-from splade_onnx._convert import TOKEN_BUDGET, vocab_chunks
+from splade_onnx._convert import BOUND_TILE, TOKEN_BUDGET, vocab_chunks
 
 from conftest import ROOT, TINY
 
@@ -42,32 +43,40 @@ def test_no_batch_seq_vocab_tensor_leaves_the_graph(cache_dir: Path) -> None:
     assert chunks > 1 and TOKEN_BUDGET * -(-30522 // chunks) * 4 <= 16 * 2**20 + TOKEN_BUDGET * 4
 
 
-def test_the_pruned_state_graph_bounds_in_vocabulary_slices_too(cache_dir: Path) -> None:
-    """The pruned head's batched graph returns [batch, seq, hidden] and [batch, vocab], and its bound runs in
-    the dense head's vocabulary slices: no [batch, seq, vocab] tensor either."""
+def test_the_pruned_graphs_have_no_batch_seq_vocab_tensor_either(cache_dir: Path) -> None:
+    """The pruned head's batched graph returns [batch, seq, hidden], the int8 codes [batch, seq, rank + 1], a
+    scale and [batch, vocab]; its per-text graph bounds one text in vocabulary tiles of ``BOUND_TILE`` ids."""
     pruned = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
     files = pruned._files
     assert files is not None and files.head is not None
+    rank = json.loads((files.graph.parent / "pruned.json").read_text())["rank"]
     graph = onnx.load(str(files.graph), load_external_data=False)
     dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.graph.output}
-    assert dims == {"hidden": ["batch", "seq", 128], "bound": ["batch", 30522]}
-    slices = [n for n in graph.graph.node if n.name.startswith("bound.") and n.op_type == "MatMul"]
-    assert len(slices) == vocab_chunks(30522)
+    assert dims == {"hidden": ["batch", "seq", 128], "codes": ["batch", "seq", rank + 1], "scale": ["batch", 1],
+                    "lo": ["batch", 30522]}  # fmt: skip
+    head = onnx.load(str(files.head), load_external_data=False)
+    products = [n for n in head.graph.node if n.op_type == "MatMulIntegerToFloat"]
+    tables = {t.name: list(t.dims) for t in head.graph.initializer if t.name.startswith("table.codes")}
+    assert len(products) == len(tables) == -(-30522 // BOUND_TILE)
+    assert all(rows <= BOUND_TILE and cols == rank + 1 for rows, cols in tables.values())
 
 
-def test_peak_memory_does_not_depend_on_batch_size(tiny: SpladeEncoder, cranfield_docs: list[str]) -> None:
+def test_peak_memory_does_not_depend_on_batch_size(tiny: SpladeEncoder, cranfield_docs: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     seen: list[tuple[int, int]] = []
-    run = tiny._backend.run
+    run_all = engine.run_all
 
-    def spy(inputs):  # type: ignore[no-untyped-def]
-        seen.append(inputs["input_ids"].shape)
-        return run(inputs)
+    def spy(backend, feeds):  # type: ignore[no-untyped-def]
+        def record(fs):  # type: ignore[no-untyped-def]
+            for f in fs:
+                seen.append(f["input_ids"].shape)
+                yield f
 
-    tiny._backend.run = spy  # type: ignore[method-assign]
-    try:
-        big = tiny.encode_documents(cranfield_docs[:120], batch_size=100_000)
-    finally:
-        tiny._backend.run = run  # type: ignore[method-assign]
+        return run_all(backend, record(feeds))
+
+    monkeypatch.setattr(engine, "run_all", spy)
+    big = tiny.encode_documents(cranfield_docs[:120], batch_size=100_000)
+    monkeypatch.undo()
     assert seen and all(b * s <= TOKEN_BUDGET or b == 1 for b, s in seen)
     small = tiny.encode_documents(cranfield_docs[:120], batch_size=3)
     for a, b in zip(big, small):

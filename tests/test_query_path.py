@@ -49,9 +49,23 @@ def _spy(engine: NetworkEngine) -> tuple[list[int], list[int], Any]:
         return real_fast(feed)
 
     main.run, fast.run = on_main, on_fast  # type: ignore[method-assign]
+    real_all = getattr(main, "run_all", None)  # a backend that overlaps batches takes them all at once
+
+    def on_main_all(feeds: Any) -> Any:
+        def record(fs: Any) -> Any:
+            for f in fs:
+                main_sizes.append(int(f["input_ids"].size))
+                yield f
+
+        return real_all(record(feeds))  # type: ignore[misc]
+
+    if real_all is not None:
+        main.run_all = on_main_all  # type: ignore[attr-defined]
 
     def undo() -> None:
         main.run, fast.run = real_main, real_fast  # type: ignore[method-assign]
+        if real_all is not None:
+            main.run_all = real_all  # type: ignore[attr-defined]
 
     return main_sizes, fast_sizes, undo
 

@@ -737,16 +737,19 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any) -> onnx.ModelProto:
 
 
 #: Vocabulary ids per int8 tile of the per-text bound: a tile's [tile, tokens] int32 products stay in cache.
-BOUND_TILE = 1024
+BOUND_TILE = 512
 
 
 def pruned_head_graph(spec: EncoderSpec, bound: Any, *, activation: str = "relu") -> onnx.ModelProto:
     """One text's exact SPLADE max pooling from its ``hidden`` [tokens, hidden] (no padding rows) and the
     outputs of :func:`pruned_state_graph` for it (``codes`` [tokens, rank + 1], ``scale`` [1], ``lo`` [vocab]).
 
-    The bound: per vocabulary tile one ``MatMulInteger`` of the table (uint8, zero point 128: VNNI's u8 x s8
-    form) with the transposed codes, [tile, tokens] int32, and an integer max along its rows (the contiguous
-    axis: twice as fast as across rows); then ``scale * w_v * max + lo_v``.  The ids whose bound is > 0 get the
+    The bound: per vocabulary tile one integer product of the table (uint8, zero point 128: VNNI's u8 x s8
+    form) with the transposed codes, [tile, tokens], and its max along the rows (the contiguous axis: twice as
+    fast as across rows); then ``scale * w_v * max + lo_v``.  The product is onnxruntime's
+    ``MatMulIntegerToFloat`` (a contrib op of every CPU build) with unit scales: the exact int32 sums, written
+    as float32 (exact below 2^24; they are at most ``(rank + 1) * 127^2``), whose max is 2.5x faster than an
+    int32 max.  The ids whose bound is > 0 get the
     dense head's own arithmetic (the same decoder rows times the same ``hidden``, max over tokens, plus the
     bias).  Outputs ``indices`` (int64, ascending), ``values`` (float32, all > 0) and ``kept`` (int64 [1], how
     many ids the bound kept).
@@ -755,15 +758,19 @@ def pruned_head_graph(spec: EncoderSpec, bound: Any, *, activation: str = "relu"
     flat = b.const([-1], dtype=np.int64)
     table = bound.table
     zero = b.const(np.array(128, np.uint8), "table.zero_point", dtype=np.uint8)
+    one = b.const(1.0)
     codes_t = b.op("Transpose", ["codes"], perm=[1, 0])  # [rank + 1, tokens]
     shifted = (table.codes.astype(np.int16) + 128).astype(np.uint8)
     tops = []
     for j, lo in enumerate(range(0, spec.vocab, BOUND_TILE)):
         w = b.const(shifted[lo : lo + BOUND_TILE], f"table.codes.{j}", dtype=np.uint8)
-        tops.append(b.op("ReduceMax", [b.op("MatMulInteger", [w, codes_t, zero])], axes=[1], keepdims=0))
+        products = b.name("table.products")
+        b.nodes.append(helper.make_node("MatMulIntegerToFloat", [w, codes_t, one, one, zero], [products],
+                                        name=products, domain="com.microsoft"))  # fmt: skip
+        tops.append(b.op("ReduceMax", [products], axes=[1], keepdims=0))
     top = tops[0] if len(tops) == 1 else b.op("Concat", tops, axis=0)
     step = b.op("Mul", ["scale", b.const(table.scale, "table.scale")])
-    upper = b.op("Add", [b.op("Mul", [b.op("Cast", [top], to=TensorProto.FLOAT), step]), "lo"])
+    upper = b.op("Add", [b.op("Mul", [top, step]), "lo"])
     idx = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [upper, b.const(0.0)])]), flat])
     rows = b.op("Gather", [b.const(spec.decoder, "decoder.rows"), idx], axis=0)  # [n, H]
     mx = b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", ["hidden"], perm=[1, 0])], "logits")],
@@ -790,6 +797,7 @@ def pruned_head_graph(spec: EncoderSpec, bound: Any, *, activation: str = "relu"
         ],
         initializer=b.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="splade-onnx")
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="splade-onnx")
     model.ir_version = 8
     return model

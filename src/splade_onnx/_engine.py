@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
 from ._convert import TOKEN_BUDGET, fast_tokens
 from ._errors import ArgumentError, ModelError
-from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend
+from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding
 
@@ -109,10 +109,12 @@ class NetworkEngine:
 
     def _run(self, ids: Sequence[Sequence[int]], s: Settings) -> list[SparseEmbedding]:
         out: list[SparseEmbedding | None] = [None] * len(ids)
-        for batch in plan_batches([len(x) for x in ids], token_budget=s.token_budget, max_batch=s.max_batch):
-            feed = pad_batch([ids[i] for i in batch], self.tokenizer.pad_id)
-            small = self.fast is not None and feed["input_ids"].size <= self.fast_tokens
-            weights = (self.fast.get() if small else self.backend).run(feed)  # type: ignore[union-attr]
+        batches = plan_batches([len(x) for x in ids], token_budget=s.token_budget, max_batch=s.max_batch)
+        feeds = [pad_batch([ids[i] for i in batch], self.tokenizer.pad_id) for batch in batches]
+        small = [self.fast is not None and f["input_ids"].size <= self.fast_tokens for f in feeds]
+        big = run_all(self.backend, (f for f, sm in zip(feeds, small) if not sm))  # in order, maybe overlapped
+        for batch, feed, sm in zip(batches, feeds, small):
+            weights = self.fast.get().run(feed) if sm else next(big)  # type: ignore[union-attr]
             for i, emb in zip(batch, rows_to_sparse(weights)):
                 out[i] = emb
         return out  # type: ignore[return-value]

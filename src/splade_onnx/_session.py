@@ -5,10 +5,12 @@ The real onnxruntime session is built here and nowhere else.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +33,12 @@ class Backend(Protocol):
     def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
         """``inputs`` holds ``input_ids`` and ``attention_mask`` [batch, seq]; returns [batch, vocab]."""
         ...
+
+
+def run_all(backend: Backend, feeds: Iterable[Mapping[str, NDArray[np.int64]]]) -> Iterator[NDArray[np.float32]]:
+    """``backend.run`` of each feed, in order; a backend with its own ``run_all`` overlaps them."""
+    own = getattr(backend, "run_all", None)
+    return own(feeds) if own is not None else map(backend.run, feeds)
 
 
 def default_threads() -> int:
@@ -102,19 +110,21 @@ class OrtBackend:
 
 class PrunedBackend:
     """The exact pruned head (:mod:`splade_onnx._pruned`): a batched graph gives each text's head states and
-    bound, then a per-text graph computes the logits of the ids the bound keeps.  Same output as the dense
-    graph: [batch, vocab] weights.
+    the inputs of its bound, then a per-text graph computes the bound and the logits of the ids it keeps.  Same
+    output as the dense graph: [batch, vocab] weights.
 
-    The per-text graphs run one text per thread, ``threads`` texts at a time, each on one onnxruntime thread:
-    they are small, so running texts side by side beats splitting each one.
+    Every graph runs on one onnxruntime thread, ``threads`` of them side by side: small graphs beat one graph
+    split across threads.  :meth:`run_all` gives each thread whole batches (the state graph, then its texts'
+    graphs one by one), so no thread waits for another; :meth:`run` cuts its one batch into ``threads`` parts of
+    about the same number of tokens.  Padding is trimmed to each part's longest text.  At one onnxruntime thread
+    a text's results do not depend on the other texts of its batch, nor on its padding.
     """
 
     def __init__(self, state: Path, head: Path, *, threads: int | None = None,
                  providers: Sequence[Provider] | None = None) -> None:  # fmt: skip
-        # No spinning: the state session's idle threads would take the cores from the per-text graphs.
-        self.state = OrtBackend(state, threads=threads, providers=providers, spinning=False)
+        self.threads = default_threads() if threads is None else threads
+        self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
         self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
-        self.threads = self.state.threads
         self._pool: Any = None
         self._lock = threading.Lock()
 
@@ -123,20 +133,41 @@ class PrunedBackend:
 
     def run_counted(self, inputs: Mapping[str, NDArray[np.int64]]) -> tuple[NDArray[np.float32], list[int]]:
         """:meth:`run`, and how many ids the bound kept for each text."""
-        hidden, codes, scale, lo = self.state.run_outputs(inputs, ["hidden", "codes", "scale", "lo"])
-        lengths = np.asarray(inputs["attention_mask"]).sum(axis=1).tolist()  # right padding
-        session = self.head.session
+        lengths = np.asarray(inputs["attention_mask"]).sum(axis=1)  # right padding
+        cuts = _balanced_cuts(lengths, self.threads)
+        parts = [(lo, hi) for lo, hi in itertools.pairwise(cuts)]
+        done = list(self._executor().map(lambda p: self._part(inputs, lengths, *p), parts)) if len(parts) > 1 else [
+            self._part(inputs, lengths, *parts[0])]  # fmt: skip
+        weights = np.concatenate([w for w, _ in done]) if len(done) > 1 else done[0][0]
+        return weights, [k for _, ks in done for k in ks]
 
-        def one(r: int) -> list[Any]:
-            n = lengths[r]
-            feed = {"hidden": hidden[r, :n], "codes": codes[r, :n], "scale": scale[r], "lo": lo[r]}
-            return list(session.run(["indices", "values", "kept"], feed))
+    def run_all(self, feeds: Iterable[Mapping[str, NDArray[np.int64]]]) -> Iterator[NDArray[np.float32]]:
+        """:meth:`run` of each feed, in order, whole batches on the threads side by side (at most ``2 * threads``
+        batches in flight)."""
+        if self.threads == 1:
+            yield from map(self.run, feeds)
+            return
+        pending: deque[Any] = deque()
+        for feed in feeds:
+            lengths = np.asarray(feed["attention_mask"]).sum(axis=1)
+            pending.append(self._executor().submit(self._part, feed, lengths, 0, len(lengths)))
+            if len(pending) > 2 * self.threads:
+                yield pending.popleft().result()[0]
+        while pending:
+            yield pending.popleft().result()[0]
 
-        rows = range(len(lengths))
-        parts = list(self._executor().map(one, rows)) if self.threads > 1 and len(lengths) > 1 else map(one, rows)
-        out = np.zeros(lo.shape, dtype=np.float32)
+    def _part(self, inputs: Mapping[str, NDArray[np.int64]], lengths: NDArray[np.int64], lo: int,
+              hi: int) -> tuple[NDArray[np.float32], list[int]]:  # fmt: skip
+        width = int(lengths[lo:hi].max())
+        feed = {k: np.asarray(v)[lo:hi, :width] for k, v in inputs.items()}
+        hidden, codes, scale, bound_lo = self.state.run_outputs(feed, ["hidden", "codes", "scale", "lo"])
+        out = np.zeros(bound_lo.shape, dtype=np.float32)
         kept = []
-        for r, (idx, val, k) in enumerate(parts):
+        for r, n in enumerate(lengths[lo:hi].tolist()):
+            idx, val, k = self.head.session.run(
+                ["indices", "values", "kept"],
+                {"hidden": hidden[r, :n], "codes": codes[r, :n], "scale": scale[r], "lo": bound_lo[r]},
+            )
             out[r, idx] = val
             kept.append(int(k[0]))
         return out, kept
@@ -180,3 +211,22 @@ class LazyBackend:
                 if self._backend is None:
                     self._backend = OrtBackend(self.graph(), **self._args)
         return self._backend
+
+
+def _balanced_cuts(lengths: NDArray[np.int64], parts: int) -> list[int]:
+    """Row boundaries cutting a batch into at most ``parts`` runs of consecutive rows with about the same number
+    of tokens each (none empty).
+
+    >>> _balanced_cuts(np.array([10, 10, 10, 10]), 2), _balanced_cuts(np.array([30, 5, 5]), 2)
+    ([0, 2, 4], [0, 1, 3])
+    >>> _balanced_cuts(np.array([7]), 2)
+    [0, 1]
+    """
+    n = len(lengths)
+    parts = max(1, min(parts, n))
+    total = np.cumsum(lengths)
+    cuts = [0]
+    for j in range(1, parts):
+        at = int(np.searchsorted(total, total[-1] * j / parts)) + 1
+        cuts.append(min(max(at, cuts[-1] + 1), n - (parts - j)))
+    return [*cuts, n]
