@@ -90,6 +90,7 @@ bench-ray: $(STAMP)
 
 bench-pruned-head: $(STAMP)
 	$(BIN)/python benchmarks/pruned_head.py
+	$(BIN)/python benchmarks/pruned_kernels.py
 
 bench-fusion: bench-prepare
 	$(BIN)/python benchmarks/fusion.py
