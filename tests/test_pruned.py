@@ -143,14 +143,20 @@ def _assert_backends_agree(a: Any, b: Any, feeds: list[dict[str, np.ndarray]], t
     return active
 
 
-@pytest.mark.parametrize("basis_from", ["random token ids", "identity", "a German sample"])
+@pytest.mark.parametrize("basis_from", ["random token ids", "identity", "a German sample", "a skewed identity"])
 def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, tiny_tok: TextTokenizer,
                                               dense_backend: OrtBackend, tmp_path: Path) -> None:  # fmt: skip
-    """A basis fitted on text unrelated to the documents (or none at all) changes the speed, not the vectors."""
+    """A basis fitted on text unrelated to the documents (or none at all) changes the speed, not the vectors.
+
+    "a skewed identity" scales one axis of the states by 1000 (and the decoder's by 1/1000): that coordinate
+    sets each text's int8 scale, so every other coordinate's code is 0 or +-1, the quantization error is as
+    large as it gets, and only the error terms of the bound keep the active ids."""
     H = tiny_spec.hidden
-    if basis_from == "identity":
-        basis = Basis(A=np.eye(H, dtype=np.float32), B=np.eye(H, dtype=np.float32),
-                      a_hat=np.full(H, H**-0.5, np.float32), rho=0.0)  # fmt: skip
+    if basis_from in ("identity", "a skewed identity"):
+        skew = np.ones(H, np.float32)
+        if basis_from == "a skewed identity":
+            skew[0] = 1000.0
+        basis = Basis(A=np.diag(skew), B=np.diag(1 / skew), a_hat=np.full(H, H**-0.5, np.float32), rho=0.0)
     else:
         if basis_from == "random token ids":
             rng = np.random.default_rng(3)
