@@ -76,75 +76,101 @@ def inputs(vocab: int, pad_id: int, seed: int = 7) -> tuple[np.ndarray, np.ndarr
     return ids, mask
 
 
+class _Seeded:
+    """Seeded random tensors keyed as transformers saves them, drawn from ``np.random.default_rng(seed)`` in call
+    order (so each writer below is byte-identical on every run).  Linear weights have ``std`` or, when
+    ``fan_in``, ``1 / sqrt(n_in)``; LayerNorms are ``1 + N(0, 0.1)`` and ``N(0, 0.1)`` (``gamma``/``beta`` when
+    ``legacy``)."""
+
+    def __init__(self, seed: int, *, std: float, fan_in: bool, legacy: bool = False) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.t: dict[str, np.ndarray] = {}
+        self.std, self.fan_in, self.legacy = std, fan_in, legacy
+
+    def w(self, *shape: int, std: float | None = None) -> np.ndarray:
+        return (self.rng.standard_normal(shape) * (self.std if std is None else std)).astype(np.float32)
+
+    def ln(self, prefix: str, n: int) -> None:
+        g, b = ("gamma", "beta") if self.legacy else ("weight", "bias")
+        self.t[f"{prefix}.{g}"] = (1 + self.rng.standard_normal(n) * 0.1).astype(np.float32)
+        self.t[f"{prefix}.{b}"] = self.w(n, std=0.1)
+
+    def lin(self, prefix: str, n_out: int, n_in: int) -> None:
+        self.t[f"{prefix}.weight"] = self.w(n_out, n_in, std=1 / np.sqrt(n_in) if self.fan_in else None)
+        self.t[f"{prefix}.bias"] = self.w(n_out, std=0.1)
+
+    def bert(self, base: str, *, vocab: int, hidden: int, inner: int, positions: int, types: int, layers: int) -> None:
+        """Embeddings and encoder layers of a BERT or RoBERTa (``base`` "bert" / "roberta")."""
+        e, H = f"{base}.embeddings", hidden
+        self.t[f"{e}.word_embeddings.weight"] = self.w(vocab, H)
+        self.t[f"{e}.position_embeddings.weight"] = self.w(positions, H)
+        self.t[f"{e}.token_type_embeddings.weight"] = self.w(types, H)
+        self.ln(f"{e}.LayerNorm", H)
+        for i in range(layers):
+            p = f"{base}.encoder.layer.{i}"
+            for n in ("query", "key", "value"):
+                self.lin(f"{p}.attention.self.{n}", H, H)
+            self.lin(f"{p}.attention.output.dense", H, H)
+            self.ln(f"{p}.attention.output.LayerNorm", H)
+            self.lin(f"{p}.intermediate.dense", inner, H)
+            self.lin(f"{p}.output.dense", H, inner)
+            self.ln(f"{p}.output.LayerNorm", H)
+
+    def distilbert(self, *, vocab: int, hidden: int, inner: int, positions: int, layers: int) -> None:
+        """Embeddings, layers and the MLM transform of a DistilBERT (the output bias is the caller's)."""
+        e, H = "distilbert.embeddings", hidden
+        self.t[f"{e}.word_embeddings.weight"] = self.w(vocab, H)
+        self.t[f"{e}.position_embeddings.weight"] = self.w(positions, H)
+        self.ln(f"{e}.LayerNorm", H)
+        for i in range(layers):
+            p = f"distilbert.transformer.layer.{i}"
+            for n in ("q_lin", "k_lin", "v_lin", "out_lin"):
+                self.lin(f"{p}.attention.{n}", H, H)
+            self.ln(f"{p}.sa_layer_norm", H)
+            self.lin(f"{p}.ffn.lin1", inner, H)
+            self.lin(f"{p}.ffn.lin2", H, inner)
+            self.ln(f"{p}.output_layer_norm", H)
+        self.lin("vocab_transform", H, H)
+        self.ln("vocab_layer_norm", H)
+
+
 def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
     """Write config.json and model.safetensors for case ``name``; return the config."""
     model_type, over, legacy, untied = {**CASES, **BENCH_CASES}[name]
-    rng = np.random.default_rng(seed)
-    t: dict[str, np.ndarray] = {}
-
-    def w(*shape: int, std: float = 0.2) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def ln(prefix: str, n: int) -> None:
-        g, b = ("gamma", "beta") if legacy else ("weight", "bias")
-        t[f"{prefix}.{g}"] = (1 + rng.standard_normal(n) * 0.1).astype(np.float32)
-        t[f"{prefix}.{b}"] = w(n, std=0.1)
-
-    def lin(prefix: str, n_out: int, n_in: int) -> None:
-        t[f"{prefix}.weight"] = w(n_out, n_in, std=1 / np.sqrt(n_in))
-        t[f"{prefix}.bias"] = w(n_out, std=0.1)
-
+    r = _Seeded(seed, std=0.2, fan_in=True, legacy=legacy)
+    t = r.t
     if model_type == "distilbert":
         cfg = {"model_type": "distilbert", "architectures": ["DistilBertForMaskedLM"], "dropout": 0.0,
                "attention_dropout": 0.0, "sinusoidal_pos_embds": False, "pad_token_id": 0, **over}  # fmt: skip
         V, H, F = cfg["vocab_size"], cfg["dim"], cfg["hidden_dim"]
-        e = "distilbert.embeddings"
-        t[f"{e}.word_embeddings.weight"] = w(V, H)
-        t[f"{e}.position_embeddings.weight"] = w(cfg["max_position_embeddings"], H)
-        ln(f"{e}.LayerNorm", H)
-        for i in range(cfg["n_layers"]):
-            p = f"distilbert.transformer.layer.{i}"
-            for n in ("q_lin", "k_lin", "v_lin", "out_lin"):
-                lin(f"{p}.attention.{n}", H, H)
-            ln(f"{p}.sa_layer_norm", H)
-            lin(f"{p}.ffn.lin1", F, H)
-            lin(f"{p}.ffn.lin2", H, F)
-            ln(f"{p}.output_layer_norm", H)
-        lin("vocab_transform", H, H)
-        ln("vocab_layer_norm", H)
-        t["vocab_projector.bias"] = w(V, std=0.5)
+        r.distilbert(vocab=V, hidden=H, inner=F, positions=cfg["max_position_embeddings"], layers=cfg["n_layers"])
+        t["vocab_projector.bias"] = r.w(V, std=0.5)
     else:
         arch = "RobertaForMaskedLM" if model_type == "roberta" else "BertForMaskedLM"
         cfg = {"model_type": model_type, "architectures": [arch], "hidden_dropout_prob": 0.0,
                "attention_probs_dropout_prob": 0.0, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
                "pad_token_id": 0, "tie_word_embeddings": not untied, **over}  # fmt: skip
         V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
-        base = "roberta" if model_type == "roberta" else "bert"
-        e = f"{base}.embeddings"
-        t[f"{e}.word_embeddings.weight"] = w(V, H)
-        t[f"{e}.position_embeddings.weight"] = w(cfg["max_position_embeddings"], H)
-        t[f"{e}.token_type_embeddings.weight"] = w(cfg["type_vocab_size"], H)
-        ln(f"{e}.LayerNorm", H)
-        for i in range(cfg["num_hidden_layers"]):
-            p = f"{base}.encoder.layer.{i}"
-            for n in ("query", "key", "value"):
-                lin(f"{p}.attention.self.{n}", H, H)
-            lin(f"{p}.attention.output.dense", H, H)
-            ln(f"{p}.attention.output.LayerNorm", H)
-            lin(f"{p}.intermediate.dense", F, H)
-            lin(f"{p}.output.dense", H, F)
-            ln(f"{p}.output.LayerNorm", H)
+        r.bert(
+            "roberta" if model_type == "roberta" else "bert",
+            vocab=V,
+            hidden=H,
+            inner=F,
+            positions=cfg["max_position_embeddings"],
+            types=cfg["type_vocab_size"],
+            layers=cfg["num_hidden_layers"],
+        )
         if model_type == "roberta":
-            lin("lm_head.dense", H, H)
-            ln("lm_head.layer_norm", H)
-            t["lm_head.bias"] = w(V, std=0.5)
+            r.lin("lm_head.dense", H, H)
+            r.ln("lm_head.layer_norm", H)
+            t["lm_head.bias"] = r.w(V, std=0.5)
         else:
-            lin("cls.predictions.transform.dense", H, H)
-            ln("cls.predictions.transform.LayerNorm", H)
-            t["cls.predictions.bias"] = w(V, std=0.5)
+            r.lin("cls.predictions.transform.dense", H, H)
+            r.ln("cls.predictions.transform.LayerNorm", H)
+            t["cls.predictions.bias"] = r.w(V, std=0.5)
             if untied:
-                t["cls.predictions.decoder.weight"] = w(V, H)
-                t["cls.predictions.decoder.bias"] = w(V, std=0.5)
+                t["cls.predictions.decoder.weight"] = r.w(V, H)
+                t["cls.predictions.decoder.bias"] = r.w(V, std=0.5)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(t, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -269,38 +295,14 @@ def write_xlmr_checkpoint(folder: Path, seed: int = 0) -> dict[str, Any]:
     SPLADE vectors stay sparse. Returns the config.
     """
     cfg = dict(XLMR_CONFIG)
-    rng = np.random.default_rng(seed)
     V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
-    t: dict[str, np.ndarray] = {}
-
-    def w(*shape: int, std: float = 0.2) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def ln(prefix: str, n: int) -> None:
-        t[f"{prefix}.weight"] = (1 + rng.standard_normal(n) * 0.1).astype(np.float32)
-        t[f"{prefix}.bias"] = w(n, std=0.1)
-
-    def lin(prefix: str, n_out: int, n_in: int) -> None:
-        t[f"{prefix}.weight"] = w(n_out, n_in, std=1 / np.sqrt(n_in))
-        t[f"{prefix}.bias"] = w(n_out, std=0.1)
-
-    e = "roberta.embeddings"
-    t[f"{e}.word_embeddings.weight"] = w(V, H)
-    t[f"{e}.position_embeddings.weight"] = w(cfg["max_position_embeddings"], H)
-    t[f"{e}.token_type_embeddings.weight"] = w(cfg["type_vocab_size"], H)
-    ln(f"{e}.LayerNorm", H)
-    for i in range(cfg["num_hidden_layers"]):
-        p = f"roberta.encoder.layer.{i}"
-        for n in ("query", "key", "value"):
-            lin(f"{p}.attention.self.{n}", H, H)
-        lin(f"{p}.attention.output.dense", H, H)
-        ln(f"{p}.attention.output.LayerNorm", H)
-        lin(f"{p}.intermediate.dense", F, H)
-        lin(f"{p}.output.dense", H, F)
-        ln(f"{p}.output.LayerNorm", H)
-    lin("lm_head.dense", H, H)
-    ln("lm_head.layer_norm", H)
-    t["lm_head.bias"] = (rng.standard_normal(V) * 0.3 - 3.6).astype(np.float32)
+    r = _Seeded(seed, std=0.2, fan_in=True)
+    t = r.t
+    r.bert("roberta", vocab=V, hidden=H, inner=F, positions=cfg["max_position_embeddings"],
+           types=cfg["type_vocab_size"], layers=cfg["num_hidden_layers"])  # fmt: skip
+    r.lin("lm_head.dense", H, H)
+    r.ln("lm_head.layer_norm", H)
+    t["lm_head.bias"] = (r.rng.standard_normal(V) * 0.3 - 3.6).astype(np.float32)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(t, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -350,56 +352,20 @@ def family_mlm_tensors(*, kind: str, vocab_size: int, seed: int, bias_shift: flo
     shift = np.float32(bias_shift)
     if float(shift) != bias_shift:
         raise ValueError(f"bias_shift {bias_shift!r} is not a float32 value")
-    rng = np.random.default_rng(seed)
     V, H, F = vocab_size, FAMILY_MLM["hidden"], FAMILY_MLM["intermediate"]
-    t: dict[str, np.ndarray] = {}
-
-    def w(*shape: int, std: float = FAMILY_INIT_STD) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def ln(prefix: str, n: int) -> None:
-        t[f"{prefix}.weight"] = (1 + rng.standard_normal(n) * 0.1).astype(np.float32)
-        t[f"{prefix}.bias"] = w(n, std=0.1)
-
-    def lin(prefix: str, n_out: int, n_in: int) -> None:
-        t[f"{prefix}.weight"] = w(n_out, n_in)
-        t[f"{prefix}.bias"] = w(n_out, std=0.1)
-
+    r = _Seeded(seed, std=FAMILY_INIT_STD, fan_in=False)
+    t = r.t
+    positions, layers = FAMILY_MLM["max_position_embeddings"], FAMILY_MLM["layers"]
     if kind == "distilbert":
-        e = "distilbert.embeddings"
-        t[f"{e}.word_embeddings.weight"] = w(V, H)
-        t[f"{e}.position_embeddings.weight"] = w(FAMILY_MLM["max_position_embeddings"], H)
-        ln(f"{e}.LayerNorm", H)
-        for i in range(FAMILY_MLM["layers"]):
-            p = f"distilbert.transformer.layer.{i}"
-            for n in ("q_lin", "k_lin", "v_lin", "out_lin"):
-                lin(f"{p}.attention.{n}", H, H)
-            ln(f"{p}.sa_layer_norm", H)
-            lin(f"{p}.ffn.lin1", F, H)
-            lin(f"{p}.ffn.lin2", H, F)
-            ln(f"{p}.output_layer_norm", H)
-        lin("vocab_transform", H, H)
-        ln("vocab_layer_norm", H)
+        r.distilbert(vocab=V, hidden=H, inner=F, positions=positions, layers=layers)
         bias = "vocab_projector.bias"
     else:
-        e = "bert.embeddings"
-        t[f"{e}.word_embeddings.weight"] = w(V, H)
-        t[f"{e}.position_embeddings.weight"] = w(FAMILY_MLM["max_position_embeddings"], H)
-        t[f"{e}.token_type_embeddings.weight"] = w(FAMILY_MLM["type_vocab_size"], H)
-        ln(f"{e}.LayerNorm", H)
-        for i in range(FAMILY_MLM["layers"]):
-            p = f"bert.encoder.layer.{i}"
-            for n in ("query", "key", "value"):
-                lin(f"{p}.attention.self.{n}", H, H)
-            lin(f"{p}.attention.output.dense", H, H)
-            ln(f"{p}.attention.output.LayerNorm", H)
-            lin(f"{p}.intermediate.dense", F, H)
-            lin(f"{p}.output.dense", H, F)
-            ln(f"{p}.output.LayerNorm", H)
-        lin("cls.predictions.transform.dense", H, H)
-        ln("cls.predictions.transform.LayerNorm", H)
+        r.bert("bert", vocab=V, hidden=H, inner=F, positions=positions, types=FAMILY_MLM["type_vocab_size"],
+               layers=layers)  # fmt: skip
+        r.lin("cls.predictions.transform.dense", H, H)
+        r.ln("cls.predictions.transform.LayerNorm", H)
         bias = "cls.predictions.bias"
-    t[bias] = w(V) - shift
+    t[bias] = r.w(V) - shift
     assert t[bias].dtype == np.float32
     return t
 
