@@ -224,6 +224,14 @@ def test_the_reference_bound_keeps_every_active_id(tiny_spec: Any, tiny_tok: Tex
 # ---------------------------------------------------------------------------------------------- choosing
 
 
+def test_the_pruned_backend_checks_threads(pruned: SpladeEncoder) -> None:
+    files = pruned._files
+    assert files is not None and files.head is not None
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ArgumentError, match=f"threads must be a positive int or None, got {bad!r}"):
+            PrunedBackend(files.graph, files.head, threads=bad)  # type: ignore[arg-type]
+
+
 def test_projection_option_is_checked(cache_dir: Path) -> None:
     with pytest.raises(ArgumentError, match="projection must be one of 'auto', 'dense', 'pruned', got 'sparse'"):
         SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="sparse")

@@ -41,6 +41,11 @@ def run_all(backend: Backend, feeds: Iterable[Mapping[str, NDArray[np.int64]]]) 
     return own(feeds) if own is not None else map(backend.run, feeds)
 
 
+def _check_threads(threads: object) -> None:
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ArgumentError(f"threads must be a positive int or None, got {threads!r}")
+
+
 def default_threads() -> int:
     """Cores this process may use (cgroup/affinity aware)."""
     try:
@@ -62,8 +67,7 @@ class OrtBackend:
     ) -> None:
         import onnxruntime as ort
 
-        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-            raise ArgumentError(f"threads must be a positive int or None, got {threads!r}")
+        _check_threads(threads)
         available = ort.get_available_providers()
         if providers is not None:
             for p in providers:
@@ -122,6 +126,7 @@ class PrunedBackend:
 
     def __init__(self, state: Path, head: Path, *, threads: int | None = None,
                  providers: Sequence[Provider] | None = None) -> None:  # fmt: skip
+        _check_threads(threads)
         self.threads = default_threads() if threads is None else threads
         self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
         self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
@@ -134,10 +139,12 @@ class PrunedBackend:
     def run_counted(self, inputs: Mapping[str, NDArray[np.int64]]) -> tuple[NDArray[np.float32], list[int]]:
         """:meth:`run`, and how many ids the bound kept for each text."""
         lengths = np.asarray(inputs["attention_mask"]).sum(axis=1)  # right padding
-        cuts = _balanced_cuts(lengths, self.threads)
-        parts = [(lo, hi) for lo, hi in itertools.pairwise(cuts)]
-        done = list(self._executor().map(lambda p: self._part(inputs, lengths, *p), parts)) if len(parts) > 1 else [
-            self._part(inputs, lengths, *parts[0])]  # fmt: skip
+        parts = list(itertools.pairwise(_balanced_cuts(lengths, self.threads)))
+
+        def one(part: tuple[int, int]) -> tuple[NDArray[np.float32], list[int]]:
+            return self._part(inputs, lengths, *part)
+
+        done = list(self._executor().map(one, parts)) if len(parts) > 1 else [one(parts[0])]
         weights = np.concatenate([w for w, _ in done]) if len(done) > 1 else done[0][0]
         return weights, [k for _, ks in done for k in ks]
 
