@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from ._errors import FileMissingError, ModelError
+from ._pruned import HALF_STEP, Q_RANGE, Bound
 
 logger = logging.getLogger(__name__)
 
@@ -653,7 +654,7 @@ def hidden_graph(spec: EncoderSpec) -> onnx.ModelProto:
     return model
 
 
-def pruned_state_graph(spec: EncoderSpec, bound: Any) -> onnx.ModelProto:
+def pruned_state_graph(spec: EncoderSpec, bound: Bound) -> onnx.ModelProto:
     """The encoder and the per-text inputs of the pruned head (:mod:`splade_onnx._pruned`), for a padded batch.
 
     Outputs ``hidden`` [batch, seq, hidden], the very tensor the dense head multiplies (this is
@@ -662,8 +663,6 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any) -> onnx.ModelProto:
     the rest of the bound: the shared logit part ``c``, the int8 error terms and ``eps``.  The bound of an id
     is ``scale * w_v * max_t (codes_t . k_v) + lo_v``; :func:`pruned_head_graph` computes it per text.
     """
-    from ._pruned import HALF_STEP, Q_RANGE
-
     model, nodes, inits, h = _head_prefix(spec)
     g = model.graph
     b = _Builder()
@@ -736,23 +735,22 @@ def pruned_state_graph(spec: EncoderSpec, bound: Any) -> onnx.ModelProto:
     return model
 
 
-#: Vocabulary ids per int8 tile of the per-text bound: a tile's [tile, tokens] int32 products stay in cache.
+#: Vocabulary ids per tile of the per-text bound: a tile's [tile, tokens] products stay in cache.
 BOUND_TILE = 512
 
 
-def pruned_head_graph(spec: EncoderSpec, bound: Any, *, activation: str = "relu") -> onnx.ModelProto:
+def pruned_head_graph(spec: EncoderSpec, bound: Bound, *, activation: str = "relu") -> onnx.ModelProto:
     """One text's exact SPLADE max pooling from its ``hidden`` [tokens, hidden] (no padding rows) and the
     outputs of :func:`pruned_state_graph` for it (``codes`` [tokens, rank + 1], ``scale`` [1], ``lo`` [vocab]).
 
     The bound: per vocabulary tile one integer product of the table (uint8, zero point 128: VNNI's u8 x s8
-    form) with the transposed codes, [tile, tokens], and its max along the rows (the contiguous axis: twice as
-    fast as across rows); then ``scale * w_v * max + lo_v``.  The product is onnxruntime's
-    ``MatMulIntegerToFloat`` (a contrib op of every CPU build) with unit scales: the exact int32 sums, written
-    as float32 (exact below 2^24; they are at most ``(rank + 1) * 127^2``), whose max is 2.5x faster than an
-    int32 max.  The ids whose bound is > 0 get the
-    dense head's own arithmetic (the same decoder rows times the same ``hidden``, max over tokens, plus the
-    bias).  Outputs ``indices`` (int64, ascending), ``values`` (float32, all > 0) and ``kept`` (int64 [1], how
-    many ids the bound kept).
+    form) with the transposed codes, [tile, tokens], and its max along the rows (the contiguous axis); then
+    ``scale * w_v * max + lo_v``.  The product is onnxruntime's ``MatMulIntegerToFloat`` (a contrib op of every
+    CPU build) with unit scales: the exact int32 sums written as float32 (exact below 2^24; they are at most
+    ``(rank + 1) * 127^2``), because a float32 max is faster than an int32 one (benchmarks/pruned_kernels.py).
+    The ids whose bound is > 0 get the dense head's own arithmetic (the same decoder rows times the same
+    ``hidden``, max over tokens, plus the bias).  Outputs ``indices`` (int64, ascending), ``values`` (float32,
+    all > 0) and ``kept`` (int64 [1], how many ids the bound kept).
     """
     b = _Builder()
     flat = b.const([-1], dtype=np.int64)

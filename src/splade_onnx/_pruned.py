@@ -239,8 +239,8 @@ def rank_candidates(hidden: int) -> list[int]:
 
 
 def head_share(rank: int, hidden: int, kept: float) -> float:
-    """The pruned head's cost as a share of the dense head's: the bound's GEMM of ``rank + 1`` columns for every
-    id, then the exact logits of the kept share ``kept`` of the ids.
+    """The pruned head's cost as a share of the dense head's: the int8 bound (a fixed part for its (token, id)
+    pairs and a part per column of its ``rank + 1``), then the exact logits of the kept share ``kept`` of the ids.
 
     >>> round(head_share(104, 128, 0.02), 3)
     0.292
