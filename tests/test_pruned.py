@@ -87,6 +87,21 @@ def test_windows_and_queries_go_through_the_same_heads(dense: SpladeEncoder, pru
     assert_same_vectors(pruned.encode_queries(queries), dense.encode_queries(queries), 1e-6)
 
 
+def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
+    """Short texts (latency graph, in the caller's thread) between long ones (pruned head, batches side by side on
+    the worker threads): every text gets its own vector, in its own place, and the batch size changes nothing."""
+    docs = load_beir(ROOT / "data" / "cranfield").doc_texts[:60]
+    texts = [t for i, d in enumerate(docs) for t in (d, f"note {i}")]
+    engine = pruned._document
+    kinds = {len(x) <= engine.fast_tokens for x in engine.tokenizer.encode_counted(texts, None)[0]}
+    assert kinds == {True, False}
+    want = dense.encode_documents(texts)
+    for batch_size in (1, 3, 32):
+        assert_same_vectors(pruned.encode_documents(texts, batch_size=batch_size), want, 1e-6)
+    backend = engine.backend
+    assert isinstance(backend, PrunedBackend) and backend.threads == 2  # so batches did overlap
+
+
 # --------------------------------------------------------------------------------------- graphs made here
 
 
