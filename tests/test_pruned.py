@@ -102,6 +102,19 @@ def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncod
     assert isinstance(backend, PrunedBackend) and backend.threads == 2  # so batches did overlap
 
 
+def test_a_documents_vector_does_not_depend_on_its_batch(pruned: SpladeEncoder) -> None:
+    """Every pruned graph runs on one onnxruntime thread: a document's vector is bit-identical alone, in small
+    batches or in big ones (documents too long for the latency graph, so all of them take the pruned head)."""
+    engine = pruned._document
+    docs = load_beir(ROOT / "data" / "cranfield").doc_texts
+    long = [d for d, x in zip(docs, engine.tokenizer.encode_counted(docs, None)[0]) if len(x) > engine.fast_tokens]
+    long = long[:60]
+    alone = pruned.encode_documents(long, batch_size=1)
+    for batch_size in (3, 256):
+        for i, (a, b) in enumerate(zip(alone, pruned.encode_documents(long, batch_size=batch_size), strict=True)):
+            assert np.array_equal(a.indices, b.indices) and np.array_equal(a.values, b.values), (batch_size, i)
+
+
 # --------------------------------------------------------------------------------------- graphs made here
 
 
