@@ -110,11 +110,15 @@ class NetworkEngine:
     def _run(self, ids: Sequence[Sequence[int]], s: Settings) -> list[SparseEmbedding]:
         out: list[SparseEmbedding | None] = [None] * len(ids)
         batches = plan_batches([len(x) for x in ids], token_budget=s.token_budget, max_batch=s.max_batch)
-        feeds = [pad_batch([ids[i] for i in batch], self.tokenizer.pad_id) for batch in batches]
-        small = [self.fast is not None and f["input_ids"].size <= self.fast_tokens for f in feeds]
-        big = run_all(self.backend, (f for f, sm in zip(feeds, small) if not sm))  # in order, maybe overlapped
-        for batch, feed, sm in zip(batches, feeds, small):
-            weights = self.fast.get().run(feed) if sm else next(big)  # type: ignore[union-attr]
+        # rows x padded length, as pad_batch will make it; a feed is padded only when its batch is reached
+        small = [self.fast is not None and len(b) * max(len(ids[i]) for i in b) <= self.fast_tokens for b in batches]
+
+        def feed(batch: list[int]) -> dict[str, NDArray[np.int64]]:
+            return pad_batch([ids[i] for i in batch], self.tokenizer.pad_id)
+
+        big = run_all(self.backend, (feed(b) for b, sm in zip(batches, small) if not sm))  # in order, maybe overlapped
+        for batch, sm in zip(batches, small):
+            weights = self.fast.get().run(feed(batch)) if sm else next(big)  # type: ignore[union-attr]
             for i, emb in zip(batch, rows_to_sparse(weights)):
                 out[i] = emb
         return out  # type: ignore[return-value]
