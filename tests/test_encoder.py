@@ -91,7 +91,7 @@ def test_max_length_option(tiny_dir, cache_dir) -> None:  # type: ignore[no-unty
 
 
 def test_huge_text_is_pre_cut_to_the_same_tokens(tiny: SpladeEncoder) -> None:
-    tok = tiny._tokenizer
+    tok = tiny.loaded.document.tokenizer
     huge = ("word " * 50 + "\n") * 4000  # about 1 MB
     assert len(huge) > 1_000_000
     cut = tok._precut(huge)

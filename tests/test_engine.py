@@ -34,7 +34,7 @@ def tiny_int8(cache_dir: Path) -> SpladeEncoder:
 
 def test_no_batch_seq_vocab_tensor_leaves_the_graph(cache_dir: Path) -> None:
     dense = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="dense")
-    graph = onnx.load(str(dense._files.graph), load_external_data=False)  # type: ignore[union-attr]
+    graph = onnx.load(str(dense.loaded.recipes.get("document").graph), load_external_data=False)  # type: ignore[union-attr]
     (out,) = graph.graph.output
     assert out.name == "sparse" and len(out.type.tensor_type.shape.dim) == 2
     ops = [n.op_type for n in graph.graph.node]
@@ -47,7 +47,7 @@ def test_the_pruned_graphs_have_no_batch_seq_vocab_tensor_either(cache_dir: Path
     """The pruned head's batched graph returns [batch, seq, hidden], the int8 codes [batch, seq, rank + 1], a
     scale and [batch, vocab]; its per-text graph bounds one text in vocabulary tiles of ``BOUND_TILE`` ids."""
     pruned = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
-    files = pruned._files
+    files = pruned.loaded.recipes.get("document")
     assert files is not None and files.head is not None
     rank = json.loads((files.graph.parent / "pruned.json").read_text())["rank"]
     graph = onnx.load(str(files.graph), load_external_data=False)
@@ -122,8 +122,8 @@ def test_parallel_equals_serial(tiny: SpladeEncoder, cranfield_docs: list[str]) 
 def test_int8_stays_within_tolerance_of_fp32(
     tiny: SpladeEncoder, tiny_int8: SpladeEncoder, cranfield_docs: list[str]
 ) -> None:
-    assert tiny_int8._files.graph != tiny._files.graph  # type: ignore[union-attr]
-    ops = {n.op_type for n in onnx.load(str(tiny_int8._files.graph)).graph.node}  # type: ignore[union-attr]
+    assert tiny_int8.loaded.recipes.get("document").graph != tiny.loaded.recipes.get("document").graph  # type: ignore[union-attr]
+    ops = {n.op_type for n in onnx.load(str(tiny_int8.loaded.recipes.get("document").graph)).graph.node}  # type: ignore[union-attr]
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
     fp, q = tiny.encode_documents(cranfield_docs), tiny_int8.encode_documents(cranfield_docs)
     cos, overlap = [], []

@@ -7,6 +7,7 @@ EXPECTED = [
     "ArgumentError",
     "ArgumentTypeError",
     "CapacityError",
+    "EncodeOptions",
     "FileMissingError",
     "IndexFormatError",
     "InputError",

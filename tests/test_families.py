@@ -139,8 +139,10 @@ def test_xlmr_projection_stays_in_bounded_slices(xlmr: SpladeEncoder, cache_dir:
 
     from splade_onnx._convert import _CHUNK_BYTES, TOKEN_BUDGET
 
-    dense = SpladeEncoder.from_pretrained(xlmr._files.folder, cache_dir=cache_dir, projection="dense")  # type: ignore[union-attr]
-    graph = onnx.load(str(dense._files.graph))  # type: ignore[union-attr]
+    dense = SpladeEncoder.from_pretrained(
+        xlmr.loaded.recipes.get("document").folder, cache_dir=cache_dir, projection="dense"
+    )  # type: ignore[union-attr]
+    graph = onnx.load(str(dense.loaded.recipes.get("document").graph))  # type: ignore[union-attr]
     slices = [t for t in graph.graph.initializer if t.name.startswith("decoder.weight.")]
     assert len(slices) > 100 and sum(t.dims[1] for t in slices) == 250_002
     assert max(TOKEN_BUDGET * t.dims[1] * 4 for t in slices) <= _CHUNK_BYTES * 1.01

@@ -9,8 +9,8 @@ import pytest
 
 from splade_onnx import SpladeEncoder
 from splade_onnx._convert import build_graph, load_spec
-from splade_onnx._encoder import _pooled_graph
 from splade_onnx._hub import resolve
+from splade_onnx._loading import pooled_graph
 from splade_onnx._session import OrtBackend
 
 from checkpoints import CASES, inputs, write_checkpoint
@@ -39,7 +39,7 @@ def test_splade_tiny_matches_transformers(tiny: SpladeEncoder) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_converter_matches_transformers_on_random_checkpoints(name: str, tmp_path: Path) -> None:
     cfg = write_checkpoint(name, tmp_path / name)
-    graph = _pooled_graph(resolve(tmp_path / name), tmp_path / "cache")
+    graph = pooled_graph(resolve(tmp_path / name), tmp_path / "cache")
     ids, mask = inputs(cfg["vocab_size"], cfg["pad_token_id"])
     weights = OrtBackend(graph, threads=1).run({"input_ids": ids, "attention_mask": mask})
     assert weights.shape == (ids.shape[0], cfg["vocab_size"])
@@ -81,8 +81,8 @@ def test_contrib_attention_graph_matches_transformers(tiny_dir: Path, tmp_path: 
                tmp_path / "attention.onnx")  # fmt: skip
     backend = OrtBackend(tmp_path / "attention.onnx", threads=1)
     enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path / "cache")
-    ids = enc._tokenizer.encode(g["texts"])
-    weights = backend.run(pad_batch(ids, enc._tokenizer.pad_id))
+    ids = enc.loaded.document.tokenizer.encode(g["texts"])
+    weights = backend.run(pad_batch(ids, enc.loaded.document.tokenizer.pad_id))
     for r, ref in enumerate(g["vectors"]):
         nz = np.flatnonzero(weights[r] > 0)
         assert_same(nz, weights[r][nz], ref, f"text {r}")

@@ -18,8 +18,8 @@ from splade_onnx import ArgumentError, SparseEmbedding, SpladeEncoder
 from splade_onnx._beir import load_beir
 from splade_onnx._cache import save_model
 from splade_onnx._convert import build_graph, hidden_graph, load_spec, pruned_head_graph, pruned_state_graph
-from splade_onnx._encoder import _pooled_graph
 from splade_onnx._hub import resolve
+from splade_onnx._loading import pooled_graph
 from splade_onnx._pruned import AUTO_SHARE, Basis, fit_basis, make_bound, rank_candidates, survivors
 from splade_onnx._session import OrtBackend, PrunedBackend
 from splade_onnx._tokenize import TextTokenizer, pad_batch
@@ -52,9 +52,9 @@ def assert_same_vectors(got: list[SparseEmbedding], want: list[SparseEmbedding],
 
 def test_the_pruned_head_is_what_auto_takes_for_splade_tiny(pruned: SpladeEncoder, cache_dir: Path) -> None:
     auto = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir)
-    assert isinstance(auto._document.backend, PrunedBackend)
-    assert isinstance(pruned._document.backend, PrunedBackend)
-    files = pruned._files
+    assert isinstance(auto.loaded.document.backend, PrunedBackend)
+    assert isinstance(pruned.loaded.document.backend, PrunedBackend)
+    files = pruned.loaded.recipes.get("document")
     assert files is not None and files.head is not None
     plan = json.loads((files.graph.parent / "pruned.json").read_text())
     assert plan["rank"] in rank_candidates(128) and plan["auto"] == "pruned"
@@ -92,7 +92,7 @@ def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncod
     the worker threads): every text gets its own vector, in its own place, and the batch size changes nothing."""
     docs = load_beir(ROOT / "data" / "cranfield").doc_texts[:60]
     texts = [t for i, d in enumerate(docs) for t in (d, f"note {i}")]
-    engine = pruned._document
+    engine = pruned.loaded.document
     kinds = {len(x) <= engine.fast_tokens for x in engine.tokenizer.encode_counted(texts, None)[0]}
     assert kinds == {True, False}
     want = dense.encode_documents(texts)
@@ -105,7 +105,7 @@ def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncod
 def test_a_documents_vector_does_not_depend_on_its_batch(pruned: SpladeEncoder) -> None:
     """Every pruned graph runs on one onnxruntime thread: a document's vector is bit-identical alone, in small
     batches or in big ones (documents too long for the latency graph, so all of them take the pruned head)."""
-    engine = pruned._document
+    engine = pruned.loaded.document
     docs = load_beir(ROOT / "data" / "cranfield").doc_texts
     long = [d for d, x in zip(docs, engine.tokenizer.encode_counted(docs, None)[0]) if len(x) > engine.fast_tokens]
     long = long[:60]
@@ -224,7 +224,7 @@ def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, t
     state, head = projection.pruned_graphs(edge, folder / "model.safetensors", tmp_path / "cache", fit, "relu")
     plan = fit[1]
     backend = PrunedBackend(state, head, threads=2)
-    ref = OrtBackend(_pooled_graph(edge, tmp_path / "cache"), threads=2)
+    ref = OrtBackend(pooled_graph(edge, tmp_path / "cache"), threads=2)
     feeds = _feeds(tiny_tok, [text])
     weights = ref.run(feeds[0])
     active = int((weights > 0).sum())
@@ -253,7 +253,7 @@ def test_the_reference_bound_keeps_every_active_id(tiny_spec: Any, tiny_tok: Tex
 
 
 def test_the_pruned_backend_checks_threads(pruned: SpladeEncoder) -> None:
-    files = pruned._files
+    files = pruned.loaded.recipes.get("document")
     assert files is not None and files.head is not None
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ArgumentError, match=f"threads must be a positive int or None, got {bad!r}"):
@@ -266,7 +266,7 @@ def test_projection_option_is_checked(cache_dir: Path) -> None:
     with pytest.raises(ArgumentError, match=r"quantize='int8' was asked \(the pruned head is fp32\)"):
         SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned", quantize="int8")
     int8 = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, quantize="int8")  # auto: dense int8
-    assert isinstance(int8._document.backend, OrtBackend)
+    assert isinstance(int8.loaded.document.backend, OrtBackend)
 
 
 def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: Path) -> None:
@@ -306,6 +306,6 @@ def test_a_document_whose_every_id_is_ruled_out_gets_an_empty_vector(tiny_dir: P
     tensors["cls.predictions.bias"] = tensors["cls.predictions.bias"] - 1000.0
     save_file(tensors, str(folder / "model.safetensors"))
     enc = SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "cache", projection="pruned")
-    assert isinstance(enc._document.backend, PrunedBackend)
+    assert isinstance(enc.loaded.document.backend, PrunedBackend)
     texts = ["the moon landing " * 30, "", "a"]
     assert [len(v) for v in enc.encode_documents(texts)] == [0, 0, 0]

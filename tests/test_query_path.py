@@ -71,7 +71,7 @@ def _spy(engine: NetworkEngine) -> tuple[list[int], list[int], Any]:
 
 
 def test_latency_graph_is_the_pooled_graph_in_one_slice(cache_dir: Path) -> None:
-    recipe = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="dense")._files
+    recipe = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="dense").loaded.recipes.get("document")
     assert recipe is not None and recipe.fast_graph is not None
     fast = recipe.fast_graph()
     assert fast != recipe.graph and fast.parent.parent == recipe.graph.parent.parent  # cached beside it
@@ -82,7 +82,7 @@ def test_latency_graph_is_the_pooled_graph_in_one_slice(cache_dir: Path) -> None
 
 
 def test_latency_graph_computes_the_same_weights(tiny: SpladeEncoder, queries: list[str]) -> None:
-    engine = tiny._document
+    engine = tiny.loaded.document
     assert engine.fast is not None
     ids = engine.tokenizer.encode(queries[:60])
     feeds = [pad_batch([x], engine.tokenizer.pad_id) for x in ids] + [pad_batch(ids[:6], engine.tokenizer.pad_id)]
@@ -95,7 +95,7 @@ def test_latency_graph_computes_the_same_weights(tiny: SpladeEncoder, queries: l
 def test_short_batches_take_the_latency_graph_and_long_ones_the_main(
     tiny: SpladeEncoder, queries: list[str], docs: list[str]
 ) -> None:
-    engine = tiny._document
+    engine = tiny.loaded.document
     main_sizes, fast_sizes, undo = _spy(engine)
     try:
         for q in queries[:20]:
@@ -109,10 +109,14 @@ def test_short_batches_take_the_latency_graph_and_long_ones_the_main(
 
 def test_latency_graph_is_made_only_when_a_short_batch_comes(tiny_dir: Path, tmp_path: Path, docs: list[str]) -> None:
     enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
-    fast = enc._document.fast
+    fast = enc.loaded.document.fast
     assert fast is not None and not fast.opened
     assert len(list((tmp_path / "onnx").iterdir())) == 1  # loading converts the main graph only
-    long_docs = [d for d, n in zip(docs, map(len, enc._tokenizer.encode(docs))) if n > enc._document.fast_tokens]
+    long_docs = [
+        d
+        for d, n in zip(docs, map(len, enc.loaded.document.tokenizer.encode(docs)))
+        if n > enc.loaded.document.fast_tokens
+    ]
     assert len(long_docs) >= 2
     enc.encode_documents(long_docs[:2], batch_size=1)
     assert not fast.opened  # a document job never pays for the second session
@@ -122,7 +126,7 @@ def test_latency_graph_is_made_only_when_a_short_batch_comes(tiny_dir: Path, tmp
 
 def test_single_queries_on_the_latency_graph_match_the_reference(tiny: SpladeEncoder) -> None:
     g = golden("splade_tiny.json")
-    engine = tiny._document
+    engine = tiny.loaded.document
     main_sizes, fast_sizes, undo = _spy(engine)
     try:
         short = [(t, ref) for t, ref in zip(g["texts"], g["vectors"]) if 0 < ref["n_tokens"] <= engine.fast_tokens]

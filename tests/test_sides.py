@@ -360,12 +360,14 @@ def test_workers_get_the_encoders_settings(tiny: SpladeEncoder, monkeypatch: pyt
 
 def test_the_ascii_fast_path_gives_the_tokenizers_ids(tiny: SpladeEncoder) -> None:
     """One short ASCII text is tokenized word by word from a cache; the ids are the tokenizer's own."""
-    ref = Tokenizer.from_str(tiny._tokenizer._tok.to_str())
+    ref = Tokenizer.from_str(tiny.loaded.document.tokenizer._tok.to_str())
     rng = random.Random(0)
     alphabet = [chr(c) for c in range(32, 127)] + ["\t", "\n", " "] * 8
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90))) for _ in range(2000)]
     texts += [json.loads(line)["text"] for line in (ROOT / "data" / "cisi" / "queries.jsonl").open()]
     texts += ["[CLS] hi", "a[MASK]b", "x" * 150, "UPPER lower", "caf\u00e9", "\x7f", "moon " * 600]
     for t in texts:
-        assert tiny._tokenizer.encode([t])[0] == ref.encode(t).ids, repr(t)
-    assert tiny._tokenizer._ascii is not None and len(tiny._tokenizer._ascii._cache) > 1000
+        assert tiny.loaded.document.tokenizer.encode([t])[0] == ref.encode(t).ids, repr(t)
+    assert (
+        tiny.loaded.document.tokenizer._ascii is not None and len(tiny.loaded.document.tokenizer._ascii._cache) > 1000
+    )

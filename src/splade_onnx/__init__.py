@@ -22,6 +22,7 @@ from ._eval import evaluate
 from ._fastembed import SparseTextEmbedding
 from ._fusion import fuse
 from ._index import SparseIndex
+from ._options import EncodeOptions
 from ._registry import DEFAULT_MODEL, ModelInfo
 from ._types import ModelIdentity, SparseEmbedding
 
@@ -30,6 +31,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "CapacityError",
+    "EncodeOptions",
     "FileMissingError",
     "IndexFormatError",
     "InputError",

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import ParamSpec, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,18 +14,13 @@ from ._types import SparseEmbedding
 __all__ = [
     "check_text",
     "check_texts",
-    "keyword_options",
     "merge_max",
     "plan_batches",
     "prune",
-    "reject_options",
     "rows_to_sparse",
     "token_windows",
     "windows",
 ]
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 def plan_batches(lengths: Sequence[int], *, token_budget: int, max_batch: int) -> list[list[int]]:
@@ -173,35 +165,3 @@ def windows(texts: Iterable[object], size: int) -> Iterator[tuple[int, list[str]
             check_text(t, start + j)
         yield start, chunk  # type: ignore[misc]
         start += len(chunk)
-
-
-def reject_options(where: str, unknown: Iterable[str], valid: Iterable[str]) -> None:
-    """Raise :class:`ArgumentTypeError` naming the ``unknown`` options and listing the ``valid`` ones."""
-    bad = sorted(unknown)
-    if bad:
-        raise ArgumentTypeError(
-            f"{where} got unexpected option(s) {', '.join(map(repr, bad))}; valid: {', '.join(valid) or '(none)'}"
-        )
-
-
-def keyword_options(f: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Make an unknown keyword, or an option passed by position, an :class:`ArgumentTypeError`
-    that lists ``f``'s keyword-only options (Python's own error lists none)."""
-    params = list(inspect.signature(f).parameters.values())
-    positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-    options = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
-    names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    where = f"{f.__qualname__}()"
-
-    @functools.wraps(f)
-    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if len(args) > positional:
-            raise ArgumentTypeError(
-                f"{where} takes its options by keyword only, got {len(args) - positional} extra positional "
-                f"argument(s); options: {', '.join(options) or '(none)'}"
-            )
-        if not names.issuperset(kwargs):
-            reject_options(where, set(kwargs) - names, options)
-        return f(*args, **kwargs)
-
-    return checked

@@ -21,13 +21,14 @@ from numpy.typing import NDArray
 from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
 from ._convert import TOKEN_BUDGET, fast_tokens
 from ._errors import ArgumentError, ModelError
+from ._options import EncodeOptions
 from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "Engine", "NetworkEngine", "NetworkRecipe", "Settings", "StaticEngine"]
+__all__ = ["Encoded", "Engine", "NetworkEngine", "NetworkRecipe", "Settings", "StaticEngine", "settings_for"]
 
 
 @dataclass(frozen=True)
@@ -270,3 +271,23 @@ class NetworkRecipe:
             if self.fast_graph is not None:
                 fast = LazyBackend(self.fast_graph, threads=threads, providers=self.providers, spinning=False)
         return NetworkEngine(backend, tok, prompt=self.prompt, pooling=self.pooling, fast=fast)
+
+
+def settings_for(
+    engine: Engine, options: EncodeOptions, *, token_budget: int = TOKEN_BUDGET, default_top_k: int | None = None
+) -> Settings:
+    """``options`` checked against ``engine``'s side (``max_length`` within its limit, windows that fit),
+    as the :class:`Settings` of its calls; ``top_k=None`` takes ``default_top_k`` (the model's ``max_active_dims``)."""
+    if options.max_length is not None:
+        engine.tokenizer._truncating(options.max_length)  # it checks the type too
+    if options.long_documents == "windows":
+        engine.check_windows(options.max_length, options.stride)
+    return Settings(
+        max_batch=options.batch_size or 256,
+        max_length=options.max_length,
+        token_budget=token_budget,
+        top_k=options.top_k if options.top_k is not None else default_top_k,
+        min_weight=None if options.min_weight is None else float(options.min_weight),
+        windows=options.long_documents == "windows",
+        stride=options.stride,
+    )

@@ -12,9 +12,13 @@ from ._encoder import SpladeEncoder
 from ._errors import ArgumentError, MissingExtraError
 from ._fusion import fuse
 from ._index import SparseIndex
+from ._options import EncodeOptions
 from ._registry import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
+
+#: One side's encoding options: an :class:`EncodeOptions`, a mapping of its option names, or none.
+Options = EncodeOptions | Mapping[str, Any] | None
 
 __all__ = ["MEASURES", "bm25_run", "evaluate", "evaluate_loaded", "score_run"]
 
@@ -68,8 +72,8 @@ def splade_run(
     encoder: SpladeEncoder,
     depth: int,
     *,
-    document_options: Mapping[str, Any] | None = None,
-    query_options: Mapping[str, Any] | None = None,
+    document_options: Options = None,
+    query_options: Options = None,
     show_progress: bool = False,
 ) -> Run:
     """Exhaustive SPLADE retrieval (exact dot products through :class:`SparseIndex`).
@@ -78,18 +82,20 @@ def splade_run(
     (``max_length``, ``top_k``, ``min_weight``, ``long_documents``, ``stride``).
     """
     index = SparseIndex()
-    docs = encoder.encode_documents(data.doc_texts, show_progress=show_progress, **(document_options or {}))
+    doc_opts, query_opts = _side(None, document_options, "documents"), _side(None, query_options, "queries")
+    docs = encoder.encode_documents(data.doc_texts, options=doc_opts, show_progress=show_progress)
     index.add(docs, ids=data.doc_ids)
-    queries = encoder.encode_queries(data.query_texts, **(query_options or {}))
+    queries = encoder.encode_queries(data.query_texts, options=query_opts)
     return dict(zip(data.query_ids, index.search_batch(queries, k=depth)))
 
 
-def _side(max_length: int | None, options: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    out = dict(options or {})
+def _side(max_length: int | None, options: Options, what: str) -> EncodeOptions:
+    """One side's options (an :class:`EncodeOptions` or a mapping of its names), with ``max_length`` added."""
+    out = options if isinstance(options, EncodeOptions) else EncodeOptions.of(options or {}, f"{what} options")
     if max_length is not None:
-        if "max_length" in out:
+        if out.max_length is not None:
             raise ArgumentError(f"{what}: pass max_length once, as an argument or in the options")
-        out["max_length"] = max_length
+        out = out.replace(max_length=max_length)
     return out
 
 
@@ -104,8 +110,8 @@ def evaluate(
     convex_weight: float = 0.5,
     depth: int = 100,
     split: str = "test",
-    document_options: Mapping[str, Any] | None = None,
-    query_options: Mapping[str, Any] | None = None,
+    document_options: Options = None,
+    query_options: Options = None,
     show_progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """nDCG@10, R@100 and MRR@10 (``RR@10``) on a BEIR folder, over its judged queries.
@@ -142,8 +148,8 @@ def evaluate_loaded(
     query_max_length: int | None = None,
     convex_weight: float = 0.5,
     depth: int = 100,
-    document_options: Mapping[str, Any] | None = None,
-    query_options: Mapping[str, Any] | None = None,
+    document_options: Options = None,
+    query_options: Options = None,
     show_progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate` on a collection already read (the CLI reads it before it loads the model)."""

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import _registry
-from ._batching import reject_options
+from ._batching import check_texts
 from ._encoder import SpladeEncoder
+from ._options import EncodeOptions, reject_options
 from ._registry import DEFAULT_MODEL, HubSource
 from ._session import Provider
 from ._types import SparseEmbedding
@@ -101,15 +102,17 @@ class SparseTextEmbedding:
         reject_options("query_embed()", set(kwargs) - {"batch_size"}, ("batch_size",))
         enc = self._load()
         queries = [query] if isinstance(query, str) else query
-        batch_size = kwargs.get("batch_size")
-        enc._check_call(queries, batch_size=batch_size)
-        return _later(lambda: enc.encode_queries(queries, batch_size=batch_size))
+        check_texts(queries)
+        options = EncodeOptions(batch_size=kwargs.get("batch_size"))
+        enc.check_options(options, task="query")
+        return _later(lambda: enc.encode_queries(queries, options=options))
 
     def token_count(self, texts: str | Iterable[str], batch_size: int = 1024) -> int:
         """Tokens the model sees for ``texts`` (after truncation, special tokens included)."""
         enc = self._load()
         docs = [texts] if isinstance(texts, str) else texts
-        enc._check_call(docs, batch_size=batch_size)  # batch_size is checked, then unused
+        check_texts(docs)
+        EncodeOptions(batch_size=batch_size)  # batch_size is checked, then unused
         return enc.token_count(docs)
 
     @classmethod

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._batching import keyword_options
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
+from ._options import keyword_options
 
 try:
     import pyarrow as pa  # type: ignore[import-untyped]

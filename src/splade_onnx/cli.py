@@ -31,137 +31,33 @@ Progress bars go to stderr; ``--quiet`` hides them.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import io
 import json
 import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from ._atomic import atomic_text_file
-from ._beir import check_unique_ids, load_beir, parse_json_object, read_lines
+from ._beir import load_beir
+from ._cli_io import INPUT_RULES, atomic_output, check_output, read_texts, require_eval_extras
 from ._encoder import SpladeEncoder
 from ._errors import (
     ArgumentError,
     ArgumentTypeError,
-    FileMissingError,
     IndexFormatError,
     InputError,
     MissingExtraError,
     ModelMismatchError,
     SpladeError,
-    missing_extra,
 )
+from ._options import EncodeOptions
 from ._registry import DEFAULT_MODEL
 from ._types import SparseEmbedding
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-INPUT_RULES = (
-    "Input: a .jsonl file (one JSON object per line: the text in --field, the id in _id or id, else the "
-    "line number), any other file as plain text (one text per line, id = its line number; blank lines are "
-    "skipped with a warning), or - for stdin: jsonl if its first non-blank line is a JSON object, else "
-    "plain text. The whole input is checked (UTF-8, JSON, fields, duplicate ids) before the model loads."
-)
-
-
-# ---------------------------------------------------------------------------- input and output
-
-
-def _read_texts(path: str, field: str) -> list[tuple[str, str]]:
-    """``(id, text)`` pairs from the input (rules in the module docstring), all checked before anything is encoded."""
-    if path == "-":
-        name = "<stdin>"
-        stream = getattr(sys.stdin, "buffer", None)
-        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-        lines = list(read_lines(io.BytesIO(data), name))
-        jsonl = _first_line_is_an_object(lines)
-    else:
-        name = path
-        p = Path(path)
-        if not p.exists():
-            raise FileMissingError(f"input file {path} does not exist")
-        if p.is_dir():
-            raise ArgumentError(f"input {path} is a folder; give a .jsonl or text file, or - for stdin")
-        with p.open("rb") as f:
-            lines = list(read_lines(f, name))
-        jsonl = p.suffix == ".jsonl"
-    rows: list[tuple[int, str, str]] = []  # (line, id, text)
-    blank = 0
-    for n, line in lines:
-        if not line.strip():
-            blank += 1
-            continue
-        if jsonl:
-            obj = parse_json_object(line, f"{name}:{n}", (field,))
-            rows.append((n, _row_id(obj, n, f"{name}:{n}"), obj[field]))
-        else:
-            rows.append((n, str(n), line))
-    if blank and not jsonl:
-        print(f"splade-onnx: warning: skipped {blank} blank line{'s' if blank > 1 else ''} in {name} "
-              "(the other lines keep their line numbers as ids)", file=sys.stderr)  # fmt: skip
-    check_unique_ids(((n, rid) for n, rid, _ in rows), name)
-    return [(rid, text) for _, rid, text in rows]
-
-
-def _first_line_is_an_object(lines: list[tuple[int, str]]) -> bool:
-    first = next((line for _, line in lines if line.strip()), None)
-    if first is None:
-        return False
-    try:
-        return isinstance(json.loads(first), dict)
-    except (ValueError, RecursionError):
-        return False
-
-
-def _row_id(obj: dict[str, Any], n: int, where: str) -> str:
-    for key in ("_id", "id"):
-        if key in obj:
-            value = obj[key]
-            if isinstance(value, bool) or not isinstance(value, (str, int)):
-                raise InputError(f"{where}: field {key!r} must be a string or an integer, got {type(value).__name__}")
-            return str(value)
-    return str(n)
-
-
-def _check_output(path: str | None, *, create_folder: bool) -> None:
-    """Fail before any work if ``path`` cannot be written: a folder, or in a folder that does not exist."""
-    if path is None or path == "-":
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ArgumentError(f"output {path} is a folder; give a file name")
-    if create_folder:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    elif not target.parent.is_dir():
-        raise FileMissingError(f"cannot write {path}: the folder {target.parent} does not exist")
-
-
-@contextlib.contextmanager
-def _atomic_output(path: str | None) -> Iterator[IO[str]]:
-    """stdout, or a temp file renamed onto ``path`` only if everything was written."""
-    if path is None or path == "-":
-        yield sys.stdout
-        return
-    with atomic_text_file(path) as f:
-        yield f
-
-
-def _require_eval_extras(bm25: bool) -> None:
-    """Import the ``[eval]`` dependencies ``eval`` will need, so a missing one fails before the model loads."""
-    for module in ("ir_measures", *(("bm25s", "Stemmer") if bm25 else ())):
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            raise missing_extra(f"splade-onnx eval ({module})", "splade-onnx", "eval", e) from e
-
 
 # ---------------------------------------------------------------------------- commands
 
@@ -178,16 +74,21 @@ def _encoder(args: argparse.Namespace) -> SpladeEncoder:
     )
     if hasattr(args, "top_k"):  # check the side options before any work (they are usage errors)
         for task in ("document", "query"):
-            enc.encode([], task=task, **_side(args, task))
+            enc.check_options(_side(args, task), task=task)
     return enc
 
 
-def _side(args: argparse.Namespace, task: str) -> dict[str, Any]:
+def _side(args: argparse.Namespace, task: str, batch_size: int | None = None) -> EncodeOptions:
     """The encoding options of one side from the command line (pruning per side, windows for documents)."""
     if task == "query":
-        return {"top_k": args.query_top_k, "min_weight": args.query_min_weight}
-    return {"top_k": args.top_k, "min_weight": args.min_weight, "long_documents": args.long_documents,
-            "stride": args.stride}  # fmt: skip
+        return EncodeOptions(batch_size=batch_size, top_k=args.query_top_k, min_weight=args.query_min_weight)
+    return EncodeOptions(
+        batch_size=batch_size,
+        top_k=args.top_k,
+        min_weight=args.min_weight,
+        long_documents=args.long_documents,
+        stride=args.stride,
+    )
 
 
 def _vector_json(emb: SparseEmbedding) -> dict[str, Any]:
@@ -195,14 +96,13 @@ def _vector_json(emb: SparseEmbedding) -> dict[str, Any]:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    rows = _read_texts(args.input, args.field)
-    _check_output(args.output, create_folder=True)
+    rows = read_texts(args.input, args.field)
+    check_output(args.output, create_folder=True)
     enc = _encoder(args)
     texts = [t for _, t in rows]
     task = "query" if args.queries else "document"
-    with _atomic_output(args.output) as out:
-        vectors = enc.encode(texts, task=task, batch_size=args.batch_size, show_progress=not args.quiet,
-                             **_side(args, task))  # fmt: skip
+    with atomic_output(args.output) as out:
+        vectors = enc.encode(texts, task=task, options=_side(args, task, args.batch_size), show_progress=not args.quiet)
         for (rid, _), emb in zip(rows, vectors):
             out.write(json.dumps({"id": rid, **_vector_json(emb)}) + "\n")
     logger.info("encoded %d texts", len(rows))
@@ -212,11 +112,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from ._index import SparseIndex
 
-    _check_output(args.output, create_folder=False)
-    rows = _read_texts(args.input, args.field)
+    check_output(args.output, create_folder=False)
+    rows = read_texts(args.input, args.field)
     enc = _encoder(args)
     index = SparseIndex(model=enc.identity)
-    docs = enc.encode_documents([t for _, t in rows], show_progress=not args.quiet, **_side(args, "document"))
+    docs = enc.encode_documents([t for _, t in rows], options=_side(args, "document"), show_progress=not args.quiet)
     index.add(docs, ids=[r for r, _ in rows])
     index.save(args.output)
     print(f"indexed {len(index)} documents with {enc.name} into {args.output}", file=sys.stderr)
@@ -229,7 +129,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     index = SparseIndex.load(args.index)  # before the model: a bad file fails fast
     enc = _encoder(args)
     check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
-    queries = enc.encode_queries(args.query, **_side(args, "query"))
+    queries = enc.encode_queries(args.query, options=_side(args, "query"))
     for text, hits in zip(args.query, index.search_batch(queries, k=args.k)):
         if args.json:
             print(json.dumps({"query": text, "hits": [{"id": d, "score": round(s, 6)} for d, s in hits]}))
@@ -245,7 +145,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ._eval import MEASURES, evaluate_loaded
 
-    _require_eval_extras(bm25=args.bm25 or args.hybrid)
+    require_eval_extras(bm25=args.bm25 or args.hybrid)
     data = load_beir(args.data_dir)  # read and checked before the model loads
     enc = _encoder(args)
     results = evaluate_loaded(data, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
@@ -268,14 +168,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     enc = _encoder(args)
-    q = enc.encode_queries([args.query], **_side(args, "query"))[0]
-    d = enc.encode_documents([args.document], **_side(args, "document"))[0]
+    q = enc.encode_queries([args.query], options=_side(args, "query"))[0]
+    d = enc.encode_documents([args.document], options=_side(args, "document"))[0]
     parts = enc.explain(q, d)
     print(f"score {q.dot(d):.4f} from {len(parts)} shared terms")
     for tok, c in parts[: args.top]:
         print(f"  {tok:20s} {c:8.4f}")
     for label, text, emb in (("query", args.query, q), ("document", args.document, d)):
-        own = set(enc._tokenizer.encode([text])[0])
+        own = set(enc.loaded.document.tokenizer.encode([text])[0])
         expansion = [(t, w) for i, (t, w) in zip(_ids_by_weight(emb), enc.decode(emb)) if i not in own]
         shown = ", ".join(f"{t} {w:.2f}" for t, w in expansion[: args.top])
         print(f"{label} expansion terms (not in its text): {shown or '(none)'}")
@@ -304,7 +204,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     enc = _encoder(args)
-    print(enc._files.graph if enc._files else "")
+    recipe = enc.loaded.recipes.get("document")
+    print(recipe.graph if recipe else "")
     print(f"converted {enc.name} from {enc.source}", file=sys.stderr)
     return EXIT_OK
 

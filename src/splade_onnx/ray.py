@@ -35,14 +35,13 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ._batching import keyword_options
 from ._encoder import SpladeEncoder
-from ._engine import Engine, NetworkEngine, NetworkRecipe, Settings, StaticEngine
+from ._engine import Engine, NetworkEngine, StaticEngine, settings_for
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
+from ._options import EncodeOptions, keyword_options, positive_int
 from ._registry import DEFAULT_MODEL
 from ._session import default_threads
 from ._types import SparseEmbedding
@@ -55,6 +54,7 @@ try:
 except ImportError as e:
     raise missing_extra("splade_onnx.ray", "splade-onnx", "ray", e) from e
 
+from ._ray_prepare import PreparedModel, check_quantize, prepare_model, unbundle
 from ._ray_sinks import MILVUS_EMPTY_VECTOR, MilvusDatasink, QdrantDatasink, qdrant_point_id
 
 logger = logging.getLogger(__name__)
@@ -71,151 +71,8 @@ __all__ = [
     "to_embeddings",
 ]
 
-_SHIP = ("disk", "object_store")
 _TASKS = ("document", "query")
-#: What a network side reads from its model folder besides the graph (tokenizer and position limit).
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json")
 _OUTPUT = ("indices", "values")
-
-
-@dataclass(frozen=True)
-class _FixedGraph:
-    """A latency graph already on disk (the recipe's ``fast_graph`` callable, made on the driver)."""
-
-    path: Path
-
-    def __call__(self) -> Path:
-        return self.path
-
-
-@dataclass(frozen=True)
-class PreparedModel:
-    """A model resolved and converted on the driver: all an actor needs to build its engine.
-
-    Made by :func:`prepare_model`; picklable and small (paths, options and, with
-    ``ship="object_store"``, a reference to the files in Ray's object store).
-    """
-
-    name: str
-    quantize: str | None
-    vocab_size: int
-    max_active_dims: int | None
-    token_budget: int
-    document: NetworkRecipe
-    #: The query side: a network recipe, or the static table of an inference-free model.
-    query: NetworkRecipe | StaticEngine
-    ship: str = "disk"
-    #: ``ray.ObjectRef`` of ``{relative path: bytes}`` with ``ship="object_store"``.
-    files: Any = None
-
-
-@keyword_options
-def prepare_model(
-    model: str | os.PathLike[str] | SpladeEncoder = DEFAULT_MODEL,
-    *,
-    quantize: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    revision: str | None = None,
-    local_files_only: bool = False,
-    ship: str = "disk",
-) -> PreparedModel:
-    """Resolve, convert and cache ``model`` here (the driver), once, for actors that only read the files.
-
-    ``model`` is what :meth:`SpladeEncoder.from_pretrained` takes, or an encoder it built.
-    ``ship="disk"``: actors read the cache at the same paths (one machine, or a shared cache
-    folder).  ``ship="object_store"``: the files travel through Ray's object store (needs
-    ``ray.init()`` first); actors write them to a temporary folder of their own.
-    """
-    if ship not in _SHIP:
-        raise ArgumentError(f"ship must be one of {', '.join(map(repr, _SHIP))}, got {ship!r}")
-    if isinstance(model, SpladeEncoder):
-        if quantize is not None or cache_dir is not None or revision is not None or local_files_only:
-            raise ArgumentError("pass loading options (quantize, cache_dir, ...) with a model name, not an encoder")
-        enc = model
-        quantize = _quantize_of(enc)
-    else:
-        enc = SpladeEncoder.from_pretrained(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
-                                            local_files_only=local_files_only, threads=1)  # fmt: skip
-    recipe = enc._recipes.get("document")
-    if recipe is None:
-        raise ArgumentError(
-            "prepare_model needs an encoder built by SpladeEncoder.from_pretrained (actors reload its files)"
-        )
-    doc = _fixed(recipe)
-    query: NetworkRecipe | StaticEngine
-    if isinstance(enc._query, StaticEngine):
-        query = enc._query
-    else:
-        q = enc._recipes.get("query")
-        query = doc if q is None else _fixed(q)
-    files = ray.put(_bundle(doc, query)) if ship == "object_store" else None
-    return PreparedModel(name=enc.name, quantize=quantize, vocab_size=enc.vocab_size,
-                         max_active_dims=enc.max_active_dims, token_budget=enc.token_budget, document=doc,
-                         query=query, ship=ship, files=files)  # fmt: skip
-
-
-def _quantize_of(enc: SpladeEncoder) -> str | None:
-    recipe = enc._recipes.get("document")
-    if recipe is None:
-        return None
-    return "int8" if " int8 " in _variant(recipe.graph) else None
-
-
-def _variant(graph: Path) -> str:
-    import json
-
-    try:
-        return str(json.loads((graph.parent / "meta.json").read_text()).get("variant", ""))
-    except (OSError, ValueError):
-        return ""
-
-
-def _fixed(recipe: NetworkRecipe) -> NetworkRecipe:
-    """``recipe`` with its latency graph made now, so that no actor converts it on its first short batch."""
-    if recipe.fast_graph is None or isinstance(recipe.fast_graph, _FixedGraph):
-        return recipe
-    return replace(recipe, fast_graph=_FixedGraph(recipe.fast_graph()))
-
-
-def _sides(doc: NetworkRecipe, query: NetworkRecipe | StaticEngine) -> dict[str, NetworkRecipe]:
-    sides = {"document": doc}
-    if isinstance(query, NetworkRecipe) and query != doc:
-        sides["query"] = query
-    return sides
-
-
-def _bundle(doc: NetworkRecipe, query: NetworkRecipe | StaticEngine) -> dict[str, bytes]:
-    """``{side/part/file: bytes}``: the graphs (with any external data) and tokenizer files of each network side."""
-    out: dict[str, bytes] = {}
-    for side, r in _sides(doc, query).items():
-        parts = {"graph": r.graph.parent}
-        if isinstance(r.fast_graph, _FixedGraph):
-            parts["fast"] = r.fast_graph.path.parent
-        for part, folder in parts.items():
-            for f in sorted(folder.iterdir()):
-                if f.is_file() and f.name != "meta.json":
-                    out[f"{side}/{part}/{f.name}"] = f.read_bytes()
-        for name in _TOKENIZER_FILES:
-            if (r.folder / name).is_file():
-                out[f"{side}/tokenizer/{name}"] = (r.folder / name).read_bytes()
-    return out
-
-
-def _unbundle(prepared: PreparedModel, side: str, into: Path) -> NetworkRecipe:
-    """The recipe of ``side`` pointing at its shipped files, written under ``into``."""
-    recipe = prepared.document if side == "document" else prepared.query
-    assert isinstance(recipe, NetworkRecipe)
-    files: dict[str, bytes] = ray.get(prepared.files)
-    for name, data in files.items():
-        if name.startswith(side + "/"):
-            dest = into / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-    fast = _FixedGraph(into / side / "fast" / recipe.fast_graph.path.name) if isinstance(
-        recipe.fast_graph, _FixedGraph) else None  # fmt: skip
-    head = into / side / "graph" / recipe.head.name if recipe.head is not None else None  # beside the graph
-    return replace(recipe, graph=into / side / "graph" / recipe.graph.name, head=head, fast_graph=fast,
-                   folder=into / side / "tokenizer")  # fmt: skip
 
 
 def _assigned_threads() -> int:
@@ -230,32 +87,13 @@ def _assigned_threads() -> int:
     return default_threads()
 
 
-def _settings(
-    engine: Engine, token_budget: int, max_active_dims: int | None, task: str, options: dict[str, Any]
-) -> Settings:
-    """The encoder's own checks and :class:`Settings` for these call options (the in-process encoder's path)."""
-    shell = SpladeEncoder.__new__(SpladeEncoder)
-    shell._document = shell._query = engine  # type: ignore[assignment]
-    shell.token_budget = token_budget
-    shell.max_active_dims = max_active_dims
-    return shell._check_call([], task=task, **options)[1]
-
-
 def _check_actor_options(task: object, text_column: object, title_column: object, threads: object) -> None:
     if task not in _TASKS:
         raise ArgumentError(f"task must be one of {', '.join(map(repr, _TASKS))}, got {task!r}")
     for name, col in (("text_column", text_column), ("title_column", title_column)):
         if not (isinstance(col, str) and col) and not (col is None and name == "title_column"):
             raise ArgumentTypeError(f"{name} must be a column name (a non-empty str), got {col!r}")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ArgumentError(f"threads must be a positive int or None (the CPUs Ray assigned), got {threads!r}")
-
-
-def _check_quantize(quantize: str | None, prepared: PreparedModel) -> None:
-    if quantize is not None and quantize != prepared.quantize:
-        raise ArgumentError(
-            f"quantize={quantize!r} disagrees with the prepared model ({prepared.quantize!r}); pass it to prepare_model"
-        )
+    positive_int("threads", threads)  # None: the CPUs Ray assigned
 
 
 class SpladeBatchEncoder:
@@ -304,17 +142,23 @@ class SpladeBatchEncoder:
         self.threads = threads or _assigned_threads()
         self._tmp: Path | None = None
         if isinstance(model, PreparedModel):
-            _check_quantize(quantize, model)
+            check_quantize(quantize, model)
             self.engine = self._build(model)
             name, budget, dims = model.name, model.token_budget, model.max_active_dims
         else:  # this actor loads the model itself (from the cache when it is there)
             enc = SpladeEncoder.from_pretrained(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
                                                 local_files_only=local_files_only, threads=self.threads)  # fmt: skip
-            self.engine = enc._document if task == "document" else enc._query
+            self.engine = enc.loaded.document if task == "document" else enc.loaded.query
             name, budget, dims = enc.name, enc.token_budget, enc.max_active_dims
-        options = {"batch_size": batch_size, "max_length": max_length, "top_k": top_k, "min_weight": min_weight,
-                   "long_documents": long_documents, "stride": stride}  # fmt: skip
-        self.settings = _settings(self.engine, budget, dims, task, options)
+        options = EncodeOptions(
+            batch_size=batch_size,
+            max_length=max_length,
+            top_k=top_k,
+            min_weight=min_weight,
+            long_documents=long_documents,
+            stride=stride,
+        )
+        self.settings = settings_for(self.engine, options, token_budget=budget, default_top_k=dims)
         self._warned = False
         logger.info("SpladeBatchEncoder: %s, %s side, %d thread(s), files from %s", name, task, self.threads,
                     "the object store" if self._tmp else "the cache")  # fmt: skip
@@ -327,7 +171,7 @@ class SpladeBatchEncoder:
         if prepared.ship == "object_store":
             self._tmp = Path(tempfile.mkdtemp(prefix="splade-onnx-ray-"))
             weakref.finalize(self, shutil.rmtree, self._tmp, True)
-            recipe = _unbundle(prepared, side, self._tmp)
+            recipe = unbundle(prepared, side, self._tmp)
         return recipe.build(threads=self.threads)
 
     def __call__(self, batch: Any) -> Any:
@@ -472,14 +316,13 @@ def encode_dataset(
         raise ArgumentError(f"concurrency must be a positive int or a (min, max) pair of them, got {concurrency!r}")
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus > 0:
         raise ArgumentError(f"num_cpus must be a positive number, got {num_cpus!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+    positive_int("batch_size", batch_size, allow_none=False)
     if isinstance(model, PreparedModel):
         if ship is not None and ship != model.ship:
             raise ArgumentError(
                 f"ship={ship!r} disagrees with the prepared model ({model.ship!r}); pass it to prepare_model"
             )
-        _check_quantize(quantize, model)
+        check_quantize(quantize, model)
         prepared = model
     else:
         prepared = prepare_model(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
@@ -505,5 +348,6 @@ def _check_here(prepared: PreparedModel, kwargs: dict[str, Any]) -> None:
     _check_actor_options(kwargs["task"], kwargs["text_column"], kwargs["title_column"], kwargs["threads"])
     side = prepared.document if kwargs["task"] == "document" else prepared.query
     engine: Engine = side if isinstance(side, StaticEngine) else NetworkEngine(None, side.tokenizer())  # type: ignore[arg-type]
-    options = {k: kwargs[k] for k in ("max_length", "top_k", "min_weight", "long_documents", "stride")}
-    _settings(engine, prepared.token_budget, prepared.max_active_dims, kwargs["task"], options)
+    names = ("max_length", "top_k", "min_weight", "long_documents", "stride")
+    options = EncodeOptions.of({k: kwargs[k] for k in names})
+    settings_for(engine, options, token_budget=prepared.token_budget, default_top_k=prepared.max_active_dims)

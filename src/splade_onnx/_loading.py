@@ -1,0 +1,287 @@
+"""Loading a model: resolve its sources, read its layout, convert and cache its graphs, build its sides.
+
+:func:`load` is the one seam between the files on disk and the encoder: it returns a
+:class:`LoadedModel` (the document side, the query side, the model's identity, its quantization
+and registry entry, and the recipes that rebuild each network side elsewhere), and
+:class:`~splade_onnx.SpladeEncoder` takes everything it needs from that value.  Tests plug a fake
+backend in by building a :class:`LoadedModel` around it.  Graphs are converted only on a cache
+miss, so a cached model never imports ``onnx``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _registry
+from ._cache import cached_graph, file_identity, save_model, source_fingerprint
+from ._convert import CONVERTER_VERSION, convert_checkpoint, pool_logits_model, vocab_chunks
+from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine, read_config
+from ._errors import ArgumentError, ModelError, ModelMismatchError
+from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
+from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
+from ._options import positive_int
+from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
+from ._registry import DEFAULT_MODEL
+from ._session import Provider
+from ._tokenize import TextTokenizer
+from ._types import ModelIdentity
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["QUANTIZE", "LoadOptions", "LoadedModel", "int8_graph", "load", "pooled_graph"]
+
+#: What ``quantize`` may be: fp32 (``None``) or onnxruntime's dynamic int8.
+QUANTIZE = (None, "int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOptions:
+    """How to load a model: where from, how to convert it, and how to run it; checked when built."""
+
+    revision: str | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    local_files_only: bool = False
+    max_length: int | None = None
+    threads: int | None = None
+    providers: Sequence[Provider] | None = None
+    quantize: str | None = None
+    projection: str = "auto"
+
+    def __post_init__(self) -> None:
+        positive_int("threads", self.threads)
+        if self.quantize not in QUANTIZE:
+            raise ArgumentError(f"quantize must be one of {QUANTIZE}, got {self.quantize!r}")
+        if self.projection not in PROJECTIONS:
+            raise ArgumentError(
+                f"projection must be one of {', '.join(map(repr, PROJECTIONS))}, got {self.projection!r}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedModel:
+    """A loaded model: what :class:`~splade_onnx.SpladeEncoder` is built from.
+
+    ``query`` is the query side: ``document`` itself (one network), another network (two-tower) or a
+    :class:`~splade_onnx._engine.StaticEngine` (inference-free).  ``recipes`` rebuild the network sides
+    in worker processes and Ray actors (``"document"``, and ``"query"`` for a separate query tower);
+    it is empty for a model not built from files.
+    """
+
+    document: NetworkEngine
+    query: Engine
+    identity: ModelIdentity
+    source: str = "custom"
+    info: _registry.ModelInfo | None = None
+    quantize: str | None = None
+    #: The model's default ``top_k`` on both sides (sentence-transformers' ``max_active_dims``).
+    max_active_dims: int | None = None
+    recipes: Mapping[str, NetworkRecipe] = field(default_factory=dict)
+    #: What the files were (for the log): a plain checkpoint, a sentence-transformers folder, ...
+    description: str = "custom"
+
+    @property
+    def query_mode(self) -> str:
+        """``"same"`` (one network), ``"two-tower"`` (a separate query network) or ``"static"`` (a weight table)."""
+        if isinstance(self.query, StaticEngine):
+            return "static"
+        return "same" if self.query.backend is self.document.backend else "two-tower"
+
+
+def load(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    query: str | os.PathLike[str] | None = None,
+    document: str | os.PathLike[str] | None = None,
+    options: LoadOptions | None = None,
+) -> LoadedModel:
+    """Resolve, convert (once, cached) and open ``model``'s sides; see ``SpladeEncoder.from_pretrained``."""
+    opts = options or LoadOptions()
+    if document is not None and model is not None:
+        raise ArgumentError(
+            f"pass the document checkpoint once: model={str(model)!r} and document={str(document)!r} were both "
+            "given; use from_pretrained(document=..., query=...) or from_pretrained(model, query=...)"
+        )
+    doc_name = document if document is not None else (model if model is not None else DEFAULT_MODEL)
+    info = _registry.get(str(doc_name))
+    where = {"revision": opts.revision, "cache_dir": opts.cache_dir, "local_files_only": opts.local_files_only}
+    res = resolve(doc_name, **where)  # type: ignore[arg-type]
+    layout = read_layout(res.path)
+    if query is None and layout.query is None and info is not None and info.query_model is not None:
+        query = info.query_model  # a two-tower pair whose document folder does not hold the query tower
+    q_side: Side | None = layout.query
+    q_res = res
+    if query is not None:
+        q_res = resolve(query, **where)  # type: ignore[arg-type]
+        q_side = read_layout(q_res.path).document
+    elif info is not None and info.query_mode == "static" and not isinstance(q_side, StaticSide):
+        if info.static_query != "tokens":
+            raise ModelError(
+                f"{info.name} is inference-free in the registry, but {res.path} has no query weight table "
+                "(a SparseStaticEmbedding module or idf.json); download the whole repository"
+            )
+        q_side = StaticSide(folder=layout.document.folder, weights=None, prompt=layout.document.prompt)
+    doc_recipe = _recipe(res, layout.document, opts)
+    doc = doc_recipe.build(threads=opts.threads)
+    vocab = int(read_config(layout.document.folder).get("vocab_size") or doc.tokenizer.vocab_size)
+    recipes = {"document": doc_recipe}
+    q_engine: Engine = doc  # the query side is this network unless a side below says otherwise
+    fingerprints = [source_fingerprint(_at(res, layout.document.folder))]
+    if isinstance(q_side, StaticSide):
+        q_engine = _static_engine(q_side, vocab)
+        fingerprints.append("static:" + (file_identity(q_side.weights) if q_side.weights else "ones"))
+    elif q_side is not None:
+        q_recipe = _recipe(q_res, q_side, opts)
+        shared = dataclasses.replace(q_recipe, prompt=doc_recipe.prompt) == doc_recipe
+        q_engine = q_recipe.build(threads=opts.threads, share=doc if shared else None)
+        recipes["query"] = q_recipe
+        q_vocab = int(read_config(q_side.folder).get("vocab_size") or q_engine.tokenizer.vocab_size)
+        if q_vocab != vocab:
+            raise ModelMismatchError(
+                f"the query model has a vocabulary of {q_vocab} and the document model {vocab}: their vectors "
+                "cannot be compared; a two-tower pair must share its vocabulary"
+            )
+        if not shared:
+            fingerprints.append(source_fingerprint(_at(q_res, q_side.folder)))
+    name = info.name if info else str(doc_name)
+    return LoadedModel(
+        document=doc,
+        query=q_engine,
+        identity=ModelIdentity(name=name, vocab_size=vocab, fingerprint=_combine(fingerprints)),
+        source=res.source,
+        info=info,
+        quantize=opts.quantize,
+        max_active_dims=layout.max_active_dims,
+        recipes=recipes,
+        description=layout.description,
+    )
+
+
+def _at(res: ResolvedModel, folder: Path) -> ResolvedModel:
+    """``res`` narrowed to one module folder (the whole model when it is the root)."""
+    if folder == res.path:
+        return res
+    rel = folder.relative_to(res.path).as_posix() if folder.is_relative_to(res.path) else str(folder)
+    return dataclasses.replace(res, path=folder, source=f"{res.source} [{rel}]")
+
+
+def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions) -> NetworkRecipe:
+    """The cached graph of a network side and how to rebuild its engine."""
+    tower = _at(res, side.folder)
+    root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
+    int8 = opts.quantize == "int8"
+    fmt, weights = detect_format(tower.path)
+    sliced = fmt == "safetensors"  # a wrapped logits graph has no vocabulary slices
+    fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
+    head = None
+    projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling, quantize=opts.quantize)
+    if projection != "dense":
+        fit = fitted_plan(tower, weights, root, side.folder)
+        if projection == "pruned" or fit[1].auto == "pruned":
+            graph, head = pruned_graphs(tower, weights, root, fit, side.activation)
+    if head is None:
+        graph = pooled_graph(tower, root, side.pooling, side.activation)
+        if int8:
+            graph = int8_graph(tower, root, graph)
+    return NetworkRecipe(
+        graph=graph,
+        head=head,
+        fast_graph=fast,
+        folder=side.folder,
+        max_length=opts.max_length,
+        max_seq_length=side.max_seq_length,
+        lowercase=side.lowercase,
+        prompt=side.prompt,
+        pooling=side.pooling,
+        providers=opts.providers,
+    )
+
+
+@dataclass(frozen=True)
+class _LatencyGraph:
+    """The latency graph of a side (one vocabulary slice), converted on first call, then cached on disk.
+
+    A document job never opens it, so it costs neither conversion time nor disk until a short batch comes.
+    """
+
+    tower: ResolvedModel
+    root: Path
+    pooling: str
+    activation: str
+    int8: bool
+
+    def __call__(self) -> Path:
+        graph = pooled_graph(self.tower, self.root, self.pooling, self.activation, chunks=1)
+        return int8_graph(self.tower, self.root, graph) if self.int8 else graph
+
+
+def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
+    tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
+    raw = json.loads(tok._tok.to_str()).get("model") or {}
+    unk = raw.get("unk_token")
+    unk_id = tok._tok.token_to_id(unk) if isinstance(unk, str) else None
+    weights = static_weights(side, tok._tok.get_vocab(with_added_tokens=True), unk_id)
+    if weights.size != vocab:
+        raise ModelMismatchError(
+            f"the query weight table {side.weights or '(ones)'} has {weights.size} entries but the document model's "
+            f"vocabulary has {vocab}: their vectors cannot be compared"
+        )
+    return StaticEngine(tok, weights, prompt=side.prompt)
+
+
+def _combine(fingerprints: list[str]) -> str:
+    if len(fingerprints) == 1:
+        return fingerprints[0]
+    return hashlib.sha256("\n".join(fingerprints).encode()).hexdigest()
+
+
+def pooled_graph(
+    res: ResolvedModel, root: Path, pooling: str = "max", activation: str = "relu", *, chunks: int | None = None
+) -> Path:
+    """The cached pooled graph for ``res``, converting or wrapping it on first use.
+
+    ``chunks`` sets the vocabulary slices of a converted graph (default: sized for full batches;
+    1 for the latency graph).  A wrapped logits graph has no slices, so it is the same graph.
+    """
+    fmt, main = detect_format(res.path)
+    # max + relu graphs keep their historical cache keys
+    pool = "" if (pooling, activation) == ("max", "relu") else f" pooling={pooling} activation={activation}"
+    if fmt == "safetensors":
+        vocab = int(read_config(res.path).get("vocab_size") or 0)
+        n = chunks or vocab_chunks(vocab)
+
+        def build(dest: Path) -> None:
+            graph, notes = convert_checkpoint(res.path, main, pooling=pooling, activation=activation, chunks=n)
+            logger.info("converting %s (%d vocabulary slices): %s", res.source, n, "; ".join(notes))
+            save_model(graph, dest)
+
+        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={n}{pool}"
+        return cached_graph(res, root, variant, build)
+
+    def wrap(dest: Path) -> None:
+        import onnx
+
+        try:
+            model = onnx.load(str(main))
+        except Exception as e:
+            raise ModelError(f"cannot read {main} as ONNX ({type(e).__name__}: {e}); the file is corrupt") from e
+        save_model(pool_logits_model(model, pooling=pooling, activation=activation), dest)
+
+    return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32{pool}", wrap)
+
+
+def int8_graph(res: ResolvedModel, root: Path, fp32: Path) -> Path:
+    """onnxruntime's dynamic quantization (int8 weights, per tensor) of every MatMul in ``fp32``."""
+
+    def build(dest: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+
+    return cached_graph(res, root, f"{fp32.parent.name} int8 dynamic QInt8 per-tensor MatMul", build)
