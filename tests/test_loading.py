@@ -323,3 +323,29 @@ def test_no_proxy_is_honoured(hub_env: None, monkeypatch: pytest.MonkeyPatch) ->
         proxy.close()
     assert proxy.requests == []
     assert ok is False  # connected directly, and nothing listens there
+
+
+def test_the_model_and_document_given_together_are_refused_even_when_the_model_is_the_default(
+    tiny_dir: Path,
+) -> None:
+    from splade_onnx import DEFAULT_MODEL, ArgumentError
+
+    with pytest.raises(ArgumentError, match="pass the document checkpoint once: model='rasyosef/splade-tiny' and"):
+        SpladeEncoder.from_pretrained(DEFAULT_MODEL, document=tiny_dir)
+
+
+def test_a_corrupt_onnx_export_is_a_model_error(tiny_dir: Path, tmp_path: Path) -> None:
+    """A file that cannot be read is the model's fault, not bad usage (the CLI exits 1, not 2)."""
+    import shutil
+
+    from splade_onnx import ArgumentError, ModelError
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
+        if (tiny_dir / name).is_file():
+            shutil.copy(tiny_dir / name, folder / name)
+    (folder / "model.onnx").write_bytes(b"not a protobuf at all")
+    with pytest.raises(ModelError, match="model.onnx as ONNX") as err:
+        SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "cache")
+    assert not isinstance(err.value, ArgumentError)

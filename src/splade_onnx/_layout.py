@@ -325,11 +325,12 @@ def _token_weights_txt(path: Path) -> dict[str, float]:
                 continue
             parts = line.split("\t")
             try:
-                if len(parts) != 2:
-                    raise ValueError
-                out[parts[0]] = float(parts[1])
+                weight = float(parts[1]) if len(parts) == 2 else None
             except ValueError:
-                raise ModelError(f"{path}:{n}: expected 'token<TAB>weight', got {line[:80]!r}") from None
+                weight = None
+            if weight is None:
+                raise ModelError(f"{path}:{n}: expected 'token<TAB>weight', got {line[:80]!r}")
+            out[parts[0]] = weight
     return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from splade_onnx import DEFAULT_MODEL, ArgumentError, SparseEmbedding, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, ArgumentError, EncodeOptions, SparseEmbedding, SpladeEncoder
 
 __all__ = ["SideEncoder", "SparseVector", "SpladeSparseEmbeddings", "load_encoder"]
 
@@ -30,9 +30,11 @@ DOCUMENT_OPTIONS = {"document_top_k": "top_k", "document_min_weight": "min_weigh
 QUERY_OPTIONS = {"query_top_k": "top_k", "query_min_weight": "min_weight"}
 
 
-def side_options(options: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """Take the options named in ``names`` out of ``options``, renamed for ``encode_documents``/``encode_queries``."""
-    return {core: options.pop(name) for name, core in names.items() if name in options}
+def side_options(options: dict[str, Any], names: dict[str, str], batch_size: int | None = None) -> EncodeOptions:
+    """Take the options named in ``names`` out of ``options``, as one side's :class:`~splade_onnx.EncodeOptions`."""
+    return EncodeOptions(
+        batch_size=batch_size, **{core: options.pop(name) for name, core in names.items() if name in options}
+    )
 
 
 def load_encoder(model: str | SpladeEncoder, options: dict[str, Any]) -> SpladeEncoder:
@@ -57,19 +59,19 @@ class SideEncoder:
     any text is encoded.
     """
 
-    def __init__(self, model: str | SpladeEncoder, options: dict[str, Any]) -> None:
+    def __init__(self, model: str | SpladeEncoder, options: dict[str, Any], *, batch_size: int | None = None) -> None:
         options = dict(options)
-        self.document_options = side_options(options, DOCUMENT_OPTIONS)
+        self.document_options = side_options(options, DOCUMENT_OPTIONS, batch_size)
         self.query_options = side_options(options, QUERY_OPTIONS)
         self.encoder = load_encoder(model, options)
-        self.encoder.encode_documents([], **self.document_options)
-        self.encoder.encode_queries([], **self.query_options)
+        self.encoder.check_options(self.document_options, task="document")
+        self.encoder.check_options(self.query_options, task="query")
 
-    def encode_documents(self, texts: Sequence[str], **kwargs: Any) -> list[SparseEmbedding]:
-        return self.encoder.encode_documents(texts, **kwargs, **self.document_options)
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseEmbedding]:
+        return self.encoder.encode_documents(texts, options=self.document_options)
 
     def encode_queries(self, texts: Sequence[str]) -> list[SparseEmbedding]:
-        return self.encoder.encode_queries(texts, **self.query_options)
+        return self.encoder.encode_queries(texts, options=self.query_options)
 
 
 class SpladeSparseEmbeddings:
@@ -92,14 +94,14 @@ class SpladeSparseEmbeddings:
                  **options: Any) -> None:  # fmt: skip
         self.model = model if isinstance(model, str) else model.name
         self.batch_size = batch_size
-        self.sides = SideEncoder(model, options)
+        self.sides = SideEncoder(model, options, batch_size=batch_size)
         self.encoder = self.sides.encoder
 
     def __repr__(self) -> str:
         return f"SpladeSparseEmbeddings(model={self.model!r}, batch_size={self.batch_size})"
 
     def embed_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        return [SparseVector.of(e) for e in self.sides.encode_documents(texts, batch_size=self.batch_size)]
+        return [SparseVector.of(e) for e in self.sides.encode_documents(texts)]
 
     def embed_query(self, text: str) -> SparseVector:
         return SparseVector.of(self.sides.encode_queries([text])[0])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from splade_onnx import DEFAULT_MODEL, SparseEmbedding, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, MissingExtraError, SparseEmbedding, SpladeEncoder
 
 from .embeddings import SideEncoder
 
 try:
     from langchain_milvus.utils.sparse import BaseSparseEmbedding
 except ImportError as e:  # pragma: no cover - depends on the extra
-    raise ImportError(
+    raise MissingExtraError(
         "SpladeMilvusSparseEmbedding needs langchain-milvus: pip install 'langchain-splade[milvus]'"
     ) from e
 

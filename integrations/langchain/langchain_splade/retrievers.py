@@ -49,7 +49,7 @@ class SpladeRetriever(BaseRetriever):
     @classmethod
     def _check_k(cls, k: int) -> int:
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise ArgumentError(f"k must be >= 1, got {k}")
         return k
 
     def model_post_init(self, context: Any, /) -> None:

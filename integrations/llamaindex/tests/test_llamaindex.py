@@ -215,3 +215,20 @@ def test_pinecone_takes_the_embedding_directly(embedding: SpladeSparseEmbedding,
         assert [(h.node.node_id, pytest.approx(h.score, rel=1e-6)) for h in hits] == [
             (h.node.node_id, h.score) for h in ours.retrieve(q)
         ]
+
+
+def test_loading_options_reach_the_core_as_in_the_langchain_adapter(tmp_path: Path) -> None:
+    """revision, local_files_only, providers and projection go to ``SpladeEncoder.from_pretrained``."""
+    from splade_onnx._session import OrtBackend
+
+    emb = SpladeSparseEmbedding(
+        projection="dense", providers=["CPUExecutionProvider"], local_files_only=False, cache_dir=str(tmp_path)
+    )
+    recipe = emb.encoder.loaded.recipes["document"]
+    assert recipe.providers == ["CPUExecutionProvider"] and recipe.head is None
+    assert isinstance(emb.encoder.loaded.document.backend, OrtBackend)
+    with pytest.raises(ValueError, match="projection must be one of 'auto', 'dense', 'pruned', got 'fast'"):
+        SpladeSparseEmbedding(projection="fast")
+    with pytest.raises(Exception, match="rasyosef/splade-tiny") as err:
+        SpladeSparseEmbedding(revision="no-such-revision", local_files_only=True, cache_dir=str(tmp_path / "empty"))
+    assert "no-such-revision" in str(err.value) or "local_files_only" in str(err.value)

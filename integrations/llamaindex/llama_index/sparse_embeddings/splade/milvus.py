@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from splade_onnx import SparseEmbedding
+from splade_onnx import ArgumentTypeError, MissingExtraError, SparseEmbedding
 
 from .base import SpladeSparseEmbedding
 
 try:
     from llama_index.vector_stores.milvus.utils import BaseSparseEmbeddingFunction
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
+    raise MissingExtraError(
         "SpladeMilvusSparseFunction needs llama-index-vector-stores-milvus; "
         "install it with: pip install 'llama-index-sparse-embeddings-splade[milvus]'"
     ) from exc
@@ -44,7 +44,7 @@ class SpladeMilvusSparseFunction(BaseSparseEmbeddingFunction):  # type: ignore[m
 
     def __init__(self, embedding: SpladeSparseEmbedding | None = None, **options: Any) -> None:
         if embedding is not None and options:
-            raise TypeError(f"pass either embedding= or options, not both; got options {sorted(options)}")
+            raise ArgumentTypeError(f"pass either embedding= or options, not both; got options {sorted(options)}")
         self.embedding = embedding if embedding is not None else SpladeSparseEmbedding(**options)
 
     def encode_queries(self, queries: list[str]) -> list[dict[int, float]]:

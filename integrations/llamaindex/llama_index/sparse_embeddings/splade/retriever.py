@@ -77,9 +77,9 @@ class SpladeRetriever(BaseRetriever):
             if not isinstance(n, BaseNode):
                 raise ArgumentTypeError(f"nodes[{pos}] is a {type(n).__name__}, not a BaseNode")
         if not isinstance(similarity_top_k, int) or similarity_top_k <= 0:
-            raise ValueError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
+            raise ArgumentError(f"similarity_top_k must be a positive int, got {similarity_top_k!r}")
         if not nodes:
-            raise ValueError("SpladeRetriever needs at least one node; got an empty list (load documents first)")
+            raise ArgumentError("SpladeRetriever needs at least one node; got an empty list (load documents first)")
         dups = [i for i, c in Counter(n.node_id for n in nodes).items() if c > 1]
         if dups:
             raise ArgumentError(f"duplicate node ids: {', '.join(map(repr, dups[:10]))}"
@@ -114,7 +114,7 @@ class SpladeRetriever(BaseRetriever):
     ) -> SpladeRetriever:
         """Index ``nodes``, or every node of ``index``'s or ``docstore``'s document store."""
         if sum(x is not None for x in (nodes, index, docstore)) != 1:
-            raise ValueError("pass exactly one of nodes=, index= or docstore=")
+            raise ArgumentError("pass exactly one of nodes=, index= or docstore=")
         if index is not None:
             docstore = index.docstore
         if docstore is not None:
