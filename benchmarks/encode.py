@@ -190,7 +190,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     out.update(docs_per_s=speeds, n_texts=len(texts), peak_rss_mb=rss_mb(),
                mean_terms=float(np.mean([len(v.indices) for v in vectors])))  # fmt: skip
     if not system.startswith("fastembed"):  # what the bound is computed from: tokens per text, as encoded
-        out["token_counts"] = [len(x) for x in enc._tokenizer.encode(texts)]
+        out["token_counts"] = [len(x) for x in enc.loaded.document.tokenizer.encode(texts)]
     if spec.get("save"):
         path = WORK / "vectors" / f"{spec['save']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
 
     from splade_onnx._tokenize import pad_batch
 
-    engine = enc._query
+    engine = enc.loaded.query
     ids = engine.tokenizer.encode([text])
     if len(ids[0]) != QUERY16_TOKENS:
         raise SystemExit(f"the benchmark query has {len(ids[0])} tokens, not {QUERY16_TOKENS}")
@@ -232,9 +232,9 @@ def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
             runs.append(inner[-1] * 1000)
     finally:
         del backend.run
-    recipe = enc._recipes["query" if "query" in enc._recipes else "document"]
+    recipe = enc.loaded.recipes["query" if "query" in enc.loaded.recipes else "document"]
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = enc._query.backend.session.get_session_options().intra_op_num_threads
+    opts.intra_op_num_threads = enc.loaded.query.backend.session.get_session_options().intra_op_num_threads
     opts.enable_profiling = True
     opts.profile_file_prefix = str(WORK / "ort-profile")
     sess = ort.InferenceSession(str(recipe.fast_graph() if fast else recipe.graph), opts,

@@ -50,7 +50,7 @@ def fused_graph(src: Path, dest: Path, heads: int, hidden: int) -> dict[str, int
 
 def feeds(enc: SpladeEncoder, length: int) -> dict[str, np.ndarray]:
     """A batch of ``TOKEN_BUDGET // length`` rows of exactly ``length`` tokens of Cranfield text."""
-    tok = enc._tokenizer
+    tok = enc.loaded.document.tokenizer
     docs = [json.loads(line)["text"] for line in (ROOT / "data" / "cranfield" / "corpus.jsonl").open()][:200]
     body = [t for e in tok._tok.encode_batch(docs, add_special_tokens=False) for t in e.ids]
     rows = max(1, TOKEN_BUDGET // length)
@@ -79,7 +79,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for model, src in (("splade-tiny", "rasyosef/splade-tiny"), ("bert-base-shape", str(WORK / "bert-base-shape"))):
         enc = SpladeEncoder.from_pretrained(src, cache_dir=cache)
-        recipe = enc._files
+        recipe = enc.loaded.recipes.get("document")
         assert recipe is not None
         cfg = json.loads((recipe.folder / "config.json").read_text())
         dest = WORK / "fusion" / f"{model}.onnx"

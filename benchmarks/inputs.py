@@ -76,7 +76,7 @@ def child(case: str, reference: bool) -> dict[str, Any]:
     if reference:
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(enc._tokenizer._tok.to_str())  # truncating at 512, no padding
+        tok = Tokenizer.from_str(enc.loaded.document.tokenizer._tok.to_str())  # truncating at 512, no padding
         del enc
     else:
         enc.encode_documents(["warm up"])
@@ -90,7 +90,7 @@ def child(case: str, reference: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     over_model = peak_rss() - base
     if not reference:
-        ids = enc._tokenizer.encode([text])[0]  # after the measurement, for the --reference comparison
+        ids = enc.loaded.document.tokenizer.encode([text])[0]  # after the measurement, for the --reference comparison
     return {"seconds": seconds, "over_model": over_model, "ids": digest(ids), "n_tokens": len(ids)}
 
 

@@ -73,7 +73,7 @@ class Calibration:
     def __init__(self, enc: SpladeEncoder, n: int = 64) -> None:
         docs = [json.loads(line)["text"] for line in (DATA / "cisi" / "corpus.jsonl").open()][:n]
         self._feeds: Iterator[dict[str, Any]] = iter(
-            pad_batch([ids], enc._tokenizer.pad_id) for ids in enc._tokenizer.encode(docs)
+            pad_batch([ids], enc.loaded.document.tokenizer.pad_id) for ids in enc.loaded.document.tokenizer.encode(docs)
         )
 
     def get_next(self) -> dict[str, Any] | None:
@@ -103,10 +103,10 @@ def quantize(src: Path, dest: Path, opts: dict[str, Any], enc: SpladeEncoder) ->
 
 def with_graphs(enc: SpladeEncoder, main: Path, fast: Path) -> SpladeEncoder:
     """``enc`` running ``main`` and ``fast`` instead of its fp32 graphs (same tokenizer and settings)."""
-    eng = enc._document
+    eng = enc.loaded.document
     eng.backend = OrtBackend(main, threads=2)
     eng.fast = LazyBackend(lambda: fast, threads=2, providers=None)
-    enc._query = eng
+    enc.loaded.query = eng
     return enc
 
 
@@ -147,7 +147,7 @@ def main() -> None:
     docs = [json.loads(line)["text"] for line in (DATA / "cranfield" / "corpus.jsonl").open()][: args.docs]
 
     fp32 = SpladeEncoder.from_pretrained("rasyosef/splade-tiny", cache_dir=cache)
-    recipe = fp32._files
+    recipe = fp32.loaded.recipes.get("document")
     assert recipe is not None and recipe.fast_graph is not None
     main_fp32, fast_fp32 = recipe.graph, recipe.fast_graph()
     encs: dict[str, SpladeEncoder] = {"fp32": fp32}

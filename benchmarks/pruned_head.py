@@ -94,13 +94,13 @@ def alternate(encoders: dict[str, SpladeEncoder], texts: list[str], rounds: int)
 def macs(enc: SpladeEncoder, texts: list[str]) -> dict[str, Any]:
     """Multiply-adds per document of the dense and the pruned head on ``texts``, with the ids the graph's own
     bound kept: the pruned head's int8 bound and its fp32 work (rotation, the ``lo`` GEMM, the kept ids)."""
-    backend = enc._document.backend
+    backend = enc.loaded.document.backend
     assert isinstance(backend, PrunedBackend)
-    files = enc._files
+    files = enc.loaded.recipes.get("document")
     assert files is not None
     plan = json.loads((files.graph.parent / "pruned.json").read_text())
     rank, hidden = plan["rank"], plan["hidden"]
-    tok = enc._document.tokenizer
+    tok = enc.loaded.document.tokenizer
     ids, _ = tok.encode_counted(texts, None)
     dense = int8 = fp32 = 0
     kept: list[int] = []
@@ -139,7 +139,7 @@ def main() -> None:
     counts = macs(tiny["pruned"], texts)
     b = measure(Shape(2, 128, 512, 30522), query_tokens=16)
     rate = b.rate("fp32", 512)
-    tokens = [len(x) for x in tiny["dense"]._document.tokenizer.encode_counted(texts, None)[0]]
+    tokens = [len(x) for x in tiny["dense"].loaded.document.tokenizer.encode_counted(texts, None)[0]]
     proj_bound = len(tokens) / (sum(2.0 * t * 30522 * 128 for t in tokens) / rate)
     med = {k: len(texts) / statistics.median(v) for k, v in times.items()}
     ratios = [d / p for d, p in zip(times["dense"], times["pruned"])]
@@ -152,7 +152,7 @@ def main() -> None:
     base_times = alternate(base, base_texts, max(1, min(rounds, 3)))
     base_counts = macs(base["pruned"], base_texts)
     base_med = {k: len(base_texts) / statistics.median(v) for k, v in base_times.items()}
-    auto_kind = "pruned" if isinstance(auto._document.backend, PrunedBackend) else "dense"
+    auto_kind = "pruned" if isinstance(auto.loaded.document.backend, PrunedBackend) else "dense"
 
     data = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

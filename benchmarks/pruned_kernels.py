@@ -65,9 +65,9 @@ def reduce_max_us(dtype: int, axis: int, shape: list[int]) -> float:
 def threads(rounds: int) -> tuple[int, dict[str, list[float]]]:
     """Documents, and seconds per pass over Cranfield's batches: ``run`` batch by batch, and ``run_all``."""
     enc = SpladeEncoder.from_pretrained("rasyosef/splade-tiny", projection="pruned", threads=2)
-    backend = enc._document.backend
+    backend = enc.loaded.document.backend
     assert isinstance(backend, PrunedBackend)
-    tok = enc._document.tokenizer
+    tok = enc.loaded.document.tokenizer
     ids, _ = tok.encode_counted(load_beir(ROOT / "data" / "cranfield").doc_texts, enc.max_length)
     batches = plan_batches([len(x) for x in ids], token_budget=enc.token_budget, max_batch=256)
     feeds = [pad_batch([ids[i] for i in b], tok.pad_id) for b in batches]

@@ -99,7 +99,7 @@ def main() -> None:
     queries = queries_of(TOKENS)
     enc = SpladeEncoder.from_pretrained(folder)
     assert enc.query_mode == "static"
-    assert all(len(enc._query.tokenizer.encode([q])[0]) == TOKENS for q in queries)
+    assert all(len(enc.loaded.query.tokenizer.encode([q])[0]) == TOKENS for q in queries)
     raw = Tokenizer.from_file(str(FOLDER / "query_0_SparseStaticEmbedding" / "tokenizer.json"))
     rows = {
         "splade-onnx encode_queries": summary(timed(lambda q: enc.encode_queries([q]), queries, args.runs)),
