@@ -9,7 +9,7 @@ LINTED := $(wildcard src tests examples benchmarks scripts integrations)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head \
+.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
 	golden golden-families clean
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
@@ -84,6 +84,9 @@ bench-pruning: $(STAMP)
 
 bench-int8: $(STAMP)
 	$(BIN)/python benchmarks/int8_variants.py
+
+bench-cold-start: $(STAMP)
+	$(BIN)/python benchmarks/cold_start.py
 
 bench-ray: $(STAMP)
 	$(BIN)/python benchmarks/ray_scaling.py
