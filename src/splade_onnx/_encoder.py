@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import os
@@ -339,7 +338,7 @@ class SpladeEncoder:
         engine = self._document if task == "document" else self._query
         _positive_int("batch_size", batch_size)
         if max_length is not None:
-            engine.tokenizer._truncating(max_length)  # type: ignore[arg-type]  # it checks the type too
+            engine.tokenizer.check_max_length(max_length)
         _positive_int("top_k", top_k)
         if min_weight is not None and (
             not isinstance(min_weight, (int, float)) or isinstance(min_weight, bool) or not math.isfinite(min_weight)
@@ -614,10 +613,7 @@ class _LatencyGraph:
 
 def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
     tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
-    raw = json.loads(tok._tok.to_str()).get("model") or {}
-    unk = raw.get("unk_token")
-    unk_id = tok._tok.token_to_id(unk) if isinstance(unk, str) else None
-    weights = static_weights(side, tok._tok.get_vocab(with_added_tokens=True), unk_id)
+    weights = static_weights(side, tok.vocab(), tok.unk_id)
     if weights.size != vocab:
         raise ModelMismatchError(
             f"the query weight table {side.weights or '(ones)'} has {weights.size} entries but the document model's "

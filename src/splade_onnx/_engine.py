@@ -23,7 +23,7 @@ from ._convert import TOKEN_BUDGET, fast_tokens
 from ._errors import ArgumentError, ModelError
 from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
 from ._tokenize import TextTokenizer, pad_batch
-from ._types import SparseEmbedding
+from ._types import SparseEmbedding, trusted_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -193,13 +193,11 @@ class StaticEngine:
             u = sorted(set(ids.tolist() if isinstance(ids, np.ndarray) else ids))
             w = self._weights_list
             keep = [i for i in u if w[i] != 0.0]
-            return SparseEmbedding._trusted(
-                np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64)
-            )
+            return trusted_embedding(np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64))
         a = np.unique(np.asarray(ids, dtype=np.int64))
         v = self.weights[a]
         nz = v != 0
-        return SparseEmbedding._trusted(v[nz], a[nz])
+        return trusted_embedding(v[nz], a[nz])
 
 
 Engine = NetworkEngine | StaticEngine
