@@ -155,7 +155,7 @@ def test_other_tokenizers_use_the_checked_fallback_in_bounded_memory(
     for text in ("ab." * 100_000, "word " * 60_000, _cjk(100_000)):
         assert tt.encode([text]) == [ref.encode(text).ids]
     assert spy.longest[0] <= 4 * 12 * 512  # each was accepted by the 4x widening at the latest
-    with caplog.at_level(logging.WARNING, logger="splade_onnx._tokenize"):
+    with caplog.at_level(logging.WARNING, logger="splade_onnx._precut"):
         (ids,) = tt.encode(["." * 1_000_000])  # one symbol word: never overflows, cannot be checked
     assert len(ids) == 3 and "could not be checked" in caplog.text
     assert spy.longest[0] <= 16 * 12 * 512

@@ -45,3 +45,17 @@ def test_dot() -> None:
 def test_invalid(values: object, indices: object, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         SparseEmbedding(values=values, indices=indices)  # type: ignore[arg-type]
+
+
+def test_trusted_embedding_is_internal_and_equal_to_a_checked_one() -> None:
+    """The encoder's own arrays skip the checks through ``_types.trusted_embedding``, which the package does not
+    export; the vector is the one the checked constructor makes from the same arrays."""
+    import splade_onnx
+    from splade_onnx._types import trusted_embedding
+
+    values, indices = np.array([2.0, 0.5], np.float32), np.array([3, 7], np.int64)
+    e = trusted_embedding(values, indices)
+    assert isinstance(e, SparseEmbedding) and e == SparseEmbedding(values=values, indices=indices)
+    assert e.values is values and e.indices is indices  # wrapped, not copied
+    assert "trusted_embedding" not in splade_onnx.__all__ and not hasattr(splade_onnx, "trusted_embedding")
+    assert not hasattr(SparseEmbedding, "_trusted")
