@@ -13,7 +13,7 @@ def test_dtypes_and_sorting() -> None:
 
 
 def test_round_trips() -> None:
-    e = SparseEmbedding(values=[0.5, 1.25], indices=[3, 10])
+    e = SparseEmbedding(values=[0.5, 1.25], indices=[3, 10])  # type: ignore[arg-type]
     d = e.as_dict()
     assert d == {3: 0.5, 10: 1.25}
     assert all(type(k) is int and type(v) is float for k, v in d.items())
@@ -25,8 +25,8 @@ def test_round_trips() -> None:
 
 
 def test_dot() -> None:
-    a = SparseEmbedding(values=[1.0, 2.0, 3.0], indices=[1, 5, 7])
-    b = SparseEmbedding(values=[10.0, 100.0], indices=[5, 8])
+    a = SparseEmbedding(values=[1.0, 2.0, 3.0], indices=[1, 5, 7])  # type: ignore[arg-type]
+    b = SparseEmbedding(values=[10.0, 100.0], indices=[5, 8])  # type: ignore[arg-type]
     assert a.dot(b) == 20.0 and b.dot(a) == 20.0
     assert a.dot(SparseEmbedding.empty()) == 0.0
 
