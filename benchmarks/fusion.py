@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from _results import write_results
+from tokenizers import Tokenizer
 
 from splade_onnx import SpladeEncoder
 from splade_onnx._cache import save_model
@@ -50,11 +51,11 @@ def fused_graph(src: Path, dest: Path, heads: int, hidden: int) -> dict[str, int
 
 def feeds(enc: SpladeEncoder, length: int) -> dict[str, np.ndarray]:
     """A batch of ``TOKEN_BUDGET // length`` rows of exactly ``length`` tokens of Cranfield text."""
-    tok = enc.loaded.document.tokenizer
+    tok = Tokenizer.from_str(enc.loaded.document.tokenizer.to_str())
     docs = [json.loads(line)["text"] for line in (ROOT / "data" / "cranfield" / "corpus.jsonl").open()][:200]
-    body = [t for e in tok._tok.encode_batch(docs, add_special_tokens=False) for t in e.ids]
+    body = [t for e in tok.encode_batch(docs, add_special_tokens=False) for t in e.ids]
     rows = max(1, TOKEN_BUDGET // length)
-    cls, sep = tok._tok.token_to_id("[CLS]"), tok._tok.token_to_id("[SEP]")
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     ids = np.array([[cls, *body[r * (length - 2) : (r + 1) * (length - 2)], sep] for r in range(rows)], np.int64)
     return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
 

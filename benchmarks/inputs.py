@@ -76,7 +76,7 @@ def child(case: str, reference: bool) -> dict[str, Any]:
     if reference:
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(enc.loaded.document.tokenizer._tok.to_str())  # truncating at 512, no padding
+        tok = Tokenizer.from_str(enc.loaded.document.tokenizer.to_str())  # truncating at 512, no padding
         del enc
     else:
         enc.encode_documents(["warm up"])

@@ -11,7 +11,7 @@ import base64
 import itertools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def _word(n: int, seed: int = 0) -> str:
 
 
 #: Hostile texts by name, built at any length: the 10 MB cases of the issue and their relatives.
-HOSTILE = {
+HOSTILE: dict[str, Callable[[int], str]] = {
     "dots": lambda n: "." * n,
     "cjk": lambda n: _cjk(n // 3),  # about n bytes of UTF-8
     "base64": _base64,
@@ -155,7 +155,7 @@ def test_other_tokenizers_use_the_checked_fallback_in_bounded_memory(
     for text in ("ab." * 100_000, "word " * 60_000, _cjk(100_000)):
         assert tt.encode([text]) == [ref.encode(text).ids]
     assert spy.longest[0] <= 4 * 12 * 512  # each was accepted by the 4x widening at the latest
-    with caplog.at_level(logging.WARNING, logger="splade_onnx._tokenize"):
+    with caplog.at_level(logging.WARNING, logger="splade_onnx._precut"):
         (ids,) = tt.encode(["." * 1_000_000])  # one symbol word: never overflows, cannot be checked
     assert len(ids) == 3 and "could not be checked" in caplog.text
     assert spy.longest[0] <= 16 * 12 * 512
@@ -199,7 +199,7 @@ def test_bad_items_are_found_before_workers_see_them(tiny: SpladeEncoder) -> Non
     with pytest.raises(InputError, match=re.escape("text at position 300 has a lone surrogate")):
         list(tiny.embed(iter(texts), parallel=2))
     with pytest.raises(ArgumentTypeError, match=re.escape("text at position 2 is bytes, not str; decode it first")):
-        list(tiny.embed(iter(["a", "b", b"c"]), parallel=2))  # type: ignore[list-item]
+        list(tiny.embed(iter(["a", "b", b"c"]), parallel=2))  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- checked at call time
@@ -246,12 +246,12 @@ def test_options_are_keyword_only_and_unknown_ones_list_the_valid(tiny: SpladeEn
     side_options = "batch_size, max_length, top_k, min_weight, long_documents, stride, show_progress"
     msg = "SpladeEncoder.encode() takes its options by keyword only, got 1 extra positional argument(s); options: "
     with pytest.raises(ArgumentTypeError, match=re.escape(msg + "task, " + side_options)):
-        tiny.encode(["x"], 8)  # type: ignore[misc]
+        tiny.encode(["x"], 8)  # type: ignore[call-arg, arg-type]
     for method, options in ((tiny.encode, "task, " + side_options), (tiny.encode_documents, side_options),
                             (tiny.encode_queries, side_options)):  # fmt: skip
         msg = f"{method.__qualname__}() got unexpected option(s) 'bach_size'; valid: "
         with pytest.raises(ArgumentTypeError, match=re.escape(msg + options)):
-            method(["x"], bach_size=8)  # type: ignore[operator]
+            method(["x"], bach_size=8)  # type: ignore[call-arg]
     with pytest.raises(ArgumentTypeError, match=re.escape("token_count() got unexpected option(s) 'max_length'")):
         tiny.token_count(["x"], max_length=8)  # type: ignore[call-arg]
 
@@ -272,4 +272,4 @@ def test_non_str_items_name_their_position_everywhere(tiny: SpladeEncoder, bad: 
     msg = f"text at position 2 is {type(bad).__name__}, not str"
     for call in (tiny.encode_documents, tiny.token_count, lambda t: list(tiny.embed(iter(t)))):
         with pytest.raises(ArgumentTypeError, match=re.escape(msg)):
-            call(["a", "b", bad])
+            call(["a", "b", bad])  # type: ignore[list-item]

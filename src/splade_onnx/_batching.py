@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import ArgumentTypeError, ModelError
-from ._types import SparseEmbedding
+from ._types import SparseEmbedding, trusted_embedding
 
 __all__ = [
     "check_text",
@@ -60,7 +60,7 @@ def rows_to_sparse(weights: NDArray[np.float32]) -> list[SparseEmbedding]:
     cols = cols.astype(np.int64, copy=False)
     if not np.all(np.isfinite(vals)):
         raise ModelError("the model produced non-finite weights (NaN or infinity); its weights are corrupt")
-    return [SparseEmbedding._trusted(vals[a:b], cols[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
+    return [trusted_embedding(vals[a:b], cols[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
 
 
 def token_windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -98,7 +98,7 @@ def merge_max(parts: Sequence[SparseEmbedding]) -> SparseEmbedding:
     idx, val = idx[order], val[order]
     first = np.ones(idx.size, dtype=bool)
     first[1:] = idx[1:] != idx[:-1]
-    return SparseEmbedding._trusted(val[first], idx[first])
+    return trusted_embedding(val[first], idx[first])
 
 
 def prune(emb: SparseEmbedding, *, top_k: int | None = None, min_weight: float | None = None) -> SparseEmbedding:
@@ -120,7 +120,7 @@ def prune(emb: SparseEmbedding, *, top_k: int | None = None, min_weight: float |
         values, indices = values[order], indices[order]
     if values.size == emb.values.size:
         return emb
-    return SparseEmbedding._trusted(values, indices)
+    return trusted_embedding(values, indices)
 
 
 def check_texts(texts: object, what: str = "texts") -> None:

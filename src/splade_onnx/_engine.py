@@ -24,7 +24,7 @@ from ._errors import ArgumentError, ModelError
 from ._options import EncodeOptions
 from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
 from ._tokenize import TextTokenizer, pad_batch
-from ._types import SparseEmbedding
+from ._types import SparseEmbedding, trusted_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -194,13 +194,11 @@ class StaticEngine:
             u = sorted(set(ids.tolist() if isinstance(ids, np.ndarray) else ids))
             w = self._weights_list
             keep = [i for i in u if w[i] != 0.0]
-            return SparseEmbedding._trusted(
-                np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64)
-            )
+            return trusted_embedding(np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64))
         a = np.unique(np.asarray(ids, dtype=np.int64))
         v = self.weights[a]
         nz = v != 0
-        return SparseEmbedding._trusted(v[nz], a[nz])
+        return trusted_embedding(v[nz], a[nz])
 
 
 Engine = NetworkEngine | StaticEngine
@@ -279,7 +277,7 @@ def settings_for(
     """``options`` checked against ``engine``'s side (``max_length`` within its limit, windows that fit),
     as the :class:`Settings` of its calls; ``top_k=None`` takes ``default_top_k`` (the model's ``max_active_dims``)."""
     if options.max_length is not None:
-        engine.tokenizer._truncating(options.max_length)  # it checks the type too
+        engine.tokenizer.check_max_length(options.max_length)
     if options.long_documents == "windows":
         engine.check_windows(options.max_length, options.stride)
     return Settings(

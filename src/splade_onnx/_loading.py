@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -223,10 +222,7 @@ class _LatencyGraph:
 
 def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
     tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
-    raw = json.loads(tok._tok.to_str()).get("model") or {}
-    unk = raw.get("unk_token")
-    unk_id = tok._tok.token_to_id(unk) if isinstance(unk, str) else None
-    weights = static_weights(side, tok._tok.get_vocab(with_added_tokens=True), unk_id)
+    weights = static_weights(side, tok.vocab(), tok.unk_id)
     if weights.size != vocab:
         raise ModelMismatchError(
             f"the query weight table {side.weights or '(ones)'} has {weights.size} entries but the document model's "

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import NamedTuple
 
-from ._types import SparseEmbedding
+from ._types import SparseEmbedding, trusted_embedding
 
 __all__ = ["CacheInfo", "VectorCache", "copy_vector"]
 
@@ -65,4 +65,4 @@ class VectorCache:
 
 def copy_vector(v: SparseEmbedding) -> SparseEmbedding:
     """A vector with its own arrays."""
-    return SparseEmbedding._trusted(v.values.copy(), v.indices.copy())
+    return trusted_embedding(v.values.copy(), v.indices.copy())

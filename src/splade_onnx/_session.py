@@ -1,6 +1,7 @@
 """The backend seam: something with ``run(inputs) -> [batch, vocab] weights``.
 
-The real onnxruntime session is built here and nowhere else.
+The real onnxruntime session is built here and nowhere else.  A graph onnxruntime cannot load, or one
+that wants inputs splade-onnx does not feed, raises :class:`~splade_onnx.ModelError` naming the file.
 """
 
 from __future__ import annotations
@@ -9,21 +10,27 @@ import itertools
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import ArgumentError
+from ._errors import ArgumentError, ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Backend", "LazyBackend", "OrtBackend", "PrunedBackend", "default_threads"]
+__all__ = ["POOL_THREADS", "Backend", "LazyBackend", "OrtBackend", "PrunedBackend", "default_threads"]
 
 Provider = str | tuple[str, dict[str, Any]]
+#: Name prefix of the threads of :class:`PrunedBackend`'s pool.
+POOL_THREADS = "splade-head"
+#: The inputs :meth:`OrtBackend.run_outputs` feeds a graph.
+_FED = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @runtime_checkable
@@ -90,7 +97,12 @@ class OrtBackend:
                 str(path), sess_options=opts, providers=list(providers) if providers else ["CPUExecutionProvider"]
             )
         except Exception as e:
-            raise ArgumentError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
+            raise ModelError(
+                f"onnxruntime {ort.__version__} cannot load {path} ({type(e).__name__}: {e}); the file is corrupt or "
+                "not a graph this onnxruntime can run: delete it if it is a cached graph (splade-onnx builds it "
+                "again), else export the model again, or upgrade with pip install -U onnxruntime"
+            ) from e
+        self.path = path
         self.threads = opts.intra_op_num_threads
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.providers = tuple(self.session.get_providers())
@@ -108,7 +120,11 @@ class OrtBackend:
             elif name == "token_type_ids":
                 feed[name] = np.zeros_like(inputs["input_ids"])
             else:
-                raise ArgumentError(f"the ONNX graph wants an input {name!r} that splade-onnx does not provide")
+                raise ModelError(
+                    f"the ONNX graph {self.path} wants an input {name!r} that splade-onnx does not provide (it feeds "
+                    f"{', '.join(_FED)}); export the model with those inputs only (a fill-mask export, e.g. "
+                    "optimum-cli export onnx --task fill-mask)"
+                )
         return list(self.session.run(list(names), feed))
 
 
@@ -122,6 +138,10 @@ class PrunedBackend:
     graphs one by one), so no thread waits for another; :meth:`run` cuts its one batch into ``threads`` parts of
     about the same number of tokens.  Padding is trimmed to each part's longest text.  At one onnxruntime thread
     a text's results do not depend on the other texts of its batch, nor on its padding.
+
+    The threads (named ``splade-head...``) start with the first run that needs them.  :meth:`close` (or leaving
+    a ``with`` block) releases them; a later run starts them again.  Without it they are released when the
+    backend is garbage-collected.
     """
 
     def __init__(self, state: Path, head: Path, *, threads: int | None = None,
@@ -130,8 +150,24 @@ class PrunedBackend:
         self.threads = default_threads() if threads is None else threads
         self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
         self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
-        self._pool: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        #: Every pool started and not yet shut down; the finalizer holds this list, never ``self``.
+        self._pools: list[ThreadPoolExecutor] = []
+        self._finalizer = weakref.finalize(self, _shut_down, self._pools)
+
+    def close(self) -> None:
+        """Shut the thread pool down and wait for its threads (idempotent); do not call it while runs are in
+        flight.  A later run starts a new pool."""
+        with self._lock:
+            self._pool = None
+            _shut_down(self._pools)
+
+    def __enter__(self) -> PrunedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
         return self.run_counted(inputs)[0]
@@ -179,14 +215,23 @@ class PrunedBackend:
             kept.append(int(k[0]))
         return out, kept
 
-    def _executor(self) -> Any:
-        if self._pool is None:
+    def _executor(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
             with self._lock:
-                if self._pool is None:
-                    from concurrent.futures import ThreadPoolExecutor
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=POOL_THREADS)
+                    self._pools.append(pool)
+        return pool
 
-                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="splade-head")
-        return self._pool
+
+def _shut_down(pools: list[ThreadPoolExecutor]) -> None:
+    """Shut ``pools`` down and forget them, waiting for their threads unless called from one of them (the last
+    reference to a backend may be dropped on a pool thread)."""
+    wait = not threading.current_thread().name.startswith(POOL_THREADS)
+    while pools:
+        pools.pop().shutdown(wait=wait)
 
 
 class LazyBackend:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._errors import ArgumentError, ArgumentTypeError
 
-__all__ = ["ModelIdentity", "SparseEmbedding"]
+__all__ = ["ModelIdentity", "SparseEmbedding", "trusted_embedding"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,15 +61,6 @@ class SparseEmbedding:
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "indices", indices)
 
-    @classmethod
-    def _trusted(cls, values: NDArray[np.float32], indices: NDArray[np.int64]) -> SparseEmbedding:
-        """Wrap arrays that already hold the invariants (float32 finite values, int64 strictly ascending
-        non-negative ids, same length), skipping the checks: for the encoder's own outputs."""
-        out = object.__new__(cls)
-        object.__setattr__(out, "values", values)
-        object.__setattr__(out, "indices", indices)
-        return out
-
     def __len__(self) -> int:
         return int(self.indices.size)
 
@@ -108,6 +99,18 @@ class SparseEmbedding:
         common, a, b = np.intersect1d(self.indices, other.indices, assume_unique=True, return_indices=True)
         del common
         return float(np.dot(self.values[a].astype(np.float64), other.values[b].astype(np.float64)))
+
+
+def trusted_embedding(values: NDArray[np.float32], indices: NDArray[np.int64]) -> SparseEmbedding:
+    """A :class:`SparseEmbedding` wrapping arrays that already hold its invariants (float32 finite values, int64
+    strictly ascending non-negative ids, same length), without the checks: for the encoder's own outputs.
+
+    Internal: not exported by the package, since a caller's arrays must be checked.
+    """
+    out = object.__new__(SparseEmbedding)
+    object.__setattr__(out, "values", values)
+    object.__setattr__(out, "indices", indices)
+    return out
 
 
 @dataclass(frozen=True)
