@@ -220,7 +220,7 @@ def test_bad_items_are_found_before_workers_see_them(tiny: SpladeEncoder) -> Non
         ({"parallel": "2"}, ArgumentTypeError, "parallel must be None, 0 (one worker per core) or a positive int"),
         ({"show_progress": "yes"}, ArgumentTypeError, "show_progress must be a bool, got str"),
         ({"bogus": 1}, ArgumentTypeError, "SpladeEncoder.embed() got unexpected option(s) 'bogus'; valid: task, "
-                                          "batch_size, max_length, top_k, min_weight, long_documents, stride, "
+                                          "options, batch_size, max_length, top_k, min_weight, long_documents, stride, "
                                           "parallel, show_progress"),
         ({"task": "passage"}, ArgumentError, "task must be one of 'document', 'query', got 'passage'"),
         ({"top_k": 0}, ArgumentError, "top_k must be a positive int or None, got 0"),
@@ -243,7 +243,7 @@ def test_embed_checks_every_argument_when_called(
 
 
 def test_options_are_keyword_only_and_unknown_ones_list_the_valid(tiny: SpladeEncoder) -> None:
-    side_options = "batch_size, max_length, top_k, min_weight, long_documents, stride, show_progress"
+    side_options = "options, batch_size, max_length, top_k, min_weight, long_documents, stride, show_progress"
     msg = "SpladeEncoder.encode() takes its options by keyword only, got 1 extra positional argument(s); options: "
     with pytest.raises(ArgumentTypeError, match=re.escape(msg + "task, " + side_options)):
         tiny.encode(["x"], 8)  # type: ignore[call-arg, arg-type]

@@ -23,7 +23,7 @@ from texts import SEED_DOCUMENTS
 
 
 def _graph_file(tiny: SpladeEncoder) -> Path:
-    files = tiny._files
+    files = tiny.loaded.recipes.get("document")
     assert files is not None
     return files.graph
 

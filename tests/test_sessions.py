@@ -20,7 +20,7 @@ from texts import SEED_DOCUMENTS
 
 @pytest.fixture(scope="module")
 def graphs(tiny: SpladeEncoder) -> tuple[Path, Path]:
-    files = tiny._files
+    files = tiny.loaded.recipes.get("document")
     assert files is not None and files.head is not None  # splade-tiny takes the pruned head
     return files.graph, files.head
 

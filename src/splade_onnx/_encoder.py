@@ -7,7 +7,6 @@ each side's engine, the model's identity) and turns the public verbs' keywords i
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +19,7 @@ from ._convert import TOKEN_BUDGET
 from ._engine import Encoded, Engine, NetworkEngine, Settings, settings_for
 from ._errors import ArgumentError, ArgumentTypeError
 from ._loading import LoadedModel, LoadOptions, load
-from ._memo import CacheInfo, VectorCache, copy_vector
+from ._memo import CacheInfo, VectorCache, encode_cached
 from ._options import EncodeOptions, count, keyword_options, positive_int
 from ._registry import DEFAULT_MODEL
 from ._session import Provider, default_threads
@@ -215,7 +214,7 @@ class SpladeEncoder:
         iterable are checked when they are reached (``TypeError`` naming their position).
         """
         check_texts(texts)
-        opts = _options(
+        opts = EncodeOptions.given(
             options,
             batch_size=batch_size,
             max_length=max_length,
@@ -272,15 +271,13 @@ class SpladeEncoder:
         warned = False
         try:
             if recipe is None:
-                parts: Iterator[tuple[int, Encoded]] = (
-                    (
-                        start,
-                        engine.encode(chunk, settings, start=start)
-                        if cache is None
-                        else self._cached(cache, engine, chunk, settings, start),
-                    )
-                    for start, chunk in windows(texts, _WINDOW)
-                )
+
+                def run(chunk: list[str], start: int) -> Encoded:
+                    if cache is None:
+                        return engine.encode(chunk, settings, start=start)
+                    return encode_cached(cache, engine, chunk, settings, start, model=self.identity.fingerprint)
+
+                parts: Iterator[tuple[int, Encoded]] = ((i, run(c, i)) for i, c in windows(texts, _WINDOW))
             else:
                 from ._parallel import parallel_embed
 
@@ -301,34 +298,6 @@ class SpladeEncoder:
         finally:
             if bar is not None:
                 bar.close()
-
-    def _cached(self, cache: VectorCache, engine: Engine, texts: list[str], s: Settings, start: int) -> Encoded:
-        """``engine.encode`` through ``cache``: each distinct text it lacks is encoded once, in one call.
-
-        Hits and misses are counted per distinct text of the call.
-        """
-        call = (self.identity.fingerprint, dataclasses.replace(s, max_batch=0, token_budget=0))
-        first: dict[str, int] = {}
-        for j, t in enumerate(texts):
-            first.setdefault(t, j)
-        found = {t: cache.get((call, t)) for t in first}
-        todo = [t for t, f in found.items() if f is None]
-        if todo:
-            for t in todo:
-                check_encodable(t, start + first[t])  # errors name the position in the caller's input
-            fresh = engine.encode(todo, s)
-            cut = set(fresh.cut)
-            for k, (t, v) in enumerate(zip(todo, fresh.vectors)):
-                cache.put((call, t), v, k in cut)
-                found[t] = (v, k in cut)
-        hits: dict[str, tuple[SparseEmbedding, bool]] = found  # type: ignore[assignment]
-        out = [hits[t] for t in texts]
-        seen: set[str] = set()
-        vectors = []
-        for t, (v, _) in zip(texts, out):
-            vectors.append(v if t not in seen else copy_vector(v))  # repeated texts get their own copies
-            seen.add(t)
-        return Encoded(vectors, [j for j, (_, c) in enumerate(out) if c])
 
     def query_cache_info(self) -> CacheInfo | None:
         """Hits, misses, size and capacity of the query cache (``None`` without one: see ``query_cache=``)."""
@@ -465,24 +434,6 @@ class SpladeEncoder:
                 raise ArgumentError(f"index {idx} is outside this model's vocabulary of {self.vocab_size}")
             out.append((tok, float(embedding.values[j])))
         return out
-
-
-def _options(options: EncodeOptions | None, **keywords: Any) -> EncodeOptions:
-    """``options``, or the verb's keywords as one value; both at once is an error that says which."""
-    if options is None:
-        return EncodeOptions(**keywords)
-    if not isinstance(options, EncodeOptions):
-        raise ArgumentTypeError(f"options must be an EncodeOptions or None, got {type(options).__name__}")
-    given = sorted(k for k, v in keywords.items() if v != _DEFAULTS[k])
-    if given:
-        raise ArgumentError(
-            f"pass the encoding options once: options= was given with {', '.join(given)}; "
-            "put them in the EncodeOptions value (options.replace(...))"
-        )
-    return options
-
-
-_DEFAULTS = EncodeOptions().as_kwargs()
 
 
 def _progress(texts: Iterable[str], show: bool) -> Any:

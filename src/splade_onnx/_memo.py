@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import NamedTuple
 
+from ._engine import Encoded, Engine, Settings
+from ._tokenize import check_encodable
 from ._types import SparseEmbedding, trusted_embedding
 
-__all__ = ["CacheInfo", "VectorCache", "copy_vector"]
+__all__ = ["CacheInfo", "VectorCache", "copy_vector", "encode_cached"]
 
 
 class CacheInfo(NamedTuple):
@@ -66,3 +69,36 @@ class VectorCache:
 def copy_vector(v: SparseEmbedding) -> SparseEmbedding:
     """A vector with its own arrays."""
     return trusted_embedding(v.values.copy(), v.indices.copy())
+
+
+def encode_cached(
+    cache: VectorCache, engine: Engine, texts: list[str], s: Settings, start: int, *, model: str | None
+) -> Encoded:
+    """``engine.encode`` through ``cache``: each distinct text it lacks is encoded once, in one call.
+
+    Keys are ``model`` (a fingerprint), the call's settings (batching aside) and the text.
+
+    Hits and misses are counted per distinct text of the call.
+    """
+    call = (model, dataclasses.replace(s, max_batch=0, token_budget=0))
+    first: dict[str, int] = {}
+    for j, t in enumerate(texts):
+        first.setdefault(t, j)
+    found = {t: cache.get((call, t)) for t in first}
+    todo = [t for t, f in found.items() if f is None]
+    if todo:
+        for t in todo:
+            check_encodable(t, start + first[t])  # errors name the position in the caller's input
+        fresh = engine.encode(todo, s)
+        cut = set(fresh.cut)
+        for k, (t, v) in enumerate(zip(todo, fresh.vectors)):
+            cache.put((call, t), v, k in cut)
+            found[t] = (v, k in cut)
+    hits: dict[str, tuple[SparseEmbedding, bool]] = found  # type: ignore[assignment]
+    out = [hits[t] for t in texts]
+    seen: set[str] = set()
+    vectors = []
+    for t, (v, _) in zip(texts, out):
+        vectors.append(v if t not in seen else copy_vector(v))  # repeated texts get their own copies
+        seen.add(t)
+    return Encoded(vectors, [j for j, (_, c) in enumerate(out) if c])

@@ -143,6 +143,21 @@ class EncodeOptions:
         reject_options(where, set(options) - set(names), names)
         return cls(**options)
 
+    @classmethod
+    def given(cls, options: EncodeOptions | None, **keywords: Any) -> EncodeOptions:
+        """``options``, or a verb's ``keywords`` as one value; both at once is an error that names the keywords."""
+        if options is None:
+            return cls(**keywords)
+        if not isinstance(options, EncodeOptions):
+            raise ArgumentTypeError(f"options must be an EncodeOptions or None, got {type(options).__name__}")
+        given = sorted(k for k, v in keywords.items() if v != getattr(_DEFAULT, k))
+        if given:
+            raise ArgumentError(
+                f"pass the encoding options once: options= was given with {', '.join(given)}; "
+                "put them in the EncodeOptions value (options.replace(...))"
+            )
+        return options
+
     def replace(self, **changes: Any) -> EncodeOptions:
         """A copy with ``changes``, checked again."""
         return dataclasses.replace(self, **changes)
@@ -150,3 +165,6 @@ class EncodeOptions:
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of ``SpladeEncoder.encode``."""
         return dataclasses.asdict(self)
+
+
+_DEFAULT = EncodeOptions()
