@@ -59,6 +59,8 @@ def test_pages_have_snippets_and_every_skip_is_counted() -> None:
             assert lang in ("python", "bash"), f"{page}: a ```{lang} block; use python or bash"
             assert reason is None or len(reason) > 10, f"{page}: say why the block cannot run"
             assert lang != "python" or "print(" not in body, f"{page}: state results with assert, not print"
+            raising = len(re.findall(r"^else:\n    raise AssertionError", body, re.M))
+            assert body.count("try:") == raising, f"{page}: a try block needs else: raise AssertionError(...)"
         if n := sum(1 for *_, r in found if r is not None):
             skipped[page] = n
     assert skipped == SKIPPED
