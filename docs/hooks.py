@@ -53,8 +53,11 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
             return m.group(0)
         in_repo = posixpath.normpath(posixpath.join(here, target))
         if (ROOT / in_repo).resolve().is_relative_to(docs):
-            return m.group(0)  # a page of docs/: mkdocs resolves (and checks) it
-        site = ALIASES.get(in_repo, in_repo)
+            if src.is_relative_to(docs):
+                return m.group(0)  # from one page of docs/ to another: mkdocs resolves (and checks) it
+            site = (ROOT / in_repo).resolve().relative_to(docs).as_posix()  # from a published file into docs/
+        else:
+            site = ALIASES.get(in_repo, in_repo)
         if files.get_file_from_path(site) is None:
             return m.group(0)  # not published: left for mkdocs to report
         return f"]({posixpath.relpath(site, page_dir or '.')}{m.group('anchor') or ''})"
