@@ -1,16 +1,16 @@
 # Two commands from a fresh clone, with no network but the package registry:
 #   make demo   - the main job, offline, with the real splade-tiny model
-#   make test   - lint, types and every test
+#   make test   - lint, types, the docs site and every test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-LINTED := $(wildcard src tests examples benchmarks scripts integrations)
+LINTED := $(wildcard src tests examples benchmarks scripts integrations docs)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
-	golden golden-families clean
+	golden golden-families clean docs
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,11 @@ pytest: $(STAMP) $(LI_MILVUS)/.installed
 	$(BIN)/python -m pytest integrations/llamaindex/tests --ignore=integrations/llamaindex/tests/milvus
 	$(LI_MILVUS)/bin/python -m pytest integrations/llamaindex/tests/milvus
 
-test: lint pytest
+# The documentation site, warnings as errors (mkdocs.yml; docs/hooks.py adds benchmarks/results).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint docs pytest
 
 # The reference oracle (torch + transformers) lives in its own venv; only needed to regenerate tests/golden/.
 .venv-ref/.installed:
