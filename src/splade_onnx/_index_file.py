@@ -1,7 +1,8 @@
 """The :class:`SparseIndex` file format: its all-or-nothing writer and its reader of untrusted files.
 
 This module knows arrays and headers, not search: :func:`write_index` writes an :class:`IndexData`
-and :func:`read_index` returns one, checked; the index builds itself from it.
+and :func:`read_index` returns one, checked; the index builds itself from it.  :func:`check_model`
+compares the model a file records with the one that queries it.
 
 File format (version 2)
 -----------------------
