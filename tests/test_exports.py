@@ -35,9 +35,17 @@ def test_public_names_are_pinned() -> None:
     for name in EXPECTED:
         assert getattr(splade_onnx, name) is not None
     public = {n for n in vars(splade_onnx) if not n.startswith("_")}
-    # Submodules are private but for the CLI and the Ray extra (splade_onnx.ray, imported on demand);
-    # nothing public leaks beyond __all__ and annotations helpers.
-    assert public - set(EXPECTED) <= {"Any", "annotations", "cli", "ray"}
+    # Submodules are private but for the CLI, the Ray extra (splade_onnx.ray, imported on demand) and what
+    # the adapters share with the core (splade_onnx.integration); nothing public leaks beyond __all__ and
+    # annotations helpers.
+    assert public - set(EXPECTED) <= {"Any", "annotations", "cli", "integration", "ray"}
+
+
+def test_the_integration_module_is_what_the_adapters_share() -> None:
+    import splade_onnx.integration as integration
+
+    assert sorted(integration.__all__) == ["MILVUS_EMPTY_VECTOR", "PayloadFormat", "milvus_vector", "not_single"]
+    assert not set(integration.__all__) & set(splade_onnx.__all__)
 
 
 def test_ships_py_typed() -> None:

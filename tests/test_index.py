@@ -322,9 +322,9 @@ def test_delete_flips_tombstones_and_compacts_lazily() -> None:
     index = SparseIndex()
     index.add(docs)
     index.search(docs[0])  # builds the postings
-    postings = index._post_docs
+    postings = index._postings.docs
     index.delete([str(i) for i in range(40)])
-    assert index._post_docs is postings and index._n_dead == 40  # no rebuild, only tombstones
+    assert index._postings.docs is postings and index._n_dead == 40  # no rebuild, only tombstones
     live = list(zip(index.ids, docs[40:]))
     for q in docs[:10]:
         assert_same(index.search(q, 5), brute_force(live, q, 5))
@@ -344,10 +344,10 @@ def test_incremental_postings_equal_a_fresh_build() -> None:
     fresh = SparseIndex()
     fresh.add(docs)
     fresh.search(docs[0])
-    assert np.array_equal(grown._term_ids, fresh._term_ids)
-    assert np.array_equal(grown._term_indptr, fresh._term_indptr)
-    assert np.array_equal(grown._post_docs, fresh._post_docs)
-    assert np.array_equal(grown._post_values, fresh._post_values)
+    assert np.array_equal(grown._postings.term_ids, fresh._postings.term_ids)
+    assert np.array_equal(grown._postings.term_indptr, fresh._postings.term_indptr)
+    assert np.array_equal(grown._postings.docs, fresh._postings.docs)
+    assert np.array_equal(grown._postings.values, fresh._postings.values)
 
 
 # ---------------------------------------------------------------------------- persistence

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.lib.format as npy_format
 import pytest
 
-from splade_onnx import ArgumentError, IndexFormatError, ModelIdentity, SparseEmbedding, SparseIndex, _index
+from splade_onnx import ArgumentError, IndexFormatError, ModelIdentity, SparseEmbedding, SparseIndex
+from splade_onnx._json_io import too_deep
 
 HUGE = 10**13  # elements a crafted header claims: 80 TB of int64
 
@@ -220,10 +221,10 @@ def test_deeply_nested_json_is_refused_without_parsing_it(
 
 def test_json_depth_scan() -> None:
     deep = "[" * 257 + "]" * 257
-    assert _index._too_deep(deep) and not _index._too_deep("[" * 256 + "]" * 256)
-    assert not _index._too_deep(json.dumps(["[" * 1000, {"k": "{" * 500 + '\\"[[[['}]))  # brackets in strings
-    assert not _index._too_deep(json.dumps([[i] for i in range(10_000)]))  # many, but shallow
-    assert _index._too_deep(json.dumps({"a": "\\", "b": json.loads(deep)}))
+    assert too_deep(deep) and not too_deep("[" * 256 + "]" * 256)
+    assert not too_deep(json.dumps(["[" * 1000, {"k": "{" * 500 + '\\"[[[['}]))  # brackets in strings
+    assert not too_deep(json.dumps([[i] for i in range(10_000)]))  # many, but shallow
+    assert too_deep(json.dumps({"a": "\\", "b": json.loads(deep)}))
 
 
 def test_the_depth_limit_is_the_same_for_save_and_load(tmp_path: Path) -> None:

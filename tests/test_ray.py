@@ -118,7 +118,7 @@ def test_public_names_are_pinned() -> None:
 
 
 def test_a_missing_ray_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("splade_onnx.ray", "splade_onnx._ray_sinks"):
+    for name in ("splade_onnx.ray", "splade_onnx._ray_write", "splade_onnx._ray_qdrant", "splade_onnx._ray_milvus"):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without ray looks like to import
     with pytest.raises(MissingExtraError, match=re.escape("pip install 'splade-onnx[ray]'")):
@@ -290,7 +290,7 @@ def test_sink_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_transient_errors_are_retried_with_exponential_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    from splade_onnx._ray_sinks import retrying
+    from splade_onnx._ray_write import retrying
 
     calls, sleeps = [], []
 
@@ -301,7 +301,7 @@ def test_transient_errors_are_retried_with_exponential_backoff(caplog: pytest.Lo
         return "ok"
 
     transient = lambda e: isinstance(e, ConnectionError)  # noqa: E731
-    with caplog.at_level(logging.WARNING, logger="splade_onnx._ray_sinks"):
+    with caplog.at_level(logging.WARNING, logger="splade_onnx._ray_write"):
         assert retrying(flaky, what="upsert", attempts=5, backoff=0.5, transient=transient, sleep=sleeps.append) == "ok"
     assert sleeps == [0.5, 1.0] and len(calls) == 3
     assert "upsert failed (attempt 1 of 5, ConnectionError: connection reset); retrying in 0.50s" in caplog.text

@@ -54,8 +54,10 @@ try:
 except ImportError as e:
     raise missing_extra("splade_onnx.ray", "splade-onnx", "ray", e) from e
 
+from ._ray_milvus import MilvusDatasink
 from ._ray_prepare import PreparedModel, check_quantize, prepare_model, unbundle
-from ._ray_sinks import MILVUS_EMPTY_VECTOR, MilvusDatasink, QdrantDatasink, qdrant_point_id
+from ._ray_qdrant import QdrantDatasink, qdrant_point_id
+from .integration import MILVUS_EMPTY_VECTOR
 
 logger = logging.getLogger(__name__)
 

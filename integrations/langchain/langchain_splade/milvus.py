@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from splade_onnx import DEFAULT_MODEL, MissingExtraError, SparseEmbedding, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, MissingExtraError, SpladeEncoder
+from splade_onnx.integration import MILVUS_EMPTY_VECTOR, milvus_vector
 
 from .embeddings import SideEncoder
 
@@ -18,14 +19,9 @@ except ImportError as e:  # pragma: no cover - depends on the extra
 
 __all__ = ["OOV_QUERY", "SpladeMilvusSparseEmbedding"]
 
-#: What an empty vector becomes: Milvus rejects empty sparse vectors (langchain-milvus#40),
-#: so it gets one term, id 0 ([PAD] in BERT vocabularies, never in a document), with a
-#: weight too small to change any ranking.
-OOV_QUERY = {0: 1e-30}
-
-
-def _as_dict(emb: SparseEmbedding) -> dict[int, float]:
-    return emb.as_dict() or dict(OOV_QUERY)
+#: What an empty vector becomes (Milvus rejects empty sparse vectors, langchain-milvus#40): the core's
+#: ``splade_onnx.integration.MILVUS_EMPTY_VECTOR``, under the name this package has always exported.
+OOV_QUERY = MILVUS_EMPTY_VECTOR
 
 
 class SpladeMilvusSparseEmbedding(BaseSparseEmbedding):
@@ -36,10 +32,10 @@ class SpladeMilvusSparseEmbedding(BaseSparseEmbedding):
         self.encoder = self.sides.encoder
 
     def embed_query(self, query: str) -> dict[int, float]:
-        return _as_dict(self.sides.encode_queries([query])[0])
+        return milvus_vector(self.sides.encode_queries([query])[0])
 
     def embed_documents(self, texts: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.sides.encode_documents(texts)]
+        return [milvus_vector(e) for e in self.sides.encode_documents(texts)]
 
     async def aembed_query(self, query: str) -> dict[int, float]:
         return await asyncio.to_thread(self.embed_query, query)

@@ -15,17 +15,19 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
+from splade_onnx.integration import PayloadFormat, not_single
 
-from ._checks import not_single
 from .embeddings import SpladeSparseEmbeddings
 
 __all__ = ["SpladeRetriever"]
 
-#: The payload of ``index.npz`` that :meth:`SpladeRetriever.save` writes.
+#: The payload of ``index.npz`` that :meth:`SpladeRetriever.save` writes: ``k`` and the documents.
 FORMAT, VERSION = "langchain-splade-retriever", 2
+PAYLOAD = PayloadFormat(FORMAT, VERSION, reader="langchain-splade")
 INDEX_FILE = "index.npz"
 #: The 0.1 layout, still read: ``index.npz`` without a payload beside this file.
 LEGACY_FILE, LEGACY_FORMAT = "documents.json", "langchain-splade-documents"
+LEGACY_PAYLOAD = PayloadFormat(LEGACY_FORMAT, 1, reader="langchain-splade")
 
 
 class SpladeRetriever(BaseRetriever):
@@ -171,11 +173,11 @@ class SpladeRetriever(BaseRetriever):
         NaN, ...) raises :class:`ArgumentError` naming its key before anything is written, and
         a save that fails or is killed leaves the previous one loadable, with the same results.
         """
-        payload = {"format": FORMAT, "version": VERSION, "k": self.k,
-                   "documents": {i: {"page_content": self._docs[i].page_content, "metadata": self._docs[i].metadata}
-                                 for i in self._index.ids}}  # fmt: skip
+        docs = {
+            i: {"page_content": self._docs[i].page_content, "metadata": self._docs[i].metadata} for i in self._index.ids
+        }
         Path(path).mkdir(parents=True, exist_ok=True)
-        self._index.save(Path(path) / INDEX_FILE, payload=payload)
+        self._index.save(Path(path) / INDEX_FILE, payload={"k": self.k, "documents": docs}, payload_format=PAYLOAD)
 
     @classmethod
     def load(
@@ -191,32 +193,34 @@ class SpladeRetriever(BaseRetriever):
         A save made by another model than ``embeddings``' raises ``ModelMismatchError``, since
         its scores would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
         """
-        file = Path(path) / INDEX_FILE
+        file, legacy = Path(path) / INDEX_FILE, Path(path) / LEGACY_FILE
         if not file.is_file():
             raise FileMissingError(f"{file} is missing; expected a folder written by SpladeRetriever.save")
-        embeddings = embeddings or SpladeSparseEmbeddings()
-        index = SparseIndex.load(file, model=embeddings.encoder.identity, allow_model_mismatch=allow_model_mismatch)
-        saved, where, fmt = index.payload, file, FORMAT
-        if saved is None:
-            where, fmt = Path(path) / LEGACY_FILE, LEGACY_FORMAT
-            if not where.is_file():
+
+        def read_legacy() -> dict[str, Any]:
+            if not legacy.is_file():
                 raise FileMissingError(
-                    f"{file} holds no documents and {where} is missing; expected a folder "
+                    f"{file} holds no documents and {legacy} is missing; expected a folder "
                     "written by SpladeRetriever.save"
                 )
-            saved = json.loads(where.read_text(encoding="utf-8"))
-        if not isinstance(saved, dict) or saved.get("format") != fmt:
-            raise IndexFormatError(f"{where} holds no SpladeRetriever documents (format {fmt!r} expected)")
-        if not isinstance(saved.get("version"), int) or saved["version"] > VERSION:
-            raise IndexFormatError(f"{where} has version {saved.get('version')!r}; this langchain-splade reads "
-                                   f"version {VERSION} at most: upgrade langchain-splade")  # fmt: skip
+            return LEGACY_PAYLOAD.check(json.loads(legacy.read_text(encoding="utf-8")), where=legacy)
+
+        embeddings = embeddings or SpladeSparseEmbeddings()
+        index = SparseIndex.load(
+            file,
+            model=embeddings.encoder.identity,
+            allow_model_mismatch=allow_model_mismatch,
+            payload_format=PAYLOAD,
+            legacy_payload=read_legacy,
+        )
+        saved = index.payload
         try:
             docs = {i: Document(page_content=d["page_content"], metadata=d["metadata"], id=i)
                     for i, d in saved["documents"].items()}  # fmt: skip
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise IndexFormatError(f"{where}: malformed documents ({e})") from e
+            raise IndexFormatError(f"{path}: malformed documents ({e})") from e
         if set(docs) != set(index.ids):
-            raise IndexFormatError(f"{where}: the documents and the index disagree on the document ids")
+            raise IndexFormatError(f"{path}: the documents and the index disagree on the document ids")
         retriever = cls(embeddings=embeddings, k=k if k is not None else saved.get("k", 4))
         retriever._index, retriever._docs = index, docs
         return retriever

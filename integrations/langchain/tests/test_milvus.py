@@ -57,10 +57,9 @@ def test_insert_search_and_an_empty_query(sparse: SpladeMilvusSparseEmbedding, t
     (d,) = sparse.encoder.encode_documents([SEED[2]])
     assert hits[0][1] == pytest.approx(q.dot(d), rel=1e-4)
     # A query whose vector is empty must not break pymilvus (langchain-milvus#40): it becomes OOV_QUERY.
-    from langchain_splade.milvus import _as_dict
-
     from splade_onnx import SparseEmbedding
+    from splade_onnx.integration import MILVUS_EMPTY_VECTOR, milvus_vector
 
-    assert _as_dict(SparseEmbedding.empty()) == OOV_QUERY
+    assert milvus_vector(SparseEmbedding.empty()) == OOV_QUERY and OOV_QUERY is MILVUS_EMPTY_VECTOR
     empty_hits = store.similarity_search_by_vector(OOV_QUERY, k=3)  # type: ignore[arg-type]
     assert isinstance(empty_hits, list)

@@ -1,34 +1,34 @@
-"""No data loss and no wrong results: atomic saves that record the model, ids kept and never merged."""
+"""No data loss and no wrong results: saves through the core's payload helper that record the model, old layouts
+still read, ids kept and never merged."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import langchain_splade
-import numpy as np
 import pytest
 import tomllib
 from langchain_core.documents import Document
 from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
+from langchain_splade.retrievers import PAYLOAD
 
 from splade_onnx import (
     DEFAULT_MODEL,
     ArgumentError,
     ArgumentTypeError,
+    IndexFormatError,
     ModelIdentity,
     ModelMismatchError,
     SparseIndex,
     UnknownIdError,
 )
 
-from conftest import CACHE, SEED
-from harness import kill_when_stalled
+from conftest import SEED
 
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date"]
 IDS = [f"s{i}" for i in range(len(SEED))]
@@ -37,10 +37,6 @@ PACKAGE = Path(langchain_splade.__file__).parent
 
 def hits(r: SpladeRetriever) -> list[list[tuple[str | None, str, dict[str, Any]]]]:
     return [[(d.id, d.page_content, d.metadata) for d in r.invoke(q, k=len(SEED))] for q in QUERIES]
-
-
-def temporaries(folder: Path) -> list[Path]:
-    return sorted(folder.glob(".*.tmp"))
 
 
 @pytest.fixture
@@ -60,18 +56,6 @@ def changed(embeddings: SpladeSparseEmbeddings, **metadata: Any) -> SpladeRetrie
     return SpladeRetriever.from_texts(list(reversed(SEED)), metadatas=metas, ids=IDS, embeddings=embeddings)
 
 
-def fail_on_call(n: int, real: Any, exc: BaseException) -> Any:
-    calls = [0]
-
-    def fake(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == n:
-            raise exc
-        return real(*args, **kwargs)
-
-    return fake
-
-
 def test_unserializable_metadata_is_refused_before_anything_is_written(
     embeddings: SpladeSparseEmbeddings, saved: tuple[Path, list[Any]]
 ) -> None:
@@ -83,67 +67,32 @@ def test_unserializable_metadata_is_refused_before_anything_is_written(
     assert hits(SpladeRetriever.load(folder, embeddings=embeddings)) == before
 
 
-def _half_written_savez(file: Any, *args: Any, **kwargs: Any) -> None:
-    file.write(b"PK\x03\x04 half an archive")
-    raise OSError("disk full (injected)")
-
-
-@pytest.mark.parametrize("step", ["np.savez", "os.replace #1", "os.replace #2"])
-def test_a_save_failing_at_any_step_keeps_the_previous_save(
-    step: str, embeddings: SpladeSparseEmbeddings, saved: tuple[Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+def test_a_save_goes_through_the_core_payload_helper(
+    embeddings: SpladeSparseEmbeddings, saved: tuple[Path, list[Any]]
 ) -> None:
-    """Whatever step fails, the folder then loads either the old save or the new one, never a mix."""
-    folder, before = saved
-    new = changed(embeddings)
-    if step == "np.savez":
-        monkeypatch.setattr(np, "savez", _half_written_savez)
-    else:
-        n = int(step[-1])
-        monkeypatch.setattr(os, "replace", fail_on_call(n, os.replace, OSError("rename failed (injected)")))
-    try:
-        new.save(folder)
-    except OSError:
-        failed = True
-    else:
-        failed = False
-    monkeypatch.undo()
-    loaded = SpladeRetriever.load(folder, embeddings=embeddings)
-    assert hits(loaded) == (before if failed else hits(new))
-    assert failed == (step != "os.replace #2")  # a save is one rename: there is no second step to fail
-    assert temporaries(folder) == []
+    """One all-or-nothing file, whose payload the core checks (tests/test_index_payload.py has every
+    failure mode: failed and killed saves, other formats, newer versions, a missing payload)."""
+    folder, _ = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["index.npz"]
+    payload = SparseIndex.load(folder / "index.npz", payload_format=PAYLOAD).payload
+    assert payload["format"] == "langchain-splade-retriever" and payload["version"] == 2 and payload["k"] == 3
+    assert payload["documents"]["s3"] == {"page_content": SEED[3], "metadata": {"n": 3}}
 
 
-KILLED_SAVE = """
-    from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
-
-    folder, cache, stall_at, texts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-    r = SpladeRetriever.from_texts(texts, metadatas=[{"n": i} for i in range(len(texts))],
-                                   ids=[f"s{i}" for i in range(len(texts))],
-                                   embeddings=SpladeSparseEmbeddings(cache_dir=cache))
-    stall_in_save(stall_at)
-    r.save(folder)
-"""
-
-
-@pytest.mark.parametrize("stall_at", ["np.savez", "after the first rename"])
-def test_a_killed_save_leaves_the_previous_save_or_the_new_one(
-    stall_at: str, embeddings: SpladeSparseEmbeddings, saved: tuple[Path, list[Any]]
+def test_a_save_of_the_current_version_written_before_the_helper_loads(
+    embeddings: SpladeSparseEmbeddings, tmp_path: Path
 ) -> None:
-    """A process SIGKILLed during a save leaves one whole save, never a mix; the next save sweeps its debris.
-
-    Killed while writing, the previous save is there; killed after its first rename, the save
-    is complete (it is that one rename).
-    """
-    folder, before = saved
-    kill_when_stalled(KILLED_SAVE, [str(folder), str(CACHE), stall_at, *reversed(SEED)])
-    loaded = SpladeRetriever.load(folder, embeddings=embeddings)
-    if stall_at == "np.savez":
-        assert len(temporaries(folder)) == 1  # the half-written file it left
-        assert hits(loaded) == before
-    else:
-        assert hits(loaded) == hits(changed(embeddings))
-    loaded.save(folder)
-    assert temporaries(folder) == [] and hits(SpladeRetriever.load(folder, embeddings=embeddings)) == hits(loaded)
+    index = SparseIndex(model=embeddings.encoder.identity)
+    index.add(embeddings.encoder.encode_documents(SEED), ids=IDS)
+    docs = {i: {"page_content": t, "metadata": {"n": n}} for n, (i, t) in enumerate(zip(IDS, SEED))}
+    payload = {"format": "langchain-splade-retriever", "version": 2, "k": 3, "documents": docs}
+    index.save(tmp_path / "index.npz", payload=payload)  # exactly what SpladeRetriever.save wrote before
+    old = SpladeRetriever.load(tmp_path, embeddings=embeddings)
+    metadatas = [{"n": i} for i in range(len(SEED))]
+    assert old.k == 3 and hits(old) == hits(SpladeRetriever.from_texts(SEED, metadatas, IDS, embeddings=embeddings))
+    index.save(tmp_path / "index.npz", payload={**payload, "version": 3})
+    with pytest.raises(IndexFormatError, match=re.escape("reads version 2 at most: upgrade langchain-splade")):
+        SpladeRetriever.load(tmp_path, embeddings=embeddings)
 
 
 def test_a_save_records_the_model_and_another_model_is_refused(

@@ -1,11 +1,10 @@
-"""No data loss and no wrong results: atomic persists that record the model, unique node ids,
-and LlamaIndex's own metadata-filter semantics."""
+"""No data loss and no wrong results: persists through the core's payload helper that record the model, old
+layouts still read, unique node ids, and LlamaIndex's own metadata-filter semantics."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import re
 import uuid
 from datetime import date
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import llama_index.sparse_embeddings.splade as package
-import numpy as np
 import pytest
 import tomllib
 from llama_index.core import StorageContext, VectorStoreIndex
@@ -23,19 +21,21 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
 from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding, to_qdrant_sparse_fns
+from llama_index.sparse_embeddings.splade.retriever import PAYLOAD
 
 from splade_onnx import (
     DEFAULT_MODEL,
     ArgumentError,
     ArgumentTypeError,
+    IndexFormatError,
     ModelIdentity,
     ModelMismatchError,
     SparseIndex,
 )
 
-from conftest import CACHE, SEED
-from harness import kill_when_stalled
+from conftest import SEED
 
+FORMAT = "llama-index-splade-retriever"
 QUERIES = ["How much did the mission cost?", "rocket launch site", "moon landing date"]
 IDS = [str(uuid.UUID(int=i + 1)) for i in range(len(SEED))]
 PACKAGE = Path(package.__file__).parent
@@ -49,10 +49,6 @@ def seed_nodes(texts: list[str] = SEED, **extra: Any) -> list[TextNode]:
 
 def hits(r: SpladeRetriever) -> list[list[tuple[str, str, dict[str, Any], float | None]]]:
     return [[(h.node.node_id, h.node.get_content(), h.node.metadata, h.score) for h in r.retrieve(q)] for q in QUERIES]
-
-
-def temporaries(folder: Path) -> list[Path]:
-    return sorted(folder.glob(".*.tmp"))
 
 
 @pytest.fixture
@@ -82,66 +78,37 @@ def test_unserializable_metadata_is_refused_before_anything_is_written(
     assert hits(SpladeRetriever.from_persist_dir(folder, sparse_embedding=embedding)) == before
 
 
-def _half_written_savez(file: Any, *args: Any, **kwargs: Any) -> None:
-    file.write(b"PK\x03\x04 half an archive")
-    raise OSError("disk full (injected)")
-
-
-@pytest.mark.parametrize("step", ["np.savez", "os.replace"])
-def test_a_persist_failing_at_any_step_keeps_the_previous_one(
-    step: str, embedding: SpladeSparseEmbedding, saved: tuple[Path, list[Any]], monkeypatch: pytest.MonkeyPatch
+def test_a_persist_goes_through_the_core_payload_helper(
+    embedding: SpladeSparseEmbedding, saved: tuple[Path, list[Any]]
 ) -> None:
-    folder, before = saved
-    new = changed(embedding)
-    if step == "np.savez":
-        monkeypatch.setattr(np, "savez", _half_written_savez)
-    else:
-
-        def no_rename(*args: Any) -> None:
-            raise OSError("rename failed (injected)")
-
-        monkeypatch.setattr(os, "replace", no_rename)
-    with pytest.raises(OSError, match="injected"):
-        new.persist(folder)
-    monkeypatch.undo()
-    assert hits(SpladeRetriever.from_persist_dir(folder, sparse_embedding=embedding)) == before
-    assert temporaries(folder) == []
+    """One all-or-nothing file, whose payload the core checks (tests/test_index_payload.py has every
+    failure mode: failed and killed saves, other formats, newer versions, a missing payload)."""
+    folder, _ = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["index.npz"]
+    payload = SparseIndex.load(folder / "index.npz", payload_format=PAYLOAD).payload
+    assert payload["format"] == "llama-index-splade-retriever" and payload["version"] == 2
+    assert payload["similarity_top_k"] == 6 and payload["filters"] is None
+    assert sorted(SimpleDocumentStore.from_dict(payload["docstore"]).docs) == sorted(IDS)
 
 
-KILLED_PERSIST = """
-    import uuid
-    from llama_index.core.schema import TextNode
-    from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding
-
-    folder, cache, stall_at, texts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-    nodes = [TextNode(text=t, id_=str(uuid.UUID(int=i + 1)), metadata={"n": i}) for i, t in enumerate(texts)]
-    r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=SpladeSparseEmbedding(cache_dir=cache),
-                                      similarity_top_k=6)
-    stall_in_save(stall_at)
-    r.persist(folder)
-"""
-
-
-@pytest.mark.parametrize("stall_at", ["np.savez", "after the first rename"])
-def test_a_killed_persist_leaves_the_previous_one_or_the_new_one(
-    stall_at: str, embedding: SpladeSparseEmbedding, saved: tuple[Path, list[Any]]
+def test_a_persist_of_the_current_version_written_before_the_helper_loads(
+    embedding: SpladeSparseEmbedding, tmp_path: Path
 ) -> None:
-    """A process SIGKILLed during a persist leaves one whole persist, never a mix; the next one sweeps its debris.
-
-    Killed while writing, the previous persist is there; killed after its first rename, the
-    persist is complete (it is that one rename).
-    """
-    folder, before = saved
-    kill_when_stalled(KILLED_PERSIST, [str(folder), str(CACHE), stall_at, *reversed(SEED)])
-    loaded = SpladeRetriever.from_persist_dir(folder, sparse_embedding=embedding)
-    if stall_at == "np.savez":
-        assert len(temporaries(folder)) == 1  # the half-written file it left
-        assert hits(loaded) == before
-    else:
-        assert hits(loaded) == hits(changed(embedding))
-    loaded.persist(folder)
-    assert temporaries(folder) == []
-    assert hits(SpladeRetriever.from_persist_dir(folder, sparse_embedding=embedding)) == hits(loaded)
+    nodes = seed_nodes()
+    index = SparseIndex(model=embedding.encoder.identity)
+    texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+    index.add(embedding.encoder.encode_documents(texts), ids=IDS)
+    store = SimpleDocumentStore()
+    store.add_documents(nodes)
+    filters = G("and", F("n", 2, ">")).model_dump(mode="json")
+    payload = {"format": FORMAT, "version": 2, "similarity_top_k": 6, "filters": filters, "docstore": store.to_dict()}
+    index.save(tmp_path / "index.npz", payload=payload)  # exactly what SpladeRetriever.persist wrote before
+    old = SpladeRetriever.from_persist_dir(tmp_path, sparse_embedding=embedding)
+    fresh = SpladeRetriever(seed_nodes(), embedding, similarity_top_k=6, filters=G("and", F("n", 2, ">")))
+    assert old.similarity_top_k == 6 and old.filters == fresh.filters and hits(old) == hits(fresh)
+    index.save(tmp_path / "index.npz", payload={**payload, "version": 3})
+    with pytest.raises(IndexFormatError, match=re.escape("version 2 at most: upgrade llama-index-sparse-embeddings")):
+        SpladeRetriever.from_persist_dir(tmp_path, sparse_embedding=embedding)
 
 
 def test_a_persist_records_the_model_and_another_model_is_refused(

@@ -17,13 +17,14 @@ from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import TextNode
 from llama_index.sparse_embeddings.splade import SpladeSparseEmbedding
-from llama_index.sparse_embeddings.splade.milvus import OOV_VECTOR, SpladeMilvusSparseFunction, _as_dict
+from llama_index.sparse_embeddings.splade.milvus import OOV_VECTOR, SpladeMilvusSparseFunction
 from llama_index.vector_stores.milvus import MilvusVectorStore
 from llama_index.vector_stores.milvus.utils import BaseSparseEmbeddingFunction
 from pymilvus import DataType
 from pymilvus.exceptions import MilvusException
 
 from splade_onnx import ArgumentTypeError, SparseEmbedding
+from splade_onnx.integration import MILVUS_EMPTY_VECTOR, milvus_vector
 
 from conftest import CACHE, SEED
 from harness import run_while_encoding_waits_for_the_loop
@@ -123,7 +124,7 @@ def test_sparse_mode_on_milvus_lite(tmp_path: Path, fn: SpladeMilvusSparseFuncti
 
 def test_an_empty_vector_becomes_the_documented_placeholder(tmp_path: Path, fn: SpladeMilvusSparseFunction) -> None:
     """Milvus rejects empty sparse vectors; an empty SPLADE output is sent as ``OOV_VECTOR``."""
-    assert _as_dict(SparseEmbedding.empty()) == OOV_VECTOR
+    assert milvus_vector(SparseEmbedding.empty()) == OOV_VECTOR and OOV_VECTOR is MILVUS_EMPTY_VECTOR
     store = build(tmp_path, fn).vector_store
     assert isinstance(store, MilvusVectorStore)
     (hits,) = store.client.search(store.collection_name, data=[OOV_VECTOR], limit=3,

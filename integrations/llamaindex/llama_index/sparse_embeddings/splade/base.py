@@ -10,15 +10,9 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from splade_onnx import DEFAULT_MODEL, ArgumentTypeError, EncodeOptions, SpladeEncoder
 from splade_onnx import SparseEmbedding as CoreSparseEmbedding
+from splade_onnx.integration import not_single
 
 __all__ = ["SpladeSparseEmbedding", "to_qdrant_sparse_fns"]
-
-
-def _not_single(texts: object) -> None:
-    if isinstance(texts, (str, bytes)):
-        raise ArgumentTypeError(
-            f"texts must be a list of str, got a single {type(texts).__name__} ({texts!r:.60}); wrap it in a list"
-        )
 
 
 class SpladeSparseEmbedding(BaseSparseEmbedding):
@@ -110,11 +104,11 @@ class SpladeSparseEmbedding(BaseSparseEmbedding):
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[SparseEmbedding]:
-        _not_single(texts)  # the base class would batch its characters
+        not_single(texts, "texts", expected="a list of str")  # the base class would batch its characters
         return super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
 
     async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False) -> list[SparseEmbedding]:
-        _not_single(texts)
+        not_single(texts, "texts", expected="a list of str")
         return await super().aget_text_embedding_batch(texts, show_progress=show_progress)
 
     def _get_query_embedding(self, query: str) -> SparseEmbedding:

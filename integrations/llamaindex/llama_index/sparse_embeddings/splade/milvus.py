@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from splade_onnx import ArgumentTypeError, MissingExtraError, SparseEmbedding
+from splade_onnx import ArgumentTypeError, MissingExtraError
+from splade_onnx.integration import MILVUS_EMPTY_VECTOR, milvus_vector
 
 from .base import SpladeSparseEmbedding
 
@@ -23,14 +24,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["OOV_VECTOR", "SpladeMilvusSparseFunction"]
 
-#: What an empty vector becomes: Milvus rejects empty sparse vectors, so a text with no
-#: known terms gets one term, id 0 ([PAD] in BERT vocabularies, never in a document), with
-#: a weight too small to change any ranking. It matches no document with a positive score.
-OOV_VECTOR: dict[int, float] = {0: 1e-30}
-
-
-def _as_dict(emb: SparseEmbedding) -> dict[int, float]:
-    return emb.as_dict() or dict(OOV_VECTOR)
+#: What an empty vector becomes (Milvus rejects empty sparse vectors): the core's
+#: ``splade_onnx.integration.MILVUS_EMPTY_VECTOR``, under the name this package has always exported.
+OOV_VECTOR: dict[int, float] = MILVUS_EMPTY_VECTOR
 
 
 class SpladeMilvusSparseFunction(BaseSparseEmbeddingFunction):  # type: ignore[misc]
@@ -48,10 +44,10 @@ class SpladeMilvusSparseFunction(BaseSparseEmbeddingFunction):  # type: ignore[m
         self.embedding = embedding if embedding is not None else SpladeSparseEmbedding(**options)
 
     def encode_queries(self, queries: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.embedding.encode_queries(queries)]
+        return [milvus_vector(e) for e in self.embedding.encode_queries(queries)]
 
     def encode_documents(self, documents: list[str]) -> list[dict[int, float]]:
-        return [_as_dict(e) for e in self.embedding.encode_documents(documents)]
+        return [milvus_vector(e) for e in self.embedding.encode_documents(documents)]
 
     async def async_encode_queries(self, queries: list[str]) -> list[dict[int, float]]:
         return await asyncio.to_thread(self.encode_queries, queries)

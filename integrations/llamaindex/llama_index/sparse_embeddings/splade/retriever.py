@@ -18,6 +18,7 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn, node_to_metadata_dict
 
 from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
+from splade_onnx.integration import PayloadFormat, not_single
 
 from .base import SpladeSparseEmbedding
 
@@ -25,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SpladeRetriever"]
 
-#: The payload of ``index.npz`` that :meth:`SpladeRetriever.persist` writes.
+#: The payload of ``index.npz`` that :meth:`SpladeRetriever.persist` writes: the nodes, top-k and filters.
 FORMAT, VERSION = "llama-index-splade-retriever", 2
+PAYLOAD = PayloadFormat(FORMAT, VERSION, reader="llama-index-sparse-embeddings-splade")
 INDEX_FILE = "index.npz"
 #: The 0.1 layout, still read: ``index.npz`` without a payload beside this docstore.
 LEGACY_DOCSTORE = "docstore.json"
@@ -70,8 +72,7 @@ class SpladeRetriever(BaseRetriever):
         index: SparseIndex | None = None,
         **kwargs: Any,
     ) -> None:
-        if isinstance(nodes, (str, bytes, BaseNode)):
-            raise ArgumentTypeError(f"nodes must be a list of nodes, got a single {type(nodes).__name__}; wrap it")
+        not_single(nodes, "nodes", BaseNode, expected="a list of nodes")
         nodes = list(nodes)
         for pos, n in enumerate(nodes):
             if not isinstance(n, BaseNode):
@@ -155,11 +156,10 @@ class SpladeRetriever(BaseRetriever):
         """
         store = SimpleDocumentStore()
         store.add_documents([self._nodes[i] for i in self._index.ids])
-        payload = {"format": FORMAT, "version": VERSION, "similarity_top_k": self.similarity_top_k,
-                   "filters": None if self.filters is None else self.filters.model_dump(mode="json"),
-                   "docstore": store.to_dict()}  # fmt: skip
+        filters = None if self.filters is None else self.filters.model_dump(mode="json")
+        payload = {"similarity_top_k": self.similarity_top_k, "filters": filters, "docstore": store.to_dict()}
         Path(path).mkdir(parents=True, exist_ok=True)
-        self._index.save(Path(path) / INDEX_FILE, payload=payload)
+        self._index.save(Path(path) / INDEX_FILE, payload=payload, payload_format=PAYLOAD)
 
     @classmethod
     def from_persist_dir(
@@ -177,34 +177,35 @@ class SpladeRetriever(BaseRetriever):
         another model than ``sparse_embedding``'s raises ``ModelMismatchError``, since its scores
         would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
         """
-        file = Path(path) / INDEX_FILE
+        file, legacy = Path(path) / INDEX_FILE, Path(path) / LEGACY_DOCSTORE
         if not file.is_file():
             raise FileMissingError(f"{file} is missing; expected a folder from SpladeRetriever.persist")
+
+        def read_legacy() -> dict[str, Any]:
+            if not legacy.is_file():
+                raise FileMissingError(
+                    f"{file} holds no nodes and {legacy} is missing; expected a folder from SpladeRetriever.persist"
+                )
+            try:
+                return {"docstore": SimpleDocumentStore.from_persist_path(str(legacy)).to_dict()}
+            except (KeyError, TypeError, AttributeError, ValueError) as e:
+                raise IndexFormatError(f"{legacy}: malformed ({type(e).__name__}: {e})") from e
+
         sparse_embedding = sparse_embedding or SpladeSparseEmbedding()
         index = SparseIndex.load(
-            file, model=sparse_embedding.encoder.identity, allow_model_mismatch=allow_model_mismatch
+            file,
+            model=sparse_embedding.encoder.identity,
+            allow_model_mismatch=allow_model_mismatch,
+            payload_format=PAYLOAD,
+            legacy_payload=read_legacy,
         )
-        saved, where = index.payload, file
-        if saved is None:
-            saved, where = {}, Path(path) / LEGACY_DOCSTORE
-            if not where.is_file():
-                raise FileMissingError(f"{file} holds no nodes and {where} is missing; expected a folder "
-                                       "from SpladeRetriever.persist")  # fmt: skip
-        elif not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise IndexFormatError(f"{file} holds no SpladeRetriever nodes (format {FORMAT!r} expected)")
-        elif not isinstance(saved.get("version"), int) or saved["version"] > VERSION:
-            raise IndexFormatError(f"{file} has version {saved.get('version')!r}; this adapter reads version "
-                                   f"{VERSION} at most: upgrade llama-index-sparse-embeddings-splade")  # fmt: skip
+        saved = index.payload
         try:
-            if where == file:
-                store = SimpleDocumentStore.from_dict(saved["docstore"])
-            else:
-                store = SimpleDocumentStore.from_persist_path(str(where))
-            docs = store.docs
+            docs = SimpleDocumentStore.from_dict(saved["docstore"]).docs
             nodes = [docs[i] for i in index.ids]
             if filters is None and saved.get("filters") is not None:
                 filters = MetadataFilters.model_validate(saved["filters"])
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise IndexFormatError(f"{where}: malformed, or not the nodes of {file} ({type(e).__name__}: {e})") from e
+            raise IndexFormatError(f"{path}: malformed, or not the nodes of {file} ({type(e).__name__}: {e})") from e
         top_k = similarity_top_k if similarity_top_k is not None else saved.get("similarity_top_k", 4)
         return cls(nodes, sparse_embedding, similarity_top_k=top_k, filters=filters, index=index)

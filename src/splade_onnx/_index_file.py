@@ -1,0 +1,309 @@
+"""The :class:`SparseIndex` file format: its all-or-nothing writer and its reader of untrusted files.
+
+This module knows arrays and headers, not search: :func:`write_index` writes an :class:`IndexData`
+and :func:`read_index` returns one, checked; the index builds itself from it.  :func:`check_model`
+compares the model a file records with the one that queries it.
+
+File format (version 2)
+-----------------------
+
+One uncompressed ``numpy.savez`` zip holding plain arrays only (it loads with
+``numpy.load(path, allow_pickle=False)``).  Only live documents are stored, in insertion order;
+row ``i`` of the CSR arrays is the document whose id is ``ids[i]`` in the JSON metadata.
+
+===================  ===============  ======================================================
+array                dtype            meaning
+===================  ===============  ======================================================
+``format_version``   int64, 0-d       ``2``; readers refuse files with a newer version
+``doc_indptr``       int64, [n + 1]   CSR row pointers: document ``i`` owns entries
+                                      ``doc_indptr[i]:doc_indptr[i + 1]``
+``doc_indices``      int32 or int64   vocabulary ids, strictly ascending within each row
+                                      (written as int32 whenever they all fit)
+``doc_values``       float32          the weight of each vocabulary id
+``meta``             unicode, 0-d     JSON (a uint8 array of UTF-8 bytes is also accepted):
+                                      ``{"format": "splade-onnx-sparse-index",
+                                      "format_version": 2, "ids": [...], "dim": int | null,
+                                      "next_id": int, "model": {...} | null,
+                                      "library": "splade-onnx <version>"}``
+``payload``          uint8, [bytes]   optional: UTF-8 JSON (ASCII-escaped) the caller saved
+                                      with the index, e.g. an adapter's documents; a payload
+                                      saved with a :class:`~splade_onnx.integration.PayloadFormat`
+                                      is an object with its ``"format"`` and ``"version"``
+===================  ===============  ======================================================
+
+``ids`` are the document ids (strings) in row order, ``dim`` the vocabulary size the
+index was created with (``null`` for unchecked), ``next_id`` the counter that
+generates default ids, and ``model`` the :class:`ModelIdentity` of the model that made
+the vectors (``{"name", "vocab_size", "fingerprint"}``, or ``null`` when unknown).
+Version 1 files (no ``model``, no ``payload``) still load.  Members are stored
+uncompressed; other members (any name but the six above) are ignored and never read.
+
+A save is all-or-nothing: everything is validated first (the payload must be JSON nested at
+most 256 levels deep, and the error names the key that is not JSON), then written to a
+temporary file ``.<name>.<random>.tmp`` in the target's folder, flushed and fsynced, and
+renamed over the target, so a failed save (an exception at any step) leaves the previous
+file loadable and no temporary file, and a killed one leaves the previous file loadable.  A
+writer holds an advisory lock (``flock``) on its temporary file; temporary files whose lock
+is free were left by killed saves, and the next save of the same target removes them.
+
+Reading untrusted files
+-----------------------
+
+:func:`read_index` treats the file as untrusted: whatever its bytes, it returns the file's data
+or raises :class:`IndexFormatError` (a ``ValueError``), and it allocates nothing larger than the
+file before the checks pass.  It refuses a zip directory over 1 MiB or 1,024 members, duplicate
+member names, compressed or encrypted members (no zip bombs: only uncompressed members are read,
+so a member's bytes are in the file), members whose sizes in the zip directory do not fit inside
+the file, object dtypes (pickles), .npy headers over 10,000 bytes, a .npy header whose shape and
+dtype do not make exactly the member's size (a 300-byte file cannot claim 10^13 elements), arrays
+that disagree (``doc_indptr`` must have one entry per id plus one, ``doc_indices`` as many as
+``doc_values``; checked before those arrays are read), bad CRC-32 checksums, and JSON in ``meta``
+or ``payload`` nested more than 256 levels (counted without recursion before parsing).  Peak
+memory is then a small multiple of the file's size (JSON ``payload`` objects can take ~20x their
+bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._atomic import atomic_file
+from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
+from ._json_io import json_bytes, loads
+from ._npz_members import check_directory, members, npy_data, npy_header
+from ._types import ModelIdentity
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "read_index", "write_index"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "splade-onnx-sparse-index"
+FORMAT_VERSION = 2
+
+_MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload")
+_REQUIRED = ("doc_indptr", "doc_indices", "doc_values", "meta")
+#: The dtypes and shapes each member may have.
+_KINDS: dict[str, Callable[[np.dtype[Any], tuple[int, ...]], bool]] = {
+    "format_version": lambda dt, sh: dt.kind in "iu" and sh == (),
+    "doc_indptr": lambda dt, sh: dt.kind in "iu" and len(sh) == 1,
+    "doc_indices": lambda dt, sh: dt.kind in "iu" and len(sh) == 1,
+    "doc_values": lambda dt, sh: dt.kind == "f" and len(sh) == 1,
+    "meta": lambda dt, sh: (dt.kind == "U" and sh == ()) or (dt == np.uint8 and len(sh) == 1),
+    "payload": lambda dt, sh: dt == np.uint8 and len(sh) == 1,
+}
+
+#: What reading a malformed file can raise (zipfile and numpy raise these on bad bytes); ``read_index``
+#: turns each into an :class:`IndexFormatError` naming the file.
+_LOAD_ERRORS = (
+    OSError, ValueError, KeyError, TypeError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error, struct.error,
+    NotImplementedError,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IndexData:
+    """What an index file holds: the live documents as CSR rows, in order, and the header's fields."""
+
+    ids: list[str]
+    dim: int | None
+    next_id: int
+    model: ModelIdentity | None
+    indptr: NDArray[np.int64]  # [len(ids) + 1]
+    indices: NDArray[np.int64]  # vocabulary ids, ascending within each row
+    values: NDArray[np.float32]
+    payload: Any = None  # any JSON value; None for none
+
+
+class _VersionError(IndexFormatError):
+    pass
+
+
+def write_index(path: str, data: IndexData) -> None:
+    """Write ``data`` to ``path``, all-or-nothing; a payload JSON cannot hold raises before anything is written."""
+    payload_bytes = None if data.payload is None else json_bytes(data.payload, "payload")
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "ids": data.ids,
+        "dim": data.dim,
+        "next_id": data.next_id,
+        "model": None if data.model is None else data.model.as_dict(),
+        "library": f"splade-onnx {_library_version()}",
+    }
+    small = not data.indices.size or int(data.indices.max()) < np.iinfo(np.int32).max
+    arrays: dict[str, NDArray[Any]] = {
+        "format_version": np.array(FORMAT_VERSION, np.int64),
+        "doc_indptr": data.indptr.astype(np.int64, copy=False),
+        "doc_indices": data.indices.astype(np.int32 if small else np.int64),
+        "doc_values": data.values.astype(np.float32, copy=False),
+        "meta": np.array(json.dumps(meta, ensure_ascii=False)),
+    }
+    if payload_bytes is not None:
+        arrays["payload"] = np.frombuffer(payload_bytes, np.uint8)
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+
+
+def read_index(path: str) -> IndexData:
+    """The checked contents of the index file at ``path`` (see "Reading untrusted files" above).
+
+    A missing file is a :class:`FileMissingError`; anything but a well-formed index an :class:`IndexFormatError`.
+    """
+    if not os.path.exists(path):
+        raise FileMissingError(f"no splade-onnx index at {path}")
+    with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
+        try:
+            meta, arrays = _read_npz(fh)
+            return _checked(meta, arrays)
+        except _VersionError as exc:
+            raise IndexFormatError(f"cannot load {path}: {exc}") from None
+        except _LOAD_ERRORS as exc:
+            raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
+
+
+def _read_npz(fh: IO[bytes]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read.
+
+    Each member's .npy header is read first and must declare exactly the bytes the zip directory
+    gives the member, which must lie inside the file, uncompressed; the arrays must agree with each
+    other and with ``meta`` (``n + 1`` row pointers for ``n`` ids, as many indices as values)
+    before the big ones are read.  So nothing larger than the file itself is ever allocated.
+    """
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    check_directory(fh, size)
+    with zipfile.ZipFile(fh) as zf:
+        found = members(zf, size, _MEMBERS)
+        if "format_version" not in found:
+            raise IndexFormatError("no format_version array")
+        head = npy_header(zf, found["format_version"], "format_version", _KINDS["format_version"])
+        version = int(npy_data(zf, head)[()])
+        if version > FORMAT_VERSION:
+            raise _VersionError(
+                f"it has index format version {version}, but this splade-onnx supports format version "
+                f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
+            )
+        if version < 1:
+            raise IndexFormatError(f"bad format_version {version}")
+        missing = [name for name in _REQUIRED if name not in found]
+        if missing:
+            raise IndexFormatError(f"missing arrays {missing}")
+        heads = {
+            name: npy_header(zf, info, name, _KINDS[name]) for name, info in found.items() if name != "format_version"
+        }
+        indptr, indices, values = heads["doc_indptr"], heads["doc_indices"], heads["doc_values"]
+        if indices.count != values.count:
+            raise IndexFormatError(f"doc_indices has {indices.count} entries but doc_values {values.count}")
+        meta = _parse_meta(npy_data(zf, heads["meta"]))
+        if indptr.count != len(meta["ids"]) + 1:
+            raise IndexFormatError(f"doc_indptr has {indptr.count} entries for {len(meta['ids'])} ids")
+        arrays = {name: npy_data(zf, head) for name, head in heads.items() if name != "meta"}
+    return meta, arrays
+
+
+def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
+    if raw.dtype.kind == "U" and raw.shape == ():
+        text = str(raw[()])
+    elif raw.dtype == np.uint8 and raw.ndim == 1:
+        text = raw.tobytes().decode("utf-8")
+    else:
+        raise IndexFormatError(f"meta has dtype {raw.dtype} and shape {raw.shape}")
+    meta = loads(text, "meta")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"meta is not a {FORMAT_NAME} header")
+    version = meta.get("format_version")
+    if type(version) is not int or version < 1:
+        raise IndexFormatError(f"bad format_version {version!r} in meta")
+    if version > FORMAT_VERSION:
+        raise _VersionError(
+            f"it has index format version {version}, but this splade-onnx supports format version "
+            f"{FORMAT_VERSION} at most; upgrade splade-onnx to load it"
+        )
+    for key in ("ids", "dim", "next_id"):
+        if key not in meta:
+            raise IndexFormatError(f"meta has no {key!r}")
+    ids = meta["ids"]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise IndexFormatError("ids must be a list of str")
+    return meta
+
+
+def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
+    """The file's data from a parsed header (:func:`_parse_meta`) and the arrays :func:`_read_npz` read, checked."""
+    ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
+    model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
+    if model is not None and dim != model.vocab_size:
+        raise IndexFormatError(f"dim {dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
+    payload = None
+    if "payload" in arrays:
+        raw = arrays["payload"]
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise IndexFormatError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
+        payload = loads(raw.tobytes().decode("utf-8"), "payload")
+    if len(set(ids)) != len(ids):
+        raise IndexFormatError("duplicate ids")
+    if dim is not None and (type(dim) is not int or dim < 1):
+        raise IndexFormatError(f"bad dim {dim!r}")
+    if type(next_id) is not int or next_id < 0:
+        raise IndexFormatError(f"bad next_id {next_id!r}")
+    indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
+    for name, a, kind in (("doc_indptr", indptr, "iu"), ("doc_indices", indices, "iu"), ("doc_values", values, "f")):
+        if a.ndim != 1 or a.dtype.kind not in kind:
+            raise IndexFormatError(f"{name} has dtype {a.dtype} and shape {a.shape}")
+    # Copies: the arrays read are read-only views of the file's bytes.
+    indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+    values = values.astype(np.float32)
+    n, nnz = len(ids), indices.size
+    if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
+        raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
+    if np.any(np.diff(indptr) < 0):
+        raise IndexFormatError("doc_indptr is not non-decreasing")
+    if nnz:
+        if indices.min() < 0 or (dim is not None and indices.max() >= dim):
+            raise IndexFormatError("doc_indices out of range")
+        ascending = np.diff(indices) > 0
+        bounds = indptr[1:-1]
+        bounds = bounds[(bounds > 0) & (bounds < nnz)]
+        ascending[bounds - 1] = True
+        if not ascending.all():
+            raise IndexFormatError("doc_indices not strictly ascending within a document")
+        if not np.all(np.isfinite(values)):
+            raise IndexFormatError("doc_values not finite")
+    return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload)
+
+
+def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:
+    """Refuse (or, with ``allow_mismatch``, warn about) vectors saved by another model than ``given``."""
+    if saved is None:
+        logger.warning("%s does not record which model built it (an older save); cannot check it against %s",
+                       where, given.describe())  # fmt: skip
+        return
+    if saved.matches(given):
+        return
+    msg = (f"{where} was built by {saved.describe()}, but the model given is {given.describe()}: "
+           "its scores would be meaningless")  # fmt: skip
+    if allow_mismatch:
+        logger.warning("%s (allow_model_mismatch=True)", msg)
+        return
+    raise ModelMismatchError(f"{msg}. Load it with the model that built it, re-index, or pass "
+                             "allow_model_mismatch=True if you know the vectors are compatible.")  # fmt: skip
+
+
+def _library_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("splade-onnx")
+    except PackageNotFoundError:
+        return "unknown"
