@@ -96,3 +96,41 @@ def test_the_bare_raise_check_sees_multi_line_raises(tmp_path: Path) -> None:
         "def __getattr__(name):\n    raise AttributeError(name)\n"
     )
     assert _bare_raises(f) == [f"{f}:2: raise ValueError"]
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The package modules ``path`` imports when it is imported (top level, outside ``TYPE_CHECKING``)."""
+    out: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            continue
+        stmts = (
+            [node, *(n for n in ast.walk(node) if isinstance(n, ast.ImportFrom))]
+            if isinstance(node, ast.Try)
+            else [node]
+        )
+        for n in stmts:
+            if isinstance(n, ast.ImportFrom) and n.level == 1:
+                out |= {n.module} if n.module else {a.name for a in n.names}
+    return out
+
+
+def test_imports_point_downward_only() -> None:
+    """The core's modules import each other without a cycle (a shared piece is a third module both import)."""
+    graph = {p.stem: _module_imports(p) for p in CORE.glob("*.py")}
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        if state.get(m) == "done":
+            return
+        assert state.get(m) != "open", f"import cycle: {' -> '.join([*path, m])}"
+        state[m] = "open"
+        for dep in sorted(graph.get(m, ())):
+            visit(dep, [*path, m])
+        state[m] = "done"
+        order.append(m)
+
+    for m in sorted(graph):
+        visit(m, [])
+    assert order.index("_errors") < order.index("_encoder") < order.index("cli")
