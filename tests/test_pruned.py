@@ -17,11 +17,13 @@ import splade_onnx._projection as projection
 from splade_onnx import ArgumentError, SparseEmbedding, SpladeEncoder
 from splade_onnx._beir import load_beir
 from splade_onnx._cache import save_model
-from splade_onnx._convert import build_graph, hidden_graph, load_spec, pruned_head_graph, pruned_state_graph
 from splade_onnx._encoder import _pooled_graph
+from splade_onnx._graph_dense import build_graph
+from splade_onnx._graph_pruned import hidden_graph, pruned_head_graph, pruned_state_graph
 from splade_onnx._hub import resolve
 from splade_onnx._pruned import AUTO_SHARE, Basis, fit_basis, make_bound, rank_candidates, survivors
 from splade_onnx._session import OrtBackend, PrunedBackend
+from splade_onnx._spec import load_spec
 from splade_onnx._tokenize import TextTokenizer, pad_batch
 
 from conftest import ROOT, TINY, golden

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from . import _registry
-from ._batching import check_text, check_texts, keyword_options, windows
+from ._batching import TOKEN_BUDGET, check_text, check_texts, keyword_options, vocab_chunks, windows
 from ._cache import cached_graph, file_identity, save_model, source_fingerprint
-from ._convert import CONVERTER_VERSION, TOKEN_BUDGET, convert_checkpoint, pool_logits_model, vocab_chunks
-from ._engine import Encoded, Engine, NetworkEngine, NetworkRecipe, Settings, StaticEngine, read_config
+from ._engine import Encoded, Engine, NetworkEngine, NetworkRecipe, Settings, StaticEngine
 from ._errors import ArgumentError, ArgumentTypeError, ModelError, ModelMismatchError
+from ._graph import CONVERTER_VERSION
+from ._graph_dense import convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
-from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
+from ._layout import NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
 from ._memo import CacheInfo, VectorCache, copy_vector
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL

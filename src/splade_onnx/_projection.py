@@ -1,6 +1,6 @@
 """Which vocabulary projection a converted model runs, and the pruned head's graphs, fitted and cached.
 
-``projection="dense"`` is the fused dense head of :func:`~splade_onnx._convert.build_graph`;
+``projection="dense"`` is the fused dense head of :func:`~splade_onnx._graph_dense.build_graph`;
 ``projection="pruned"`` is the exact pruned head of :mod:`splade_onnx._pruned`; ``"auto"`` (the default)
 takes the pruned head when its cost model predicts at most ``AUTO_SHARE`` of the dense network's time.  Both
 give the same vectors: the choice is speed only.
@@ -19,18 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._cache import cached_graph, save_model
-from ._convert import (
-    BOUND_TILE,
-    CONVERTER_VERSION,
-    EncoderSpec,
-    hidden_graph,
-    load_spec,
-    pruned_head_graph,
-    pruned_state_graph,
-)
-from ._engine import position_limit, read_config
 from ._errors import ArgumentError
+from ._graph import CONVERTER_VERSION
+from ._graph_pruned import BOUND_TILE, hidden_graph, pruned_head_graph, pruned_state_graph
 from ._hub import ResolvedModel
+from ._layout import position_limit, read_config
 from ._pruned import (
     AUTO_SHARE,
     Basis,
@@ -43,6 +36,7 @@ from ._pruned import (
     rank_candidates,
 )
 from ._sample import SAMPLE_TEXTS
+from ._spec import EncoderSpec, load_spec
 from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
