@@ -8,6 +8,7 @@ builder's methods: importing this module costs nothing, so loading a converted m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,8 +130,8 @@ class GraphBuilder:
         return model
 
 
-def value(name: str, dtype: int, shape: list[str | int]) -> onnx.ValueInfoProto:
-    """A graph input or output: ``dtype`` one of this module's type constants."""
+def value(name: str, dtype: int, shape: Sequence[str | int] | None) -> onnx.ValueInfoProto:
+    """A graph input or output: ``dtype`` one of this module's type constants, ``shape`` ``None`` when unknown."""
     from onnx import helper
 
     return helper.make_tensor_value_info(name, dtype, shape)

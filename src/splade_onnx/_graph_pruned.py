@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._graph import (
     APPEND_START,
@@ -25,12 +26,20 @@ from ._graph import (
 )
 from ._graph_dense import build_graph
 from ._pruned import HALF_STEP, Q_RANGE, Bound
-from ._spec import EncoderSpec
+from ._spec import Array, EncoderSpec
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["BOUND_TILE", "hidden_graph", "pruned_head_graph", "pruned_state_graph"]
+__all__ = [
+    "BOUND_TILE",
+    "hidden_graph",
+    "kept_maxima",
+    "pruned_head_graph",
+    "pruned_state_graph",
+    "shifted_codes",
+    "tile_maxima",
+]
 
 
 def _identity(source: str, output: str) -> onnx.NodeProto:
@@ -147,6 +156,36 @@ def pruned_state_graph(spec: EncoderSpec, bound: Bound) -> onnx.ModelProto:
 BOUND_TILE = 512
 
 
+def shifted_codes(codes: NDArray[np.int8]) -> NDArray[np.uint8]:
+    """The int8 table as uint8 with zero point 128 (VNNI's u8 x s8 form)."""
+    return (codes.astype(np.int16) + 128).astype(np.uint8)
+
+
+def tile_maxima(b: GraphBuilder, table: NDArray[np.uint8], codes: str) -> str:
+    """The bound's integer part of one text: per tile of :data:`BOUND_TILE` ids, the products of ``table``
+    [ids, rank + 1] (:func:`shifted_codes`) with ``codes`` [tokens, rank + 1] (int8), and their max over tokens;
+    [ids] float32 (exact integers)."""
+    zero = b.const(np.array(128, np.uint8), "table.zero_point", dtype=np.uint8)
+    one = b.const(1.0)
+    codes_t = b.op("Transpose", [codes], perm=[1, 0])  # [rank + 1, tokens]
+    tops = []
+    for j, lo in enumerate(range(0, len(table), BOUND_TILE)):
+        w = b.const(table[lo : lo + BOUND_TILE], f"table.codes.{j}", dtype=np.uint8)
+        products = b.node(
+            "MatMulIntegerToFloat", [w, codes_t, one, one, zero], b.name("table.products"), domain="com.microsoft"
+        )
+        tops.append(b.op("ReduceMax", [products], axes=[1], keepdims=0))
+    return tops[0] if len(tops) == 1 else b.op("Concat", tops, axis=0)
+
+
+def kept_maxima(b: GraphBuilder, decoder: Array, idx: str, hidden: str) -> str:
+    """The exact stage: the rows ``idx`` of ``decoder`` times ``hidden`` [tokens, hidden] (the dense head's own
+    arithmetic), max over tokens; [kept] float32, without the bias."""
+    rows = b.op("Gather", [b.const(decoder, "decoder.rows"), idx], axis=0)  # [n, H]
+    return b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", [hidden], perm=[1, 0])], "logits")],
+                axes=[1], keepdims=0)  # fmt: skip
+
+
 def pruned_head_graph(spec: EncoderSpec, bound: Bound, *, activation: str = "relu") -> onnx.ModelProto:
     """One text's exact SPLADE max pooling from its ``hidden`` [tokens, hidden] (no padding rows) and the
     outputs of :func:`pruned_state_graph` for it (``codes`` [tokens, rank + 1], ``scale`` [1], ``lo`` [vocab]).
@@ -163,24 +202,11 @@ def pruned_head_graph(spec: EncoderSpec, bound: Bound, *, activation: str = "rel
     b = GraphBuilder()
     flat = b.const([-1], dtype=np.int64)
     table = bound.table
-    zero = b.const(np.array(128, np.uint8), "table.zero_point", dtype=np.uint8)
-    one = b.const(1.0)
-    codes_t = b.op("Transpose", ["codes"], perm=[1, 0])  # [rank + 1, tokens]
-    shifted = (table.codes.astype(np.int16) + 128).astype(np.uint8)
-    tops = []
-    for j, lo in enumerate(range(0, spec.vocab, BOUND_TILE)):
-        w = b.const(shifted[lo : lo + BOUND_TILE], f"table.codes.{j}", dtype=np.uint8)
-        products = b.node(
-            "MatMulIntegerToFloat", [w, codes_t, one, one, zero], b.name("table.products"), domain="com.microsoft"
-        )
-        tops.append(b.op("ReduceMax", [products], axes=[1], keepdims=0))
-    top = tops[0] if len(tops) == 1 else b.op("Concat", tops, axis=0)
+    top = tile_maxima(b, shifted_codes(table.codes), "codes")
     step = b.op("Mul", ["scale", b.const(table.scale, "table.scale")])
     upper = b.op("Add", [b.op("Mul", [top, step]), "lo"])
     idx = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [upper, b.const(0.0)])]), flat])
-    rows = b.op("Gather", [b.const(spec.decoder, "decoder.rows"), idx], axis=0)  # [n, H]
-    mx = b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", ["hidden"], perm=[1, 0])], "logits")],
-              axes=[1], keepdims=0)  # fmt: skip
+    mx = kept_maxima(b, spec.decoder, idx, "hidden")
     bias = b.op("Gather", [b.const(spec.decoder_bias, "decoder.bias"), idx], axis=0)
     act = splade_activation(b, b.op("Add", [mx, bias]), activation)
     pos = b.op("Reshape", [b.op("NonZero", [b.op("Greater", [act, b.const(0.0)])]), flat])
