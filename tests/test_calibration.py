@@ -91,3 +91,28 @@ def test_the_calibration_is_cached_per_machine_and_model(
     assert plan.costs["final_cost"] == 3.5 and len(calls) == 3
     assert "exact logits 3.50 per kept id" in caplog.text
     assert f"auto takes {plan.auto}" in caplog.text
+
+
+def test_the_bound_kernel_is_exact_at_the_extreme_codes(tmp_path: Path) -> None:
+    """The largest products the bound can meet (table codes +-127, a text's codes +-round(Q_RANGE)) come out exact
+    on this CPU: without VNNI, onnxruntime's u8 x s8 product adds pairs in int16 with saturation, which codes of
+    +-127 overflowed (the pruned head then dropped active ids)."""
+    import numpy as np
+
+    from splade_onnx._cache import save_model
+    from splade_onnx._graph import FLOAT, INT8, GraphBuilder, value
+    from splade_onnx._graph_pruned import shifted_codes, tile_maxima
+    from splade_onnx._pruned import Q_RANGE
+    from splade_onnx._session import OrtBackend
+
+    rng = np.random.default_rng(0)
+    width, top = 97, round(Q_RANGE)
+    table = np.where(rng.random((1024, width)) < 0.5, 127, -127).astype(np.int8)
+    codes = np.where(rng.random((60, width)) < 0.5, top, -top).astype(np.int8)
+    codes[0], table[0] = top, 127  # one all-positive pair: the largest sum
+    b = GraphBuilder()
+    out = tile_maxima(b, shifted_codes(table), "codes")
+    save_model(b.model("bound", [value("codes", INT8, ["tokens", width])], [value(out, FLOAT, None)], contrib=True),
+               tmp_path / "bound.onnx")  # fmt: skip
+    got = OrtBackend(tmp_path / "bound.onnx", threads=1).session.run(None, {"codes": codes})[0]
+    assert top == 64 and np.array_equal(got, (table.astype(np.int64) @ codes.T.astype(np.int64)).max(1))

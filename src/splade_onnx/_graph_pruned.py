@@ -194,7 +194,7 @@ def pruned_head_graph(spec: EncoderSpec, bound: Bound, *, activation: str = "rel
     form) with the transposed codes, [tile, tokens], and its max along the rows (the contiguous axis); then
     ``scale * w_v * max + lo_v``.  The product is onnxruntime's ``MatMulIntegerToFloat`` (a contrib op of every
     CPU build) with unit scales: the exact int32 sums written as float32 (exact below 2^24; they are at most
-    ``(rank + 1) * 127^2``), because a float32 max is faster than an int32 one (benchmarks/pruned_kernels.py).
+    ``(rank + 1) * 127 * 64``), because a float32 max is faster than an int32 one (benchmarks/pruned_kernels.py).
     The ids whose bound is > 0 get the dense head's own arithmetic (the same decoder rows times the same
     ``hidden``, max over tokens, plus the bias).  Outputs ``indices`` (int64, ascending), ``values`` (float32,
     all > 0) and ``kept`` (int64 [1], how many ids the bound kept).

@@ -17,12 +17,15 @@ The bound, per text (exact algebra; the basis changes only how tight the bound i
   get the same sorted diagonal covariance, so the leading coordinates carry most of each product.
 * **Bound at rank r.** ``delta'_t . e'_v <= q_t . g_v`` with ``q_t = [delta'_t,<r, |delta'_t,>=r|]`` and
   ``g_v = [e'_v,<r, |e'_v,>=r|]`` (Cauchy-Schwarz on the tail): a product of width ``r + 1``.
-* **In int8, with its error.** ``q`` is quantized per text (``q^ = s * round(q / s)``, ``s = max|q| / 126.9``,
+* **In int8, with its error.** ``q`` is quantized per text (``q^ = s * round(q / s)``, ``s = max|q| / 63.9``,
   so ``|q - q^| <= s / 2`` elementwise) and ``g`` per id (``g^_v = w_v * k_v``, ``k_v`` int8, done once at
   conversion).  ``q . g - q^ . g^ = (q - q^) . g^ + q . (g - g^)``, so
   ``q_t . g_v <= s * w_v * (k_t . k_v) + s / 2 * |g^_v|_1 + max|g_v - g^_v| * |q_t|_1``.  The integer products
   ``k_t . k_v`` are exact (int32), and their max over tokens is taken before any scale is applied: one
-  ``MatMulInteger`` (VNNI on CPUs that have it) and one integer max per vocabulary tile.
+  ``MatMulInteger`` (VNNI on CPUs that have it) and one integer max per vocabulary tile.  The text's codes stay
+  within +-64 so that the products are exact on every CPU: without VNNI, onnxruntime multiplies u8 x s8 with
+  ``VPMADDUBSW``, which adds pairs of products in int16 with saturation, and the table's uint8 (zero point 128)
+  reach 255: ``2 * 255 * 64 = 32640`` fits, ``2 * 255 * 127`` does not (tests/test_calibration.py).
 
 ``eps`` covers float32 rounding: ``SAFETY`` times the worst-case error of every dot product and sum involved
 (``H`` float32 operations, each at most the product of the two norms), plus the error of ``A B^T`` against the
@@ -52,10 +55,10 @@ F64 = NDArray[np.float64]
 
 #: Multiple of the worst-case rounding bound kept as margin.
 SAFETY = 8.0
-#: A text's ``q`` is scaled so its largest entry maps to this (below 127: float32 division never rounds it past
-#: the int8 range, so nothing is clipped).
-Q_RANGE = 126.9
-#: ``|q - q^| <= HALF_STEP * s``: half a step, plus the rounding of ``q / s`` in float32 (``127 * 2^-24`` steps).
+#: A text's ``q`` is scaled so its largest entry maps to this: its codes are within +-64 (float32 division never
+#: rounds 63.9 past 64), so a pair of u8 x s8 products never saturates int16 on CPUs without VNNI (see above).
+Q_RANGE = 63.9
+#: ``|q - q^| <= HALF_STEP * s``: half a step, plus the rounding of ``q / s`` in float32 (``64 * 2^-24`` steps).
 HALF_STEP = 0.5 + 2.0**-16
 
 
