@@ -32,9 +32,11 @@ from _results import write_results
 from tokenizers import Tokenizer
 
 from splade_onnx import SpladeEncoder
+from splade_onnx._batching import TOKEN_BUDGET
 from splade_onnx._cache import save_model
-from splade_onnx._convert import TOKEN_BUDGET, build_graph, load_spec
+from splade_onnx._graph_dense import build_graph
 from splade_onnx._session import OrtBackend
+from splade_onnx._spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"

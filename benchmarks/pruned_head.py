@@ -39,9 +39,10 @@ from bounds import Shape, measure
 from splade_onnx import SpladeEncoder
 from splade_onnx._batching import plan_batches
 from splade_onnx._beir import load_beir
-from splade_onnx._convert import hidden_graph, load_spec
+from splade_onnx._graph_pruned import hidden_graph
 from splade_onnx._hub import resolve
 from splade_onnx._session import PrunedBackend
+from splade_onnx._spec import load_spec
 from splade_onnx._tokenize import pad_batch
 
 ROOT = Path(__file__).resolve().parents[1]

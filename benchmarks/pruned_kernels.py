@@ -31,7 +31,7 @@ from onnx import TensorProto, helper
 from splade_onnx import SpladeEncoder
 from splade_onnx._batching import plan_batches
 from splade_onnx._beir import load_beir
-from splade_onnx._convert import BOUND_TILE
+from splade_onnx._graph_pruned import BOUND_TILE
 from splade_onnx._session import PrunedBackend
 from splade_onnx._tokenize import pad_batch
 

@@ -13,7 +13,8 @@ import pytest
 
 import splade_onnx._engine as engine
 from splade_onnx import SpladeEncoder
-from splade_onnx._convert import BOUND_TILE, TOKEN_BUDGET, vocab_chunks
+from splade_onnx._batching import TOKEN_BUDGET, vocab_chunks
+from splade_onnx._graph_pruned import BOUND_TILE
 
 from conftest import ROOT, TINY
 

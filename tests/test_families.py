@@ -137,7 +137,7 @@ def test_xlmr_projection_stays_in_bounded_slices(xlmr: SpladeEncoder, cache_dir:
     each slice's logits for a full token budget stay within the chunk bound (16 MiB)."""
     import onnx
 
-    from splade_onnx._convert import _CHUNK_BYTES, TOKEN_BUDGET
+    from splade_onnx._batching import CHUNK_BYTES, TOKEN_BUDGET
 
     dense = SpladeEncoder.from_pretrained(
         xlmr.loaded.recipes.get("document").folder, cache_dir=cache_dir, projection="dense"
@@ -145,7 +145,7 @@ def test_xlmr_projection_stays_in_bounded_slices(xlmr: SpladeEncoder, cache_dir:
     graph = onnx.load(str(dense.loaded.recipes.get("document").graph))  # type: ignore[union-attr]
     slices = [t for t in graph.graph.initializer if t.name.startswith("decoder.weight.")]
     assert len(slices) > 100 and sum(t.dims[1] for t in slices) == 250_002
-    assert max(TOKEN_BUDGET * t.dims[1] * 4 for t in slices) <= _CHUNK_BYTES * 1.01
+    assert max(TOKEN_BUDGET * t.dims[1] * 4 for t in slices) <= CHUNK_BYTES * 1.01
     whole = sorted(t.name.rsplit("_", 1)[0] for t in graph.graph.initializer if 250_002 in t.dims)
     assert whole == ["decoder.bias", "word_embeddings"]  # the bias vector and the input table, never the projection
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from splade_onnx import SpladeEncoder
-from splade_onnx._convert import build_graph, load_spec
+from splade_onnx._graph_dense import build_graph
 from splade_onnx._hub import resolve
 from splade_onnx._loading import pooled_graph
 from splade_onnx._session import OrtBackend
+from splade_onnx._spec import load_spec
 
 from checkpoints import CASES, inputs, write_checkpoint
 from conftest import golden

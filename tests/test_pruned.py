@@ -17,11 +17,13 @@ import splade_onnx._projection as projection
 from splade_onnx import ArgumentError, SparseEmbedding, SpladeEncoder
 from splade_onnx._beir import load_beir
 from splade_onnx._cache import save_model
-from splade_onnx._convert import build_graph, hidden_graph, load_spec, pruned_head_graph, pruned_state_graph
+from splade_onnx._graph_dense import build_graph
+from splade_onnx._graph_pruned import hidden_graph, pruned_head_graph, pruned_state_graph
 from splade_onnx._hub import resolve
 from splade_onnx._loading import pooled_graph
-from splade_onnx._pruned import AUTO_SHARE, Basis, fit_basis, make_bound, rank_candidates, survivors
+from splade_onnx._pruned import AUTO_SHARE, Basis, KernelCosts, fit_basis, make_bound, rank_candidates, survivors
 from splade_onnx._session import OrtBackend, PrunedBackend
+from splade_onnx._spec import load_spec
 from splade_onnx._tokenize import TextTokenizer, pad_batch
 
 from conftest import ROOT, TINY, golden
@@ -270,16 +272,22 @@ def test_projection_option_is_checked(cache_dir: Path) -> None:
 
 
 def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: Path) -> None:
-    """The BERT-base shape (12 layers of 768, random weights): its fit predicts no gain, so ``"auto"`` runs the
-    dense head; a 24-layer model is ruled out by its shape alone, before any fit."""
+    """The BERT-base shape (12 layers of 768, random weights, unshifted bias): the bound keeps about half the
+    vocabulary, so at the development machine's kernel costs the fit predicts no gain and ``"auto"`` runs the
+    dense head (on this machine it decides from this machine's costs, consistently with its own prediction); a
+    24-layer model is ruled out by its shape alone, before any fit or measurement."""
     from checkpoints import write_checkpoint
 
     folder = tmp_path / "bert-base-shape"
     write_checkpoint("bert-base-shape", folder, seed=1)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_dir / f, folder / f)
-    _, plan = projection.fitted_plan(resolve(folder), folder / "model.safetensors", tmp_path / "cache", folder)
-    assert plan.auto == "dense" and plan.network_share > AUTO_SHARE and plan.hidden == 768
+    entry, plan = projection.fitted_plan(resolve(folder), folder / "model.safetensors", tmp_path / "cache", folder)
+    assert plan.hidden == 768 and (plan.auto == "pruned") == (plan.network_share <= AUTO_SHARE)
+    stats = projection.FitStats.from_json((entry / "fit.json").read_text())
+    assert min(stats.kept.values()) > 0.3
+    development = projection.decide(stats, KernelCosts(bound_fixed=0.14, bound_cost=0.14, final_cost=1.85))
+    assert development.auto == "dense" and development.network_share > AUTO_SHARE
     large = {"model_type": "bert", "hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
              "vocab_size": 30522}  # fmt: skip
     tiny = {**large, "hidden_size": 128, "num_hidden_layers": 2, "intermediate_size": 512}

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from splade_onnx import ArgumentError, SpladeEncoder
-from splade_onnx._convert import fast_tokens, vocab_chunks
+from splade_onnx._batching import fast_tokens, vocab_chunks
 from splade_onnx._engine import NetworkEngine
 from splade_onnx._tokenize import pad_batch
 from test_parity import assert_same

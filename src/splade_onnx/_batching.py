@@ -1,8 +1,14 @@
-"""Pure helpers for checking texts and options, and for turning a stream of texts into padded batches and back."""
+"""Pure helpers for checking texts and options, and for turning a stream of texts into padded batches and back.
+
+The batching policy lives here too: the token budget of a batch, the vocabulary slices that keep a batch's
+logits small (:func:`vocab_chunks`), and which batches are small enough for the latency graph
+(:func:`fast_tokens`).
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -12,15 +18,48 @@ from ._errors import ArgumentTypeError, ModelError
 from ._types import SparseEmbedding, trusted_embedding
 
 __all__ = [
+    "CHUNK_BYTES",
+    "FAST_BYTES",
+    "TOKEN_BUDGET",
     "check_text",
     "check_texts",
+    "fast_tokens",
     "merge_max",
     "plan_batches",
     "prune",
     "rows_to_sparse",
     "token_windows",
+    "vocab_chunks",
     "windows",
 ]
+
+#: Most tokens (rows x padded length) in one batch; the encoder batches within it.
+TOKEN_BUDGET = 2048
+#: Largest slice of [tokens, vocab] logits the fused pooling materialises.
+CHUNK_BYTES = 16 * 1024 * 1024
+#: Largest [tokens, vocab] logits the one-slice latency graph materialises (short queries).
+FAST_BYTES = 32 * 1024 * 1024
+
+
+def vocab_chunks(vocab: int, token_budget: int = TOKEN_BUDGET) -> int:
+    """How many vocabulary slices keep one slice's [tokens, slice] logits under :data:`CHUNK_BYTES`.
+
+    Batches never exceed ``token_budget`` rows x length (the encoder's batching
+    guarantees it), so this bounds the largest intermediate of the graph.
+
+    >>> vocab_chunks(30522), vocab_chunks(1000)
+    (15, 1)
+    """
+    return max(1, math.ceil(token_budget * vocab * 4 / CHUNK_BYTES))
+
+
+def fast_tokens(vocab: int) -> int:
+    """Most tokens (rows x padded length) a batch may have to run on the one-slice latency graph.
+
+    >>> fast_tokens(30522), fast_tokens(250002)
+    (274, 33)
+    """
+    return max(1, FAST_BYTES // (4 * max(1, vocab)))
 
 
 def plan_batches(lengths: Sequence[int], *, token_budget: int, max_batch: int) -> list[list[int]]:

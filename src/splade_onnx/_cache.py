@@ -12,11 +12,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from ._errors import SourceError
 from ._hub import ResolvedModel, detect_format, sha256_file
+
+if TYPE_CHECKING:
+    import onnx
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ def cache_key(model: ResolvedModel, variant: str) -> str:
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:
     """Save, moving weights to a side file when the protobuf would pass 2 GB."""
+    import onnx
+
     if model.ByteSize() > _MAX_PROTO:
         onnx.save_model(model, str(path), save_as_external_data=True, location=path.name + ".data")
     else:

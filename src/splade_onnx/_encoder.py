@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._batching import check_text, check_texts, windows
-from ._convert import TOKEN_BUDGET
+from ._batching import TOKEN_BUDGET, check_text, check_texts, windows
 from ._engine import Encoded, Engine, NetworkEngine, Settings, settings_for
 from ._errors import ArgumentError, ArgumentTypeError
 from ._loading import LoadedModel, LoadOptions, load

@@ -8,7 +8,6 @@ table.  The encoder and the parallel workers both encode through this module, wi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ._batching import merge_max, plan_batches, prune, rows_to_sparse, token_windows
-from ._convert import TOKEN_BUDGET, fast_tokens
+from ._batching import TOKEN_BUDGET, fast_tokens, merge_max, plan_batches, prune, rows_to_sparse, token_windows
 from ._errors import ArgumentError, ModelError
+from ._layout import position_limit, read_config
 from ._options import EncodeOptions
 from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
 from ._tokenize import TextTokenizer, pad_batch
@@ -63,7 +62,7 @@ class NetworkEngine:
     """A transformer side: tokenize, batch, run the pooled graph, sparse rows.
 
     ``fast`` is the same network as a latency graph (one vocabulary slice, no chunk loop), opened
-    on first use: a batch of at most :func:`~splade_onnx._convert.fast_tokens` tokens (rows x
+    on first use: a batch of at most :func:`~splade_onnx._batching.fast_tokens` tokens (rows x
     padded length), such as one query, runs there.  Both graphs compute the same pooled weights.
     """
 
@@ -202,28 +201,6 @@ class StaticEngine:
 
 
 Engine = NetworkEngine | StaticEngine
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """``config.json`` of a checkpoint folder (empty when absent)."""
-    p = folder / "config.json"
-    if not p.is_file():
-        return {}
-    try:
-        cfg = json.loads(p.read_text())
-    except ValueError as e:
-        raise ModelError(f"{p} is not valid JSON: {e}") from e
-    return cfg if isinstance(cfg, dict) else {}
-
-
-def position_limit(config: dict[str, Any]) -> int | None:
-    """The longest input the position embeddings allow (RoBERTa-style models offset positions)."""
-    n = config.get("max_position_embeddings")
-    if not isinstance(n, int):
-        return None
-    if str(config.get("model_type", "")) in ("roberta", "xlm-roberta", "camembert"):
-        n -= int(config.get("pad_token_id", 1)) + 1
-    return n
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from ._errors import FileMissingError, ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Layout", "NetworkSide", "StaticSide", "read_layout", "static_weights"]
+__all__ = ["Layout", "NetworkSide", "StaticSide", "position_limit", "read_config", "read_layout", "static_weights"]
 
 Pooling = Literal["max", "sum"]
 Activation = Literal["relu", "log1p_relu"]
@@ -47,6 +47,28 @@ Task = Literal["query", "document"]
 _POOLINGS = ("max", "sum")
 _ACTIVATIONS = ("relu", "log1p_relu")
 _IDF_FILES = ("idf.json", "query_token_weights.txt")
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint folder (empty when absent)."""
+    p = folder / "config.json"
+    if not p.is_file():
+        return {}
+    try:
+        cfg = json.loads(p.read_text())
+    except ValueError as e:
+        raise ModelError(f"{p} is not valid JSON: {e}") from e
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def position_limit(config: dict[str, Any]) -> int | None:
+    """The longest input the position embeddings allow (RoBERTa-style models offset positions)."""
+    n = config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    if str(config.get("model_type", "")) in ("roberta", "xlm-roberta", "camembert"):
+        n -= int(config.get("pad_token_id", 1)) + 1
+    return n
 
 
 @dataclass(frozen=True)

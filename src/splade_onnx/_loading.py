@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _registry
+from ._batching import vocab_chunks
 from ._cache import cached_graph, file_identity, save_model, source_fingerprint
-from ._convert import CONVERTER_VERSION, convert_checkpoint, pool_logits_model, vocab_chunks
-from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine, read_config
+from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine
 from ._errors import ArgumentError, ModelError, ModelMismatchError
+from ._graph import CONVERTER_VERSION
+from ._graph_dense import convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
-from ._layout import NetworkSide, Side, StaticSide, read_layout, static_weights
+from ._layout import NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
 from ._options import positive_int
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL

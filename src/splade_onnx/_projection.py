@@ -1,9 +1,14 @@
 """Which vocabulary projection a converted model runs, and the pruned head's graphs, fitted and cached.
 
-``projection="dense"`` is the fused dense head of :func:`~splade_onnx._convert.build_graph`;
+``projection="dense"`` is the fused dense head of :func:`~splade_onnx._graph_dense.build_graph`;
 ``projection="pruned"`` is the exact pruned head of :mod:`splade_onnx._pruned`; ``"auto"`` (the default)
-takes the pruned head when its cost model predicts at most ``AUTO_SHARE`` of the dense network's time.  Both
+takes the pruned head when it is predicted to take at most ``AUTO_SHARE`` of the dense network's time.  Both
 give the same vectors: the choice is speed only.
+
+The prediction has two parts, cached apart: the **fit** (the basis, and the share of ids each candidate rank
+keeps on a built-in sample: the same on every machine) and the **calibration** (what the head's kernels cost on
+this machine, :mod:`splade_onnx._calibration`, keyed by the machine and the model).  :func:`decide` makes the
+plan from the two; it is pure.
 """
 
 from __future__ import annotations
@@ -19,50 +24,69 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._cache import cached_graph, save_model
-from ._convert import (
-    BOUND_TILE,
-    CONVERTER_VERSION,
-    EncoderSpec,
-    hidden_graph,
-    load_spec,
-    pruned_head_graph,
-    pruned_state_graph,
-)
-from ._engine import position_limit, read_config
+from ._calibration import CALIBRATION_VERSION, Calibration, machine, machine_key, measure_costs
 from ._errors import ArgumentError
+from ._graph import CONVERTER_VERSION
+from ._graph_pruned import BOUND_TILE, hidden_graph, pruned_head_graph, pruned_state_graph
 from ._hub import ResolvedModel
+from ._layout import position_limit, read_config
 from ._pruned import (
     AUTO_SHARE,
     Basis,
+    KernelCosts,
     choose_rank,
     fit_basis,
-    head_share,
+    kept_shares,
     make_bound,
     network_macs,
     network_share,
     rank_candidates,
 )
 from ._sample import SAMPLE_TEXTS
+from ._spec import EncoderSpec, load_spec
 from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROJECTIONS", "Fit", "Plan", "fitted_plan", "plan_projection", "pruned_graphs", "shape_rules_out"]
+__all__ = ["FIT_VERSION", "PROJECTIONS", "Fit", "FitStats", "Plan", "calibrated", "decide", "fitted_plan",
+           "plan_projection", "pruned_graphs", "shape_rules_out"]  # fmt: skip
 
 PROJECTIONS = ("auto", "dense", "pruned")
-#: Tokens per text assumed by the cost model before a fit (the sample's mean is used after).
+#: Tokens per text assumed by the shape check before a fit (the sample's mean is used after).
 _TOKENS = 128
-#: Bump when the fit (sample, rank choice, cost model) changes: cached pruned graphs are keyed by it.
-FIT_VERSION = "3"
+#: Bump when the fit (sample, what it records) changes: cached fits and pruned graphs are keyed by it.
+#: 4: the fit records the kept share per rank; the rank and the choice are made per machine (calibration).
+FIT_VERSION = "4"
+
+
+@dataclass(frozen=True)
+class FitStats:
+    """What the fit measured on the built-in sample, the same on every machine (``fit.json`` of the fit)."""
+
+    hidden: int
+    layers: int
+    intermediate: int
+    vocab: int
+    #: Mean share of the vocabulary the bound kept on the sample's long texts, per candidate rank.
+    kept: dict[int, float]
+    #: Mean tokens of the sample's long texts: the texts the kernels are calibrated on.
+    tokens: int
+    sample_texts: int
+    sample_tokens: int
+
+    @classmethod
+    def from_json(cls, text: str) -> FitStats:
+        raw = json.loads(text)
+        return cls(**{**raw, "kept": {int(k): float(v) for k, v in raw["kept"].items()}})
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The pruned head's fit for one model, as cached in ``pruned.json``."""
+    """The pruned head's plan for one model on this machine, as written beside its graphs in ``pruned.json``."""
 
     rank: int
     hidden: int
-    #: Mean share of the vocabulary the bound kept on the sample.
+    #: Mean share of the vocabulary the bound kept on the sample at ``rank``.
     kept: float
     #: Predicted pruned head time as a share of the dense head's, and of the whole network's.
     head_share: float
@@ -71,6 +95,8 @@ class Plan:
     auto: str
     sample_texts: int
     sample_tokens: int
+    #: The kernel costs the prediction used (this machine's).
+    costs: dict[str, float]
 
 
 def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
@@ -84,18 +110,30 @@ def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
 
 
 def shape_rules_out(config: dict[str, Any]) -> bool:
-    """True when even a head that kept no id would not bring the network under ``AUTO_SHARE`` of dense: the
-    encoder dominates (BERT-base), so ``"auto"`` takes the dense head without fitting anything."""
+    """True when even a head that cost nothing would not bring the network under ``AUTO_SHARE`` of dense: the
+    encoder dominates (24 layers of 1024), so ``"auto"`` takes the dense head without fitting or measuring."""
     shape = _shape(config)
     if shape is None:
         return True
     hidden, layers, intermediate, vocab = shape
     enc, proj = network_macs(hidden=hidden, layers=layers, intermediate=intermediate, vocab=vocab, tokens=_TOKENS)
-    return network_share(enc, proj, head_share(rank_candidates(hidden)[0], hidden, 0.0)) > AUTO_SHARE
+    return network_share(enc, proj, 0.0) > AUTO_SHARE
 
 
-def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, Plan]:
-    """Run the encoder on the built-in sample, fit the basis, choose the rank."""
+def decide(stats: FitStats, costs: KernelCosts) -> Plan:
+    """The plan from the fit and this machine's kernel costs: the cheapest rank, and ``"pruned"`` for ``"auto"``
+    when the whole network is predicted at most ``AUTO_SHARE`` of its dense time."""
+    rank, kept, share = choose_rank(stats.kept, stats.hidden, costs)
+    enc, proj = network_macs(hidden=stats.hidden, layers=stats.layers, intermediate=stats.intermediate,
+                             vocab=stats.vocab, tokens=stats.tokens)  # fmt: skip
+    whole = network_share(enc, proj, share)
+    return Plan(rank=rank, hidden=stats.hidden, kept=kept, head_share=share, network_share=whole,
+                auto="pruned" if whole <= AUTO_SHARE else "dense", sample_texts=stats.sample_texts,
+                sample_tokens=stats.sample_tokens, costs=asdict(costs))  # fmt: skip
+
+
+def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, FitStats]:
+    """Run the encoder on the built-in sample, fit the basis, measure what each rank keeps."""
     import onnxruntime as ort
 
     # Each text alone, and runs of six joined: documents are longer than queries, and the share of ids a text
@@ -115,43 +153,60 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
     # The pruned head serves documents (short batches take the latency graph): the rank is chosen on the long
     # texts, where more ids survive.
     long = hs[len(SAMPLE_TEXTS) :]
-    rank, kept, share = choose_rank(long, spec.decoder, spec.decoder_bias, basis)
-    tokens = int(np.mean([len(h) for h in long]))
-    inner = int(spec.layers[0].ffn_in[0].shape[0])
-    enc, proj = network_macs(hidden=spec.hidden, layers=len(spec.layers), intermediate=inner, vocab=spec.vocab,
-                             tokens=tokens)  # fmt: skip
-    whole = network_share(enc, proj, share)
-    plan = Plan(rank=rank, hidden=spec.hidden, kept=kept, head_share=share, network_share=whole,
-                auto="pruned" if whole <= AUTO_SHARE else "dense", sample_texts=len(hs),
-                sample_tokens=sum(len(h) for h in hs))  # fmt: skip
-    return basis, plan
+    stats = FitStats(hidden=spec.hidden, layers=len(spec.layers), intermediate=int(spec.layers[0].ffn_in[0].shape[0]),
+                     vocab=spec.vocab, kept=kept_shares(long, spec.decoder, spec.decoder_bias, basis),
+                     tokens=int(np.mean([len(h) for h in long])), sample_texts=len(hs),
+                     sample_tokens=sum(len(h) for h in hs))  # fmt: skip
+    return basis, stats
+
+
+def calibrated(res: ResolvedModel, root: Path, stats: FitStats) -> Calibration:
+    """This machine's kernel costs for the model ``res`` of this fit, measured on first use and cached per machine
+    (:func:`~splade_onnx._calibration.machine_key`) and model (``calibration.json``)."""
+
+    def build(dest: Path) -> None:
+        ranks = rank_candidates(stats.hidden)
+        cal = measure_costs(hidden=stats.hidden, vocab=stats.vocab, tokens=stats.tokens, ranks=(ranks[0], ranks[-1]))
+        dest.write_text(json.dumps({"machine": machine(), **asdict(cal)}, indent=1))
+
+    variant = f"pruned-calibration {CALIBRATION_VERSION} fit={FIT_VERSION} machine={machine_key()}"
+    raw = json.loads(cached_graph(res, root, variant, build, main="calibration.json").read_text())
+    return Calibration(costs=KernelCosts(**raw["costs"]), dense_ns=raw["dense_ns"], seconds=raw["seconds"],
+                       shape=raw["shape"])  # fmt: skip
 
 
 Fit = tuple[Path, Plan]
 
 
 def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder: Path) -> Fit:
-    """The fit of a safetensors checkpoint's pruned head (``pruned.json`` and the basis, ``basis.npz``), made
-    on the built-in sample and cached on first use; the folder holding them, and the plan."""
+    """The pruned head's plan for a safetensors checkpoint on this machine: its fit (``fit.json`` and the basis,
+    ``basis.npz``, made on the built-in sample), this machine's calibration, each cached on first use, and the
+    decision made from them; the folder holding the fit, and the plan."""
 
     def build(dest: Path) -> None:
         spec = load_spec(res.path, weights)
         tok = TextTokenizer.from_folder(tokenizer_folder, max_length=None, model_limit=None)
-        basis, plan = _fit(spec, tok, position_limit(read_config(res.path)))
-        logger.info("pruned head for %s: rank %d of %d keeps %.1f %% of the ids on the sample; predicted %.2f of "
-                    "the dense network's time (auto: %s)", res.source, plan.rank, plan.hidden, 100 * plan.kept,
-                    plan.network_share, plan.auto)  # fmt: skip
+        basis, stats = _fit(spec, tok, position_limit(read_config(res.path)))
         np.savez(dest.parent / "basis.npz", A=basis.A, B=basis.B, a_hat=basis.a_hat, rho=np.float64(basis.rho))
-        dest.write_text(json.dumps(asdict(plan), indent=1))
+        dest.write_text(json.dumps(asdict(stats), indent=1))
 
     variant = f"safetensors->splade v{CONVERTER_VERSION} pruned-fit {FIT_VERSION}"
-    entry = cached_graph(res, root, variant, build, main="pruned.json").parent
-    return entry, Plan(**json.loads((entry / "pruned.json").read_text()))
+    entry = cached_graph(res, root, variant, build, main="fit.json").parent
+    stats = FitStats.from_json((entry / "fit.json").read_text())
+    cal = calibrated(res, root, stats)
+    plan = decide(stats, cal.costs)
+    c = cal.costs
+    logger.info("projection for %s on this machine: dense head %.2f ns per (token, id); int8 bound %.3f + %.3f x "
+                "(rank + 1) / hidden of it, exact logits %.2f per kept id; rank %d of %d keeps %.1f %% of the ids on "
+                "the sample, so the pruned head takes %.2f of the dense head's time and the network %.2f of its "
+                "dense time: auto takes %s", res.source, cal.dense_ns, c.bound_fixed, c.bound_cost, c.final_cost,
+                plan.rank, plan.hidden, 100 * plan.kept, plan.head_share, plan.network_share, plan.auto)  # fmt: skip
+    return entry, plan
 
 
 def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str) -> tuple[Path, Path]:
     """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its fit
-    (:func:`fitted_plan`) and cached in their turn."""
+    and plan (:func:`fitted_plan`) and cached in their turn."""
     folder, plan = fit
     act = "" if activation == "relu" else f" activation={activation}"
 
@@ -162,9 +217,12 @@ def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activ
         bound = make_bound(basis, spec.decoder, spec.decoder_bias, plan.rank)
         save_model(pruned_state_graph(spec, bound), dest)
         save_model(pruned_head_graph(spec, bound, activation=activation), dest.parent / "head.onnx")
-        shutil.copy(folder / "pruned.json", dest.parent / "pruned.json")
+        shutil.copy(folder / "fit.json", dest.parent / "fit.json")
+        (dest.parent / "pruned.json").write_text(json.dumps(asdict(plan), indent=1))
 
-    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} tile={BOUND_TILE}{act}"
+    variant = (
+        f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} rank={plan.rank} tile={BOUND_TILE}{act}"
+    )
     state = cached_graph(res, root, variant, build)
     return state, state.parent / "head.onnx"
 

@@ -17,12 +17,15 @@ The bound, per text (exact algebra; the basis changes only how tight the bound i
   get the same sorted diagonal covariance, so the leading coordinates carry most of each product.
 * **Bound at rank r.** ``delta'_t . e'_v <= q_t . g_v`` with ``q_t = [delta'_t,<r, |delta'_t,>=r|]`` and
   ``g_v = [e'_v,<r, |e'_v,>=r|]`` (Cauchy-Schwarz on the tail): a product of width ``r + 1``.
-* **In int8, with its error.** ``q`` is quantized per text (``q^ = s * round(q / s)``, ``s = max|q| / 126.9``,
+* **In int8, with its error.** ``q`` is quantized per text (``q^ = s * round(q / s)``, ``s = max|q| / 63.9``,
   so ``|q - q^| <= s / 2`` elementwise) and ``g`` per id (``g^_v = w_v * k_v``, ``k_v`` int8, done once at
   conversion).  ``q . g - q^ . g^ = (q - q^) . g^ + q . (g - g^)``, so
   ``q_t . g_v <= s * w_v * (k_t . k_v) + s / 2 * |g^_v|_1 + max|g_v - g^_v| * |q_t|_1``.  The integer products
   ``k_t . k_v`` are exact (int32), and their max over tokens is taken before any scale is applied: one
-  ``MatMulInteger`` (VNNI on CPUs that have it) and one integer max per vocabulary tile.
+  ``MatMulInteger`` (VNNI on CPUs that have it) and one integer max per vocabulary tile.  The text's codes stay
+  within +-64 so that the products are exact on every CPU: without VNNI, onnxruntime multiplies u8 x s8 with
+  ``VPMADDUBSW``, which adds pairs of products in int16 with saturation, and the table's uint8 (zero point 128)
+  reach 255: ``2 * 255 * 64 = 32640`` fits, ``2 * 255 * 127`` does not (tests/test_calibration.py).
 
 ``eps`` covers float32 rounding: ``SAFETY`` times the worst-case error of every dot product and sum involved
 (``H`` float32 operations, each at most the product of the two norms), plus the error of ``A B^T`` against the
@@ -33,7 +36,7 @@ an id whose exact logit is positive is never dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,19 +46,19 @@ from ._errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_SHARE", "BOUND_COST", "BOUND_FIXED", "FINAL_COST", "HALF_STEP", "Q_RANGE", "Basis", "Bound",
-           "BoundConstants", "Table", "choose_rank", "fit_basis", "head_share", "make_bound", "network_macs",
-           "network_share", "quantize_table", "rank_candidates", "survivors"]  # fmt: skip
+__all__ = ["AUTO_SHARE", "HALF_STEP", "Q_RANGE", "Basis", "Bound", "BoundConstants", "KernelCosts", "Table",
+           "choose_rank", "fit_basis", "head_share", "kept_shares", "make_bound", "network_macs", "network_share",
+           "quantize_table", "rank_candidates", "survivors"]  # fmt: skip
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 #: Multiple of the worst-case rounding bound kept as margin.
 SAFETY = 8.0
-#: A text's ``q`` is scaled so its largest entry maps to this (below 127: float32 division never rounds it past
-#: the int8 range, so nothing is clipped).
-Q_RANGE = 126.9
-#: ``|q - q^| <= HALF_STEP * s``: half a step, plus the rounding of ``q / s`` in float32 (``127 * 2^-24`` steps).
+#: A text's ``q`` is scaled so its largest entry maps to this: its codes are within +-64 (float32 division never
+#: rounds 63.9 past 64), so a pair of u8 x s8 products never saturates int16 on CPUs without VNNI (see above).
+Q_RANGE = 63.9
+#: ``|q - q^| <= HALF_STEP * s``: half a step, plus the rounding of ``q / s`` in float32 (``64 * 2^-24`` steps).
 HALF_STEP = 0.5 + 2.0**-16
 
 
@@ -217,14 +220,21 @@ def _kept(d: F32, c: F64, table: Table, rank: int, margin: float = 1e-3) -> NDAr
     return np.flatnonzero(s * table.scale * top + err + c > -margin)
 
 
-#: The int8 bound's cost as a share of the dense head's: a fixed part per (token, id) pair (writing and taking
-#: the max of the int32 products) and a part per multiply-add of its ``rank + 1`` columns (VNNI int8 units),
-#: relative to a multiply-add of the dense fp32 head; then the exact stage (fp32, the kept ids only, rows
-#: gathered, one text at a time) per multiply-add.  Measured with splade-tiny on Cranfield on this project's
-#: 2-core machine (benchmarks/pruned_head.py).
-BOUND_FIXED = 0.14
-BOUND_COST = 0.14
-FINAL_COST = 1.85
+@dataclass(frozen=True)
+class KernelCosts:
+    """What the pruned head's kernels cost on one machine, each relative to the dense head's cost per (token, id)
+    pair (one fp32 multiply-add per hidden unit, and the max): measured by :mod:`splade_onnx._calibration`.
+
+    The int8 bound costs ``bound_fixed`` per (token, id) pair (writing and taking the max of the products) plus
+    ``bound_cost * (rank + 1) / hidden`` for its ``rank + 1`` columns; the exact stage (the kept ids' rows
+    gathered, times the text's states, max over tokens) costs ``final_cost`` per (token, kept id) pair.
+    """
+
+    bound_fixed: float
+    bound_cost: float
+    final_cost: float
+
+
 #: ``projection="auto"`` takes the pruned head when it predicts at most this share of the dense network's time.
 AUTO_SHARE = 0.9
 
@@ -238,30 +248,45 @@ def rank_candidates(hidden: int) -> list[int]:
     return sorted({min(hidden - 1, max(1, hidden * k // 16)) for k in range(8, 16)})
 
 
-def head_share(rank: int, hidden: int, kept: float) -> float:
+def head_share(rank: int, hidden: int, kept: float, costs: KernelCosts) -> float:
     """The pruned head's cost as a share of the dense head's: the int8 bound (a fixed part for its (token, id)
     pairs and a part per column of its ``rank + 1``), then the exact logits of the kept share ``kept`` of the ids.
 
-    >>> round(head_share(104, 128, 0.02), 3)
+    >>> round(head_share(104, 128, 0.02, KernelCosts(bound_fixed=0.14, bound_cost=0.14, final_cost=1.85)), 3)
     0.292
     """
-    return BOUND_FIXED + BOUND_COST * (rank + 1) / hidden + FINAL_COST * kept
+    return costs.bound_fixed + costs.bound_cost * (rank + 1) / hidden + costs.final_cost * kept
 
 
-def choose_rank(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> tuple[int, float, float]:
-    """The rank with the cheapest pruned head on the texts ``hs``: ``(rank, kept share of ids, head share)``."""
+def kept_shares(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> dict[int, float]:
+    """The mean share of the vocabulary the bound keeps for the texts ``hs`` at each of :func:`rank_candidates`
+    (the numpy reference of the graph's bound): what the rank is chosen from, the same on every machine."""
     vocab, hidden = decoder.shape
     rot = basis.rotate(decoder)
     texts = [_centred(h, decoder, bias, basis) for h in hs]  # once per text, not once per rank
-    best: tuple[int, float, float] | None = None
+    out: dict[int, float] = {}
     for r in rank_candidates(hidden):
         table = quantize_table(rot, r)
-        kept = float(np.mean([_kept(d, c, table, r).size / vocab for d, c in texts]))
-        share = head_share(r, hidden, kept)
-        logger.debug("rank %d: %.3f of the ids kept, %.3f of the dense head", r, kept, share)
+        out[r] = float(np.mean([_kept(d, c, table, r).size / vocab for d, c in texts]))
+    return out
+
+
+def choose_rank(kept: Mapping[int, float], hidden: int, costs: KernelCosts) -> tuple[int, float, float]:
+    """The rank with the cheapest pruned head, given the share of ids each rank keeps (:func:`kept_shares`) and
+    this machine's kernel costs: ``(rank, kept share of ids, head share)``.
+
+    >>> rank, kept, share = choose_rank({64: 0.05, 96: 0.02}, 128, KernelCosts(0.1, 0.2, 2.0))
+    >>> rank, kept, round(share, 3)
+    (96, 0.02, 0.292)
+    """
+    best: tuple[int, float, float] | None = None
+    for r, k in sorted(kept.items()):
+        share = head_share(r, hidden, k, costs)
+        logger.debug("rank %d: %.3f of the ids kept, %.3f of the dense head", r, k, share)
         if best is None or share < best[2]:
-            best = (r, kept, share)
-    assert best is not None
+            best = (r, k, share)
+    if best is None:
+        raise ArgumentError("no rank to choose from: the fit measured no candidate rank")
     return best
 
 

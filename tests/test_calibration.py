@@ -1,0 +1,118 @@
+"""``projection="auto"`` decides from kernel costs measured on the user's machine: the decision is a pure function
+of the fit and the costs, and the calibration is measured once per machine and model, then read from the cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+import splade_onnx._projection as projection
+from splade_onnx._calibration import Calibration, machine, machine_key, measure_costs
+from splade_onnx._hub import resolve
+from splade_onnx._pruned import KernelCosts
+
+#: splade-tiny's shape, with the shares of ids its bound keeps per rank on the sample (about what the fit finds).
+TINY_FIT = projection.FitStats(hidden=128, layers=2, intermediate=512, vocab=30522,
+                               kept={64: 0.12, 80: 0.07, 96: 0.04, 112: 0.025, 120: 0.02}, tokens=150,
+                               sample_texts=72, sample_tokens=4000)  # fmt: skip
+
+
+def test_cheap_kernels_take_the_pruned_head() -> None:
+    plan = projection.decide(TINY_FIT, KernelCosts(bound_fixed=0.07, bound_cost=0.24, final_cost=0.45))
+    assert plan.auto == "pruned" and plan.network_share <= projection.AUTO_SHARE
+    assert plan.rank in TINY_FIT.kept and plan.kept == TINY_FIT.kept[plan.rank]
+    assert plan.costs == {"bound_fixed": 0.07, "bound_cost": 0.24, "final_cost": 0.45}
+
+
+def test_dear_kernels_take_the_dense_head() -> None:
+    """A machine whose int8 products are slow (no VNNI): the same fit, the dense head."""
+    plan = projection.decide(TINY_FIT, KernelCosts(bound_fixed=0.9, bound_cost=1.5, final_cost=2.0))
+    assert plan.auto == "dense" and plan.network_share > projection.AUTO_SHARE
+
+
+def test_the_rank_follows_the_costs() -> None:
+    """Costly exact logits favour a high rank (fewer ids kept); a costly bound, a low one."""
+    exact_dear = projection.decide(TINY_FIT, KernelCosts(bound_fixed=0.05, bound_cost=0.1, final_cost=5.0))
+    bound_dear = projection.decide(TINY_FIT, KernelCosts(bound_fixed=0.05, bound_cost=2.0, final_cost=0.2))
+    assert exact_dear.rank == max(TINY_FIT.kept) and bound_dear.rank == min(TINY_FIT.kept)
+
+
+def test_the_fit_statistics_survive_json() -> None:
+    from dataclasses import asdict
+
+    assert projection.FitStats.from_json(json.dumps(asdict(TINY_FIT))) == TINY_FIT
+
+
+def test_the_machine_key_describes_the_machine() -> None:
+    m = machine()
+    assert {"cpu", "cpu_flags", "arch", "onnxruntime", "cores"} <= set(m) and m["cpu"]
+    assert machine_key() == machine_key() and len(machine_key()) == 16
+
+
+def test_the_real_kernels_are_measured_in_seconds() -> None:
+    t0 = time.perf_counter()
+    cal = measure_costs(hidden=128, vocab=30522, tokens=150, ranks=(64, 120))
+    assert time.perf_counter() - t0 < 15  # about a second alone; the test machine is shared
+    c = cal.costs
+    assert cal.dense_ns > 0 and c.final_cost > 0 and c.bound_fixed >= 0 and c.bound_cost >= 0
+    assert set(cal.seconds) == {"dense", "bound rank 64", "bound rank 120", "exact"}
+
+
+def test_the_calibration_is_cached_per_machine_and_model(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    res = resolve(tiny_dir)
+    calls: list[str] = []
+
+    def fake(**shape: object) -> Calibration:
+        calls.append(projection.machine_key())
+        return Calibration(KernelCosts(0.1, 0.2, 0.5 + len(calls)), 9.0, {"dense": 1e-3}, {"hidden": 128})
+
+    monkeypatch.setattr(projection, "measure_costs", fake)
+    first = projection.calibrated(res, tmp_path, TINY_FIT)
+    again = projection.calibrated(res, tmp_path, TINY_FIT)
+    assert len(calls) == 1 and again == first and first.costs.final_cost == 1.5
+    written = json.loads(next(tmp_path.glob("*/calibration.json")).read_text())
+    assert written["machine"] == machine() and written["costs"]["final_cost"] == 1.5
+
+    monkeypatch.setattr(projection, "machine_key", lambda: "another-machine")
+    other = projection.calibrated(res, tmp_path, TINY_FIT)
+    assert calls == [calls[0], "another-machine"] and other.costs.final_cost == 2.5
+    assert len(list(tmp_path.glob("*/calibration.json"))) == 2
+
+    # the fit is made once; each load decides from this machine's calibration, and says so at INFO
+    monkeypatch.setattr(projection, "machine_key", lambda: "a-third-machine")
+    with caplog.at_level(logging.INFO, logger="splade_onnx._projection"):
+        _, plan = projection.fitted_plan(res, tiny_dir / "model.safetensors", tmp_path, tiny_dir)
+    assert plan.costs["final_cost"] == 3.5 and len(calls) == 3
+    assert "exact logits 3.50 per kept id" in caplog.text
+    assert f"auto takes {plan.auto}" in caplog.text
+
+
+def test_the_bound_kernel_is_exact_at_the_extreme_codes(tmp_path: Path) -> None:
+    """The largest products the bound can meet (table codes +-127, a text's codes +-round(Q_RANGE)) come out exact
+    on this CPU: without VNNI, onnxruntime's u8 x s8 product adds pairs in int16 with saturation, which codes of
+    +-127 overflowed (the pruned head then dropped active ids)."""
+    import numpy as np
+
+    from splade_onnx._cache import save_model
+    from splade_onnx._graph import FLOAT, INT8, GraphBuilder, value
+    from splade_onnx._graph_pruned import shifted_codes, tile_maxima
+    from splade_onnx._pruned import Q_RANGE
+    from splade_onnx._session import OrtBackend
+
+    rng = np.random.default_rng(0)
+    width, top = 97, round(Q_RANGE)
+    table = np.where(rng.random((1024, width)) < 0.5, 127, -127).astype(np.int8)
+    codes = np.where(rng.random((60, width)) < 0.5, top, -top).astype(np.int8)
+    codes[0], table[0] = top, 127  # one all-positive pair: the largest sum
+    b = GraphBuilder()
+    out = tile_maxima(b, shifted_codes(table), "codes")
+    save_model(b.model("bound", [value("codes", INT8, ["tokens", width])], [value(out, FLOAT, None)], contrib=True),
+               tmp_path / "bound.onnx")  # fmt: skip
+    got = OrtBackend(tmp_path / "bound.onnx", threads=1).session.run(None, {"codes": codes})[0]
+    assert top == 64 and np.array_equal(got, (table.astype(np.int64) @ codes.T.astype(np.int64)).max(1))
