@@ -43,6 +43,7 @@ from ._pruned import (
     rank_candidates,
 )
 from ._sample import SAMPLE_TEXTS
+from ._session import OrtBackend
 from ._spec import EncoderSpec, load_spec
 from ._tokenize import TextTokenizer, pad_batch
 
@@ -134,19 +135,15 @@ def decide(stats: FitStats, costs: KernelCosts) -> Plan:
 
 def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, FitStats]:
     """Run the encoder on the built-in sample, fit the basis, measure what each rank keeps."""
-    import onnxruntime as ort
-
     # Each text alone, and runs of six joined: documents are longer than queries, and the share of ids a text
     # keeps grows with its length.
     joined = [" ".join(SAMPLE_TEXTS[i : i + 6]) for i in range(0, len(SAMPLE_TEXTS), 6)]
     ids, _ = tokenizer.encode_counted([*SAMPLE_TEXTS, *joined], limit)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(hidden_graph(spec).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = OrtBackend(hidden_graph(spec).SerializeToString())
     hs: list[NDArray[np.float32]] = []
     for lo in range(0, len(ids), 8):
         part = ids[lo : lo + 8]
-        out = session.run(["hidden"], pad_batch(part, tokenizer.pad_id))[0]
+        out = session.run_outputs(pad_batch(part, tokenizer.pad_id), ["hidden"])[0]
         hs.extend(out[r, : len(x)] for r, x in enumerate(part))
     deltas = np.concatenate([h - h.mean(0, dtype=np.float64) for h in hs])
     basis = fit_basis(deltas, spec.decoder, spec.head_ln[0])

@@ -62,11 +62,12 @@ def default_threads() -> int:
 
 
 class OrtBackend:
-    """An onnxruntime ``InferenceSession`` over a graph whose output is ``sparse``."""
+    """An onnxruntime ``InferenceSession`` over a graph whose output is ``sparse`` (``run``), or any output
+    (``run_outputs``); ``path`` is a graph file, or a serialized graph in memory."""
 
     def __init__(
         self,
-        path: Path,
+        path: Path | bytes,
         *,
         threads: int | None = None,
         providers: Sequence[Provider] | None = None,
@@ -92,21 +93,24 @@ class OrtBackend:
         # Idle worker threads spin briefly before sleeping: faster back-to-back runs, more CPU burnt.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         opts.log_severity_level = 3
+        where = "an in-memory graph" if isinstance(path, bytes) else str(path)
         try:
             self.session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=list(providers) if providers else ["CPUExecutionProvider"]
+                path if isinstance(path, bytes) else str(path),
+                sess_options=opts,
+                providers=list(providers) if providers else ["CPUExecutionProvider"],
             )
         except Exception as e:
             raise ModelError(
-                f"onnxruntime {ort.__version__} cannot load {path} ({type(e).__name__}: {e}); the file is corrupt or "
+                f"onnxruntime {ort.__version__} cannot load {where} ({type(e).__name__}: {e}); the file is corrupt or "
                 "not a graph this onnxruntime can run: delete it if it is a cached graph (splade-onnx builds it "
                 "again), else export the model again, or upgrade with pip install -U onnxruntime"
             ) from e
-        self.path = path
+        self.path = where
         self.threads = opts.intra_op_num_threads
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.providers = tuple(self.session.get_providers())
-        logger.debug("onnxruntime session on %s with %s, %d threads", path, self.providers, opts.intra_op_num_threads)
+        logger.debug("onnxruntime session on %s with %s, %d threads", where, self.providers, opts.intra_op_num_threads)
 
     def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
         return np.asarray(self.run_outputs(inputs, ["sparse"])[0], dtype=np.float32)
