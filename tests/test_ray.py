@@ -501,17 +501,57 @@ def _ray_processes(session_dir: str) -> dict[int, str]:
     return out
 
 
+#: A driver with a cluster of its own: it prints the cluster's session folder, waits for a line, calls
+#: ``ray.shutdown()``, prints ``down`` and waits for a second line (so its exit cannot do the stopping).
+SHUTDOWN_DRIVER = """
+import sys
+import ray
+ctx = ray.init(num_cpus=1, include_dashboard=False, configure_logging=False, log_to_driver=False)
+print("session_dir=" + ctx.address_info["session_dir"], flush=True)
+sys.stdin.readline()
+ray.shutdown()
+print("down", flush=True)
+sys.stdin.readline()
+"""
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_shutdown_leaves_no_ray_process(cluster: dict[str, Any]) -> None:
-    """Runs last: stops the module's cluster and checks that its processes are gone."""
-    before = _ray_processes(cluster["session_dir"])
-    assert {"raylet", "gcs_server"} <= set(before.values()), before
-    ray.shutdown()
-    left = {pid: name for pid, name in before.items() if Path(f"/proc/{pid}").exists()}
-    for pid in list(left):  # ray.shutdown() kills them; reap what is still exiting (bounded)
-        if _wait_gone(pid):
-            del left[pid]
-    assert left == {}, json.dumps(left)
+def test_shutdown_leaves_no_ray_process() -> None:
+    """A cluster of its own (in a child driver, so the module's cluster and the test order do not matter):
+    ``ray.shutdown()`` stops it and its processes are gone."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # start a cluster, never join one
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SHUTDOWN_DRIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        lines = iter(proc.stdout.readline, "")
+        session_dir = next(
+            (line.strip().removeprefix("session_dir=") for line in lines if line.startswith("session_dir=")), ""
+        )
+        assert session_dir, "the child driver did not start its cluster"
+        before = _ray_processes(session_dir)
+        assert {"raylet", "gcs_server"} <= set(before.values()), before
+        proc.stdin.write("shut down\n")
+        proc.stdin.flush()
+        assert "down" in (line.strip() for line in lines)
+        left = {pid: name for pid, name in before.items() if Path(f"/proc/{pid}").exists()}
+        for pid in list(left):  # ray.shutdown() kills them; reap what is still exiting (bounded)
+            if _wait_gone(pid):
+                del left[pid]
+        assert left == {}, json.dumps(left)
+        proc.stdin.write("exit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_gone(pid: int, tries: int = 300) -> bool:
