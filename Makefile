@@ -1,6 +1,7 @@
 # Two commands from a fresh clone, with no network but the package registry:
 #   make demo   - the main job, offline, with the real splade-tiny model
 #   make test   - lint, types, the docs site and every test
+#   make test-fast - the inner loop: every test not marked slow, core and both adapters (no lint)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,8 +9,10 @@ STAMP  := $(VENV)/.installed
 LINTED := $(wildcard src tests examples benchmarks scripts integrations docs)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The core's suite on two pytest-xdist workers; groups (xdist_group marks) keep shared module fixtures on one.
+XDIST  ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
+.PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
 	golden golden-families clean docs
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
@@ -37,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict integrations/llamaindex/llama_index/sparse_embeddings/splade
 
 pytest: $(STAMP) $(LI_MILVUS)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 	$(BIN)/python -m pytest integrations/langchain/tests
 	$(BIN)/python -m pytest integrations/llamaindex/tests --ignore=integrations/llamaindex/tests/milvus
 	$(LI_MILVUS)/bin/python -m pytest integrations/llamaindex/tests/milvus
@@ -45,6 +48,12 @@ pytest: $(STAMP) $(LI_MILVUS)/.installed
 # The documentation site, warnings as errors (mkdocs.yml; docs/hooks.py adds benchmarks/results).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Without the tests marked slow (whole-corpus parity, the Ray cluster, long command-line runs).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" integrations/langchain/tests
+	$(BIN)/python -m pytest -m "not slow" integrations/llamaindex/tests --ignore=integrations/llamaindex/tests/milvus
 
 test: lint docs pytest
 

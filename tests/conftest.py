@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 #: Models and converted graphs persist here between runs (CI: inside the fresh clone).
 CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", ROOT / ".cache" / "test"))

@@ -1,6 +1,6 @@
-"""Test machinery shared by the core's and both adapters' test suites (the adapters' conftests
-put this folder on ``sys.path``): a deterministic proof that async methods leave the event loop
-free, and a child process SIGKILLed in the middle of a save."""
+"""Test machinery shared by the core's and both adapters' test suites (the ``pythonpath`` option of
+each adapter's pytest config puts this folder on ``sys.path``): a deterministic proof that async
+methods leave the event loop free, and a child process SIGKILLed in the middle of a save."""
 
 from __future__ import annotations
 

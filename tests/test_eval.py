@@ -24,6 +24,8 @@ def results(request: pytest.FixtureRequest, tiny: SpladeEncoder) -> tuple[str, d
     return name, evaluate(DATA / name, tiny, hybrid=True, doc_max_length=256, query_max_length=64)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("eval-reference-runs")  # one worker evaluates each collection once
 def test_splade_matches_the_reference_runs(results: tuple[str, dict[str, dict[str, float]]]) -> None:
     name, res = results
     ndcg, recall = REFERENCE[name]
@@ -32,6 +34,8 @@ def test_splade_matches_the_reference_runs(results: tuple[str, dict[str, dict[st
     assert 0 < res["splade"]["RR@10"] <= 1
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("eval-reference-runs")
 def test_bm25_and_fusion_are_reported(results: tuple[str, dict[str, dict[str, float]]]) -> None:
     name, res = results
     assert set(res) == {"splade", "bm25", "hybrid-rrf", "hybrid-convex"}

@@ -72,6 +72,7 @@ def test_pruned_matches_the_golden_files(pruned: SpladeEncoder) -> None:
             assert float(np.abs(emb.values - np.asarray(ref["values"], np.float32)).max()) <= TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("collection", ["cranfield", "cisi"])
 def test_pruned_equals_dense_on_every_document(collection: str, dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
     texts = load_beir(ROOT / "data" / collection).doc_texts
@@ -89,6 +90,7 @@ def test_windows_and_queries_go_through_the_same_heads(dense: SpladeEncoder, pru
     assert_same_vectors(pruned.encode_queries(queries), dense.encode_queries(queries), 1e-6)
 
 
+@pytest.mark.slow
 def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
     """Short texts (latency graph, in the caller's thread) between long ones (pruned head, batches side by side on
     the worker threads): every text gets its own vector, in its own place, and the batch size changes nothing."""
@@ -104,6 +106,7 @@ def test_batches_overlapped_across_threads_come_back_in_order(dense: SpladeEncod
     assert isinstance(backend, PrunedBackend) and backend.threads == 2  # so batches did overlap
 
 
+@pytest.mark.slow
 def test_a_documents_vector_does_not_depend_on_its_batch(pruned: SpladeEncoder) -> None:
     """Every pruned graph runs on one onnxruntime thread: a document's vector is bit-identical alone, in small
     batches or in big ones (documents too long for the latency graph, so all of them take the pruned head)."""
@@ -158,24 +161,45 @@ def dense_backend(tiny_spec: Any, tmp_path_factory: pytest.TempPathFactory) -> O
     return OrtBackend(path, threads=2)
 
 
+@pytest.fixture(scope="module")
+def fit_feeds(tiny_tok: TextTokenizer) -> list[dict[str, np.ndarray]]:
+    """The documents every basis of ``test_exactness_does_not_depend_on_the_fit`` is checked on, as batches."""
+    docs = load_beir(ROOT / "data" / "cranfield").doc_texts[:120] + load_beir(ROOT / "data" / "cisi").doc_texts[:120]
+    return _feeds(tiny_tok, docs)
+
+
+@pytest.fixture(scope="module")
+def fit_dense(dense_backend: OrtBackend, fit_feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """The dense head's weights on ``fit_feeds``, computed once for every basis."""
+    return [dense_backend.run(feed) for feed in fit_feeds]
+
+
 def _rows(weights: np.ndarray) -> list[tuple[list[int], np.ndarray]]:
     return [(np.flatnonzero(w > 0).tolist(), w[w > 0]) for w in weights]
 
 
 def _assert_backends_agree(a: Any, b: Any, feeds: list[dict[str, np.ndarray]], tol: float = 1e-6) -> int:
     """Identical index sets and values within ``tol`` on every row of every batch; returns the active count."""
+    return _assert_agrees_with(a, feeds, [b.run(feed) for feed in feeds], tol)
+
+
+def _assert_agrees_with(a: Any, feeds: list[dict[str, np.ndarray]], want: list[np.ndarray], tol: float = 1e-6) -> int:
+    """``_assert_backends_agree`` against ``want``, another backend's outputs on ``feeds`` computed beforehand."""
     active = 0
-    for feed in feeds:
-        for (ia, va), (ib, vb) in zip(_rows(a.run(feed)), _rows(b.run(feed))):
+    for feed, w in zip(feeds, want, strict=True):
+        for (ia, va), (ib, vb) in zip(_rows(a.run(feed)), _rows(w)):
             assert ia == ib
             assert float(np.max(np.abs(va - vb), initial=0.0)) <= tol
             active += len(ia)
     return active
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("pruned-fit")  # one worker computes fit_dense once for every basis
 @pytest.mark.parametrize("basis_from", ["random token ids", "identity", "a German sample", "a skewed identity"])
 def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, tiny_tok: TextTokenizer,
-                                              dense_backend: OrtBackend, tmp_path: Path) -> None:  # fmt: skip
+                                              fit_feeds: list[dict[str, np.ndarray]], fit_dense: list[np.ndarray],
+                                              tmp_path: Path) -> None:  # fmt: skip
     """A basis fitted on text unrelated to the documents (or none at all) changes the speed, not the vectors.
 
     "a skewed identity" scales one axis of the states by 1000 (and the decoder's by 1/1000): that coordinate
@@ -200,10 +224,11 @@ def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, t
         basis = fit_basis(np.concatenate([h - h.mean(0) for h in hs]), tiny_spec.decoder, tiny_spec.head_ln[0])
     bound = make_bound(basis, tiny_spec.decoder, tiny_spec.decoder_bias, 64)
     backend = _graphs(tiny_spec, bound, tmp_path)
-    docs = load_beir(ROOT / "data" / "cranfield").doc_texts[:120] + load_beir(ROOT / "data" / "cisi").doc_texts[:120]
-    assert _assert_backends_agree(backend, dense_backend, _feeds(tiny_tok, docs)) > 240 * 50
+    assert sum(int(feed["input_ids"].shape[0]) for feed in fit_feeds) == 240
+    assert _assert_agrees_with(backend, fit_feeds, fit_dense) > 240 * 50
 
 
+@pytest.mark.slow
 def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, tiny_tok: TextTokenizer,
                                                                   tmp_path: Path) -> None:  # fmt: skip
     """A copy of splade-tiny whose decoder bias puts one document's exact max logit of every vocabulary id
@@ -238,6 +263,7 @@ def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, t
     assert plan.rank in rank_candidates(edge_spec.hidden)
 
 
+@pytest.mark.slow
 def test_the_reference_bound_keeps_every_active_id(tiny_spec: Any, tiny_tok: TextTokenizer) -> None:
     """The numpy reference used to choose the rank keeps a superset of the active ids too."""
     texts = load_beir(ROOT / "data" / "cisi").doc_texts[:20]
@@ -271,6 +297,7 @@ def test_projection_option_is_checked(cache_dir: Path) -> None:
     assert isinstance(int8.loaded.document.backend, OrtBackend)
 
 
+@pytest.mark.slow
 def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: Path) -> None:
     """The BERT-base shape (12 layers of 768, random weights, unshifted bias): the bound keeps about half the
     vocabulary, so at the development machine's kernel costs the fit predicts no gain and ``"auto"`` runs the

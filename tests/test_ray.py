@@ -39,6 +39,8 @@ from splade_onnx.ray import (  # noqa: E402
 )
 
 logger = logging.getLogger(__name__)
+#: One pytest-xdist worker runs this module: its cluster and encoded corpus are made once.
+pytestmark = pytest.mark.xdist_group("ray")
 
 CRANFIELD = ROOT / "data" / "cranfield"
 EXPECTED = ["MILVUS_EMPTY_VECTOR", "MilvusDatasink", "PreparedModel", "QdrantDatasink", "SpladeBatchEncoder",
@@ -150,6 +152,7 @@ def test_vector_columns_are_arrow_native_lists() -> None:
 # ---------------------------------------------------------------------------------------------- encoding
 
 
+@pytest.mark.slow
 def test_cranfield_on_two_actors_equals_encode_documents(
     encoded: Any, corpus: dict[str, Any], serial: list[SparseEmbedding]
 ) -> None:
@@ -160,6 +163,7 @@ def test_cranfield_on_two_actors_equals_encode_documents(
     assert {"_id", "text", "indices", "values"} <= set(rows[0])  # the input columns are kept
 
 
+@pytest.mark.slow
 def test_object_store_shipping_gives_the_same_vectors(
     tiny: SpladeEncoder, corpus: dict[str, Any], serial: list[SparseEmbedding], cluster: dict[str, Any]
 ) -> None:
@@ -173,6 +177,7 @@ def test_object_store_shipping_gives_the_same_vectors(
     assert_identical(vectors_by_id(out, "id"), corpus["ids"][:n], serial[:n])
 
 
+@pytest.mark.slow
 def test_a_model_name_is_resolved_on_the_driver_and_the_query_side_works(
     tiny: SpladeEncoder, cache_dir: Path, cluster: dict[str, Any]
 ) -> None:
@@ -184,6 +189,7 @@ def test_a_model_name_is_resolved_on_the_driver_and_the_query_side_works(
     assert all(len(r["indices"]) <= 8 for r in out)
 
 
+@pytest.mark.slow
 def test_the_batch_encoder_works_in_process_on_every_batch_format(prepared: PreparedModel, tiny: SpladeEncoder) -> None:
     texts = ["supersonic flutter", "", "boundary layer transition on a flat plate"]
     enc = SpladeBatchEncoder(prepared, threads=1)
@@ -196,6 +202,7 @@ def test_the_batch_encoder_works_in_process_on_every_batch_format(prepared: Prep
     assert to_embeddings(list(numpy["indices"]), list(numpy["values"])) == want
 
 
+@pytest.mark.slow
 def test_an_actor_of_a_prepared_model_neither_resolves_nor_converts(
     prepared: PreparedModel, tiny: SpladeEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +221,7 @@ def test_an_actor_of_a_prepared_model_neither_resolves_nor_converts(
     assert to_embeddings(out.column("indices"), out.column("values")) == tiny.encode_documents(["flutter"])
 
 
+@pytest.mark.slow
 def test_actors_use_the_cpus_ray_assigns(prepared: PreparedModel, cluster: dict[str, Any]) -> None:
     class Threads(SpladeBatchEncoder):
         def __call__(self, batch: Any) -> Any:
@@ -226,6 +234,7 @@ def test_actors_use_the_cpus_ray_assigns(prepared: PreparedModel, cluster: dict[
         assert {r["threads"] for r in out} == {cpus}
 
 
+@pytest.mark.slow
 def test_parquet_round_trip_is_exact(encoded: Any, tmp_path: Path) -> None:
     encoded.write_parquet(str(tmp_path / "vectors"))
     table = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "vectors").glob("*.parquet"))])
@@ -241,6 +250,7 @@ def test_parquet_round_trip_is_exact(encoded: Any, tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.slow
 def test_unknown_and_bad_options_are_clear_errors(prepared: PreparedModel, cluster: dict[str, Any]) -> None:
     ds = ray.data.from_items([{"_id": "1", "title": "t", "text": "x"}])
     with pytest.raises(
@@ -260,6 +270,7 @@ def test_unknown_and_bad_options_are_clear_errors(prepared: PreparedModel, clust
         SpladeBatchEncoder(prepared, colum="text")  # type: ignore[call-arg]
 
 
+@pytest.mark.slow
 def test_a_missing_column_in_an_actor_names_the_columns(prepared: PreparedModel, cluster: dict[str, Any]) -> None:
     enc = SpladeBatchEncoder(prepared, text_column="body", threads=1)
     msg = "text_column='body' is not a column of the batch; its columns are 'id', 'text'"
@@ -362,6 +373,7 @@ def qdrant_count_and_search(path: Path, queries: list[SparseEmbedding]) -> tuple
         client.close()
 
 
+@pytest.mark.slow
 def test_qdrant_sink_writes_each_point_once_and_searches_like_the_index(
     encoded: Any, tiny: SpladeEncoder, corpus: dict[str, Any], serial: list[SparseEmbedding], tmp_path: Path
 ) -> None:
@@ -393,6 +405,7 @@ def milvus_count_and_search(uri: str, queries: list[SparseEmbedding]) -> tuple[i
         server_manager_instance.release_server(uri)  # Milvus Lite: one process at a time
 
 
+@pytest.mark.slow
 def test_milvus_sink_writes_each_point_once_and_searches_like_the_index(
     encoded: Any, tiny: SpladeEncoder, corpus: dict[str, Any], serial: list[SparseEmbedding], tmp_path: Path
 ) -> None:
@@ -445,6 +458,7 @@ class DiesAfterFirstUpsert(QdrantDatasink):
             os._exit(1)
 
 
+@pytest.mark.slow
 def test_tasks_killed_mid_batch_are_retried_without_lost_or_duplicate_points(
     prepared: PreparedModel, corpus: dict[str, Any], serial: list[SparseEmbedding], tmp_path: Path
 ) -> None:
@@ -467,6 +481,7 @@ def test_tasks_killed_mid_batch_are_retried_without_lost_or_duplicate_points(
 # ---------------------------------------------------------------------------------------------- the example
 
 
+@pytest.mark.slow
 def test_the_example_indexes_a_beir_folder_and_searches(
     cluster: dict[str, Any], cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -501,17 +516,58 @@ def _ray_processes(session_dir: str) -> dict[int, str]:
     return out
 
 
+#: A driver with a cluster of its own: it prints the cluster's session folder, waits for a line, calls
+#: ``ray.shutdown()``, prints ``down`` and waits for a second line (so its exit cannot do the stopping).
+SHUTDOWN_DRIVER = """
+import sys
+import ray
+ctx = ray.init(num_cpus=1, include_dashboard=False, configure_logging=False, log_to_driver=False)
+print("session_dir=" + ctx.address_info["session_dir"], flush=True)
+sys.stdin.readline()
+ray.shutdown()
+print("down", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_shutdown_leaves_no_ray_process(cluster: dict[str, Any]) -> None:
-    """Runs last: stops the module's cluster and checks that its processes are gone."""
-    before = _ray_processes(cluster["session_dir"])
-    assert {"raylet", "gcs_server"} <= set(before.values()), before
-    ray.shutdown()
-    left = {pid: name for pid, name in before.items() if Path(f"/proc/{pid}").exists()}
-    for pid in list(left):  # ray.shutdown() kills them; reap what is still exiting (bounded)
-        if _wait_gone(pid):
-            del left[pid]
-    assert left == {}, json.dumps(left)
+def test_shutdown_leaves_no_ray_process() -> None:
+    """A cluster of its own (in a child driver, so the module's cluster and the test order do not matter):
+    ``ray.shutdown()`` stops it and its processes are gone."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # start a cluster, never join one
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SHUTDOWN_DRIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        lines = iter(proc.stdout.readline, "")
+        session_dir = next(
+            (line.strip().removeprefix("session_dir=") for line in lines if line.startswith("session_dir=")), ""
+        )
+        assert session_dir, "the child driver did not start its cluster"
+        before = _ray_processes(session_dir)
+        assert {"raylet", "gcs_server"} <= set(before.values()), before
+        proc.stdin.write("shut down\n")
+        proc.stdin.flush()
+        assert "down" in (line.strip() for line in lines)
+        left = {pid: name for pid, name in before.items() if Path(f"/proc/{pid}").exists()}
+        for pid in list(left):  # ray.shutdown() kills them; reap what is still exiting (bounded)
+            if _wait_gone(pid):
+                del left[pid]
+        assert left == {}, json.dumps(left)
+        proc.stdin.write("exit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_gone(pid: int, tries: int = 300) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,13 @@ from langchain_splade import SpladeSparseEmbeddings
 
 from splade_onnx import DEFAULT_MODEL
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# examples/ is on sys.path through the ``pythonpath`` option of this adapter's pyproject.toml, with this
+# folder first (its conftest) and the core's tests/ last (harness.py, checkpoints.py).
+from demo import DOCUMENTS  # FastEmbed's 12 example documents
+
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("SPLADE_ONNX_TEST_CACHE", REPO / ".cache" / "test"))
 CRANFIELD = REPO / "data" / "cranfield"
-
-sys.path.insert(0, str(REPO / "examples"))
-sys.path.append(str(REPO / "tests"))  # harness.py, shared with the core's tests (appended: our conftest stays first)
-
-from demo import DOCUMENTS  # noqa: E402  (FastEmbed's 12 example documents)
 
 #: Six of the seed documents: 0 mission, 1 rover, 2 cost, 3 rocket, 4 launch site, 5 landing date.
 SEED = [DOCUMENTS[i] for i in (0, 1, 4, 9, 10, 6)]
