@@ -120,6 +120,22 @@ def test_a_documents_vector_does_not_depend_on_its_batch(pruned: SpladeEncoder) 
             assert np.array_equal(a.indices, b.indices) and np.array_equal(a.values, b.values), (batch_size, i)
 
 
+@pytest.mark.parametrize("collection", ["cranfield", "cisi"])
+def test_every_query_through_the_pruned_head_keeps_the_dense_ids(
+    collection: str, dense: SpladeEncoder, pruned: SpladeEncoder
+) -> None:
+    """Every query of the collection through the pruned backend itself (the encoder sends short batches to the
+    latency graph), alone and in batches of 16, against the dense head: identical ids, values within 1e-6.  With
+    the table's codes at +-127, CPUs without VNNI (AVX2 u8 x s8, saturating int16 pair sums) lost ids here
+    (Cranfield query 41 lost id 29180)."""
+    texts = [json.loads(line)["text"] for line in (ROOT / "data" / collection / "queries.jsonl").open()]
+    assert len(texts) > 100
+    side = pruned.loaded.document
+    ids, pad = side.tokenizer.encode(texts), side.tokenizer.pad_id
+    feeds = [pad_batch([x], pad) for x in ids] + [pad_batch(ids[i : i + 16], pad) for i in range(0, len(ids), 16)]
+    assert _assert_backends_agree(side.backend, dense.loaded.document.backend, feeds) > 0
+
+
 # --------------------------------------------------------------------------------------- graphs made here
 
 
