@@ -61,11 +61,12 @@ def _session(m: int | None, k: int, n: int, int8: bool, threads: int, work: Path
 
     w = np.random.default_rng(0).standard_normal((k, n), dtype=np.float32) * 0.05
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "w"], ["y"])], "gemm",
+        [helper.make_node("MatMul", ["a", "w"], ["y"])],
+        "gemm",
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m or "m", k])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m or "m", n])],
         [numpy_helper.from_array(w, "w")],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     path = work / f"gemm-{k}x{n}.onnx"
     if not path.exists():
@@ -175,8 +176,9 @@ def main() -> None:
     for name, shape in (("splade-tiny", Shape(2, 128, 512, 30522)), ("BERT-base", Shape(12, 768, 3072, 30522))):
         b = measure(shape, query_tokens=16)
         log.info("%s: %s", name, ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in b.gemm.items()))
-        log.info("  stream %s; LLC %d MB", ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in b.stream.items()),
-                 b.llc // 2**20)  # fmt: skip
+        log.info(
+            "  stream %s; LLC %d MB", ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in b.stream.items()), b.llc // 2**20
+        )
         for p in ("fp32", "int8"):
             ms, why = b.query_ms(p, 16)
             log.info("  16-token query %s >= %.2f ms (%s)", p, ms, why)

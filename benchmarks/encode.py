@@ -187,8 +187,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         vectors = encode(system, enc, texts, spec.get("batch_size"), spec.get("parallel"))
         speeds.append(len(texts) / (time.perf_counter() - t))
-    out.update(docs_per_s=speeds, n_texts=len(texts), peak_rss_mb=rss_mb(),
-               mean_terms=float(np.mean([len(v.indices) for v in vectors])))  # fmt: skip
+    out.update(
+        docs_per_s=speeds,
+        n_texts=len(texts),
+        peak_rss_mb=rss_mb(),
+        mean_terms=float(np.mean([len(v.indices) for v in vectors])),
+    )
     if not system.startswith("fastembed"):  # what the bound is computed from: tokens per text, as encoded
         out["token_counts"] = [len(x) for x in enc.loaded.document.tokenizer.encode(texts)]
     if spec.get("save"):
@@ -237,8 +241,9 @@ def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
     opts.intra_op_num_threads = enc.loaded.query.backend.session.get_session_options().intra_op_num_threads
     opts.enable_profiling = True
     opts.profile_file_prefix = str(WORK / "ort-profile")
-    sess = ort.InferenceSession(str(recipe.fast_graph() if fast else recipe.graph), opts,
-                                providers=["CPUExecutionProvider"])  # fmt: skip
+    sess = ort.InferenceSession(
+        str(recipe.fast_graph() if fast else recipe.graph), opts, providers=["CPUExecutionProvider"]
+    )
     for _ in range(repeats):
         sess.run(["sparse"], feed)
     trace = Path(sess.end_profiling())
@@ -289,8 +294,9 @@ def expand_queries(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in results:
         for name, v in r.get("systems", {}).items():
-            out.append({"label": f"{r['label']} {name}", "system": name, "model": r["model"], "workload": r["workload"],
-                        **v})  # fmt: skip
+            out.append(
+                {"label": f"{r['label']} {name}", "system": name, "model": r["model"], "workload": r["workload"], **v}
+            )
         if "systems" not in r:
             out.append(r)
     return out
@@ -346,8 +352,17 @@ def main() -> None:
     specs: list[dict[str, Any]] = []
 
     def add(label: str, system: str, model: str, workload: str, **kw: Any) -> None:
-        specs.append({"label": label, "system": system, "model": model, "workload": workload, "quick": quick,
-                      "runs": kw.pop("runs", runs), **kw})  # fmt: skip
+        specs.append(
+            {
+                "label": label,
+                "system": system,
+                "model": model,
+                "workload": workload,
+                "quick": quick,
+                "runs": kw.pop("runs", runs),
+                **kw,
+            }
+        )
 
     # 0. One 16-token query at a time.
     for model in ("splade-tiny", "bert-base-shape"):
@@ -355,8 +370,15 @@ def main() -> None:
     # 1. splade-tiny on the Cranfield abstracts, max_length 512.
     add("tiny fp32", "splade-onnx fp32", "splade-tiny", "tiny-cranfield", save="tiny-fp32")
     add("tiny int8", "splade-onnx int8", "splade-tiny", "tiny-cranfield", save="tiny-int8")
-    add("tiny FastEmbed bs=4", "fastembed", "splade-tiny", "tiny-cranfield", batch_size=4, runs=fe_runs,
-        save="tiny-fastembed")  # fmt: skip
+    add(
+        "tiny FastEmbed bs=4",
+        "fastembed",
+        "splade-tiny",
+        "tiny-cranfield",
+        batch_size=4,
+        runs=fe_runs,
+        save="tiny-fastembed",
+    )
     add("tiny FastEmbed bs=256 (default)", "fastembed", "splade-tiny", "tiny-cranfield", batch_size=256, runs=1)
     for bs in (1, 32, 256):
         add(f"tiny fp32 batch_size={bs}", "splade-onnx fp32", "splade-tiny", "tiny-cranfield", batch_size=bs, runs=1)
@@ -367,8 +389,15 @@ def main() -> None:
     # 3. BERT-base shape, mixed-length documents.
     add("base fp32", "splade-onnx fp32", "bert-base-shape", "base-mixed", save="base-fp32")
     add("base int8", "splade-onnx int8", "bert-base-shape", "base-mixed")
-    add("base FastEmbed bs=4", "fastembed", "bert-base-shape", "base-mixed", batch_size=4, runs=fe_runs,
-        save="base-fastembed")  # fmt: skip
+    add(
+        "base FastEmbed bs=4",
+        "fastembed",
+        "bert-base-shape",
+        "base-mixed",
+        batch_size=4,
+        runs=fe_runs,
+        save="base-fastembed",
+    )
     # 5. A generator of many texts: RSS stays flat.
     add("generator int8", "splade-onnx int8", "splade-tiny", "generator", n=args.generator // (10 if quick else 1))
 
@@ -384,8 +413,12 @@ def main() -> None:
     by = {r["label"]: r for r in results}
     results = expand_queries(results)
     add_bounds(results, limits)
-    summary: dict[str, Any] = {"machine": machine(), "runs": runs, "quick": quick,
-                               "bounds": {m: b.as_dict() for m, b in limits.items()}}  # fmt: skip
+    summary: dict[str, Any] = {
+        "machine": machine(),
+        "runs": runs,
+        "quick": quick,
+        "bounds": {m: b.as_dict() for m, b in limits.items()},
+    }
     if all("vectors" in by.get(k, {}) for k in ("tiny fp32", "tiny FastEmbed bs=4")):
         summary["parity_tiny_fp32_vs_fastembed"] = parity(
             by["tiny fp32"]["vectors"], by["tiny FastEmbed bs=4"]["vectors"]
@@ -450,8 +483,10 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     def speed(label: str) -> float | None:
         return by.get(label, {}).get("docs_per_s_median")
 
-    lines = ["| workload | system | texts/s (median) | vs FastEmbed | bound texts/s | % of bound | peak RSS MB |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| workload | system | texts/s (median) | vs FastEmbed | bound texts/s | % of bound | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     groups = [("tiny", "tiny FastEmbed bs=4"), ("short", None), ("base", "base FastEmbed bs=4")]
     for r in results:
         if ("docs_per_s_median" not in r and "error" not in r) or r["workload"] in ("query-latency", "generator"):
@@ -465,15 +500,21 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         lines.append(
             f"| {r['workload']} ({r.get('n_texts', '')}) | {r['label']} | {shown} | {ratio} | {bound} | {rss} |"
         )
-    lines += ["", f"| one {QUERY16_TOKENS}-token query | p50 ms | p90 ms | vs FastEmbed | bound ms (what bounds it) "
-              "| % of bound | of which session.run ms | Python ms |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"| one {QUERY16_TOKENS}-token query | p50 ms | p90 ms | vs FastEmbed | bound ms (what bounds it) "
+        "| % of bound | of which session.run ms | Python ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         if r["workload"] == "query-latency" and "p50_ms" in r:
             fe = by.get(f"query {r['model']} fastembed", {}).get("p50_ms")
             ratio = f"{r['p50_ms'] / fe:.2f}x" if fe and "fastembed" not in r["system"] else ""
             run = f"{r['session_run_ms']:.2f} | {r['python_ms']:.2f}" if "session_run_ms" in r else " | "
-            lines.append(f"| {r['model']} {r['system']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {ratio} | "
-                         f"{r['bound_ms']:.2f} ({r['bound_by']}) | {r['pct_of_bound']:.0f} % | {run} |")  # fmt: skip
+            lines.append(
+                f"| {r['model']} {r['system']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {ratio} | "
+                f"{r['bound_ms']:.2f} ({r['bound_by']}) | {r['pct_of_bound']:.0f} % | {run} |"
+            )
     profiled = [r for r in results if r.get("profile_ms_by_op")]
     if profiled:
         lines += ["", "onnxruntime's profile of one query by op type (ms per query, kernel time):", ""]
@@ -483,9 +524,12 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     gen = next((r for r in results if r["workload"] == "generator" and "rss_marks" in r), None)
     if gen:
         m = gen["rss_marks"]
-        lines += ["", f"Generator of {m[-1]['texts']:,} texts: RSS {m[0]['rss_mb']:.0f} MB at the start, "
-                  f"{max(x['rss_mb'] for x in m):.0f} MB at most, {m[-1]['rss_mb']:.0f} MB at the end "
-                  f"({gen['docs_per_s']:.0f} texts/s)."]  # fmt: skip
+        lines += [
+            "",
+            f"Generator of {m[-1]['texts']:,} texts: RSS {m[0]['rss_mb']:.0f} MB at the start, "
+            f"{max(x['rss_mb'] for x in m):.0f} MB at most, {m[-1]['rss_mb']:.0f} MB at the end "
+            f"({gen['docs_per_s']:.0f} texts/s).",
+        ]
     lines += ["", "```json", json.dumps(summary, indent=1), "```", ""]
     return "\n".join(lines)
 
@@ -500,8 +544,11 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         return
     rows = [r for r in results if r.get("docs_per_s_median") and r["workload"] in ("tiny-cranfield", "base-mixed")]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1))
-    ax.barh([r["label"] for r in rows], [r["docs_per_s_median"] for r in rows],
-            color=["#d62728" if "FastEmbed" in r["label"] else "#1f77b4" for r in rows])  # fmt: skip
+    ax.barh(
+        [r["label"] for r in rows],
+        [r["docs_per_s_median"] for r in rows],
+        color=["#d62728" if "FastEmbed" in r["label"] else "#1f77b4" for r in rows],
+    )
     ax.set_xscale("log")
     ax.set_xlabel("documents per second (median, log scale)")
     ax.invert_yaxis()

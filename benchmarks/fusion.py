@@ -89,15 +89,23 @@ def main() -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fused_ops = fused_graph(recipe.graph, dest, cfg["num_attention_heads"], cfg["hidden_size"])
         attn = WORK / "fusion" / f"{model}-attention.onnx"
-        save_model(build_graph(load_spec(recipe.folder, recipe.folder / "model.safetensors"), fused_attention=True),
-                   attn)  # fmt: skip
-        graphs = {"plain": OrtBackend(recipe.graph, threads=2), "optimizer": OrtBackend(dest, threads=2),
-                  "attention": OrtBackend(attn, threads=2)}  # fmt: skip
+        save_model(
+            build_graph(load_spec(recipe.folder, recipe.folder / "model.safetensors"), fused_attention=True), attn
+        )
+        graphs = {
+            "plain": OrtBackend(recipe.graph, threads=2),
+            "optimizer": OrtBackend(dest, threads=2),
+            "attention": OrtBackend(attn, threads=2),
+        }
         for length in (128, 256, 512):
             feed = feeds(enc, length)
             ref = graphs["plain"].run(feed)
-            row: dict[str, Any] = {"model": model, "tokens": length, "rows": feed["input_ids"].shape[0],
-                                   "optimizer_ops": fused_ops}  # fmt: skip
+            row: dict[str, Any] = {
+                "model": model,
+                "tokens": length,
+                "rows": feed["input_ids"].shape[0],
+                "optimizer_ops": fused_ops,
+            }
             for name in ("optimizer", "attention"):
                 out = graphs[name].run(feed)
                 row[f"{name}_identical_sets"] = bool(np.array_equal(ref > 0, out > 0))
@@ -110,15 +118,21 @@ def main() -> None:
                 row[f"{name}_docs_s"] = statistics.median(speeds[name])
             rows.append(row)
             log.info("%s", row)
-    lines = ["| model | tokens/doc | plain docs/s | + optimizer (SkipLayerNorm, BiasGelu) | + contrib Attention | "
-             "term sets and max abs diff vs plain |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| model | tokens/doc | plain docs/s | + optimizer (SkipLayerNorm, BiasGelu) | + contrib Attention | "
+        "term sets and max abs diff vs plain |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         p = r["plain_docs_s"]
-        par = "; ".join(f"{n}: {'identical' if r[f'{n}_identical_sets'] else 'DIFFERENT'}, {r[f'{n}_max_abs_diff']:.1e}"
-                        for n in ("optimizer", "attention"))  # fmt: skip
+        par = "; ".join(
+            f"{n}: {'identical' if r[f'{n}_identical_sets'] else 'DIFFERENT'}, {r[f'{n}_max_abs_diff']:.1e}"
+            for n in ("optimizer", "attention")
+        )
         o, a = r["optimizer_docs_s"], r["attention_docs_s"]
-        lines.append(f"| {r['model']} | {r['tokens']} | {p:.1f} | {o:.1f} ({o / p:.2f}x) | {a:.1f} ({a / p:.2f}x) "
-                     f"| {par} |")  # fmt: skip
+        lines.append(
+            f"| {r['model']} | {r['tokens']} | {p:.1f} | {o:.1f} ({o / p:.2f}x) | {a:.1f} ({a / p:.2f}x) | {par} |"
+        )
     write_results("fusion", rows, lines)
 
 

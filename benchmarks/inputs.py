@@ -112,8 +112,10 @@ def main() -> None:
         print(json.dumps(child(args.child, args.reference)))
         return
     rows = []
-    print(f"{'case':<18} {'peak RSS over model':>20} {'time':>9} {'tokens':>7}" + ("  reference (RSS, time, same ids)"
-          if args.reference else ""))  # fmt: skip
+    print(
+        f"{'case':<18} {'peak RSS over model':>20} {'time':>9} {'tokens':>7}"
+        + ("  reference (RSS, time, same ids)" if args.reference else "")
+    )
     for case in args.cases:
         runs = [run_child(case, False) for _ in range(args.runs)]
         row: dict[str, Any] = {
@@ -125,8 +127,11 @@ def main() -> None:
         line = f"{case:<18} {row['over_model_mb']:>17.0f} MB {row['seconds']:>8.2f}s {row['n_tokens']:>7}"
         if args.reference:
             ref = run_child(case, True)
-            row.update(reference_mb=ref["over_model"] / 2**20, reference_seconds=ref["seconds"],
-                       same_ids=ref["ids"] == runs[0]["ids"])  # fmt: skip
+            row.update(
+                reference_mb=ref["over_model"] / 2**20,
+                reference_seconds=ref["seconds"],
+                same_ids=ref["ids"] == runs[0]["ids"],
+            )
             line += f"  {row['reference_mb']:>6.0f} MB {row['reference_seconds']:>6.1f}s {row['same_ids']}"
         print(line, flush=True)
         rows.append(row)

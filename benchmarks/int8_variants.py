@@ -92,12 +92,26 @@ def quantize(src: Path, dest: Path, opts: dict[str, Any], enc: SpladeEncoder) ->
     nodes = matmuls(src, opts.get("part", "all"))
     wt = QuantType.QUInt8 if opts.get("u8") else QuantType.QInt8
     if opts.get("static"):
-        quantize_static(src, dest, Calibration(enc), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
-                        nodes_to_quantize=nodes, per_channel=opts["per_channel"], weight_type=wt,
-                        activation_type=QuantType.QUInt8)  # fmt: skip
+        quantize_static(
+            src,
+            dest,
+            Calibration(enc),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=nodes,
+            per_channel=opts["per_channel"],
+            weight_type=wt,
+            activation_type=QuantType.QUInt8,
+        )
     else:
-        quantize_dynamic(src, dest, weight_type=wt, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes,
-                         per_channel=opts["per_channel"])  # fmt: skip
+        quantize_dynamic(
+            src,
+            dest,
+            weight_type=wt,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=nodes,
+            per_channel=opts["per_channel"],
+        )
     return dest
 
 
@@ -131,10 +145,13 @@ def measure(encs: dict[str, SpladeEncoder], docs: list[str], runs: int) -> dict[
             enc.encode_documents(docs)
             speeds[name].append(len(docs) / (time.perf_counter() - t))
     return {
-        name: {"query_p50_ms": statistics.median(lat[name]), "docs_per_s": statistics.median(speeds[name]),
-               "ndcg10": evaluate(DATA / "cranfield", enc)["splade"]["nDCG@10"]}
+        name: {
+            "query_p50_ms": statistics.median(lat[name]),
+            "docs_per_s": statistics.median(speeds[name]),
+            "ndcg10": evaluate(DATA / "cranfield", enc)["splade"]["nDCG@10"],
+        }
         for name, enc in encs.items()
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -167,8 +184,10 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['query_p50_ms']:.2f} | {r['docs_per_s']:.1f} | {r['ndcg10']:.4f} | "
-                     f"{r['ndcg_vs_fp32']:+.4f} | {'pass' if r['passes_gate'] else 'FAIL'} |")  # fmt: skip
+        lines.append(
+            f"| {r['variant']} | {r['query_p50_ms']:.2f} | {r['docs_per_s']:.1f} | {r['ndcg10']:.4f} | "
+            f"{r['ndcg_vs_fp32']:+.4f} | {'pass' if r['passes_gate'] else 'FAIL'} |"
+        )
     write_results("int8_variants", rows, lines)
 
 

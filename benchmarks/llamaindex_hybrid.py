@@ -34,12 +34,15 @@ def main() -> None:
     args = ap.parse_args()
     data = load_beir(args.data)
     nodes = [TextNode(text=t, id_=i) for i, t in zip(data.doc_ids, data.doc_texts)]
-    splade = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=SpladeSparseEmbedding(max_length=256),
-                                           similarity_top_k=args.k)  # fmt: skip
-    bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=args.k, stemmer=Stemmer.Stemmer("english"),
-                                       language="english")  # fmt: skip
-    fusion = QueryFusionRetriever([splade, bm25], llm=MockLLM(), num_queries=1, mode="reciprocal_rerank",
-                                  similarity_top_k=args.k, use_async=False)  # fmt: skip
+    splade = SpladeRetriever.from_defaults(
+        nodes=nodes, sparse_embedding=SpladeSparseEmbedding(max_length=256), similarity_top_k=args.k
+    )
+    bm25 = BM25Retriever.from_defaults(
+        nodes=nodes, similarity_top_k=args.k, stemmer=Stemmer.Stemmer("english"), language="english"
+    )
+    fusion = QueryFusionRetriever(
+        [splade, bm25], llm=MockLLM(), num_queries=1, mode="reciprocal_rerank", similarity_top_k=args.k, use_async=False
+    )
     runs: dict[str, dict[str, list[tuple[str, float]]]] = {
         "SpladeRetriever": {},
         "BM25Retriever": {},

@@ -115,10 +115,18 @@ def macs(enc: SpladeEncoder, texts: list[str]) -> dict[str, Any]:
             int8 += t * vocab * (rank + 1)
             fp32 += k * t * hidden + t * hidden * hidden + (hidden + 4) * vocab
     n = len(texts)
-    return {"rank": rank, "plan": plan, "dense_macs_per_doc": dense / n, "int8_macs_per_doc": int8 / n,
-            "fp32_macs_per_doc": fp32 / n, "fp32_over_dense": fp32 / dense, "int8_over_dense": int8 / dense,
-            "kept_ids_mean": float(np.mean(kept)), "kept_share_mean": float(np.mean(kept)) / vocab,
-            "tokens_mean": float(np.mean([len(x) for x in ids]))}  # fmt: skip
+    return {
+        "rank": rank,
+        "plan": plan,
+        "dense_macs_per_doc": dense / n,
+        "int8_macs_per_doc": int8 / n,
+        "fp32_macs_per_doc": fp32 / n,
+        "fp32_over_dense": fp32 / dense,
+        "int8_over_dense": int8 / dense,
+        "kept_ids_mean": float(np.mean(kept)),
+        "kept_share_mean": float(np.mean(kept)) / vocab,
+        "tokens_mean": float(np.mean([len(x) for x in ids])),
+    }
 
 
 def main() -> None:
@@ -134,8 +142,9 @@ def main() -> None:
     if args.quick:
         texts = texts[:100]
 
-    tiny = {p: SpladeEncoder.from_pretrained("rasyosef/splade-tiny", projection=p, threads=2)
-            for p in ("dense", "pruned")}  # fmt: skip
+    tiny = {
+        p: SpladeEncoder.from_pretrained("rasyosef/splade-tiny", projection=p, threads=2) for p in ("dense", "pruned")
+    }
     times = alternate(tiny, texts, rounds)
     counts = macs(tiny["pruned"], texts)
     b = measure(Shape(2, 128, 512, 30522), query_tokens=16)
@@ -157,13 +166,21 @@ def main() -> None:
 
     data = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "quick": args.quick, "rounds": rounds,
-        "tiny": {"documents": len(texts), "docs_per_s": med, "per_round_ratio_median": statistics.median(ratios),
-                 "per_round_ratios": ratios, "per_round_pruned_share_of_bound": shares,
-                 "gemm_rate_fp32_m512": rate, "projection_bound_docs_per_s": proj_bound,
-                 "network_bound_docs_per_s": b.docs_per_s("fp32", tokens), **counts},
+        "quick": args.quick,
+        "rounds": rounds,
+        "tiny": {
+            "documents": len(texts),
+            "docs_per_s": med,
+            "per_round_ratio_median": statistics.median(ratios),
+            "per_round_ratios": ratios,
+            "per_round_pruned_share_of_bound": shares,
+            "gemm_rate_fp32_m512": rate,
+            "projection_bound_docs_per_s": proj_bound,
+            "network_bound_docs_per_s": b.docs_per_s("fp32", tokens),
+            **counts,
+        },
         "bert_base_shape": {"documents": len(base_texts), "docs_per_s": base_med, "auto": auto_kind, **base_counts},
-    }  # fmt: skip
+    }
     t = data["tiny"]
     table = [
         f"| {len(texts):,} Cranfield documents, 2 threads, median of {rounds} alternating rounds | dense head | "

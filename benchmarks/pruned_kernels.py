@@ -42,8 +42,12 @@ TOKENS = 212
 def reduce_max_us(dtype: int, axis: int, shape: list[int]) -> float:
     """Median microseconds of one single-threaded ``ReduceMax`` over ``axis`` of a ``shape`` tensor."""
     node = helper.make_node("ReduceMax", ["x"], ["y"], axes=[axis], keepdims=0)
-    graph = helper.make_graph([node], "max", [helper.make_tensor_value_info("x", dtype, shape)],
-                              [helper.make_tensor_value_info("y", dtype, None)])  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "max",
+        [helper.make_tensor_value_info("x", dtype, shape)],
+        [helper.make_tensor_value_info("y", dtype, None)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     opts = ort.SessionOptions()
@@ -71,8 +75,10 @@ def threads(rounds: int) -> tuple[int, dict[str, list[float]]]:
     ids, _ = tok.encode_counted(load_beir(ROOT / "data" / "cranfield").doc_texts, enc.max_length)
     batches = plan_batches([len(x) for x in ids], token_budget=enc.token_budget, max_batch=256)
     feeds = [pad_batch([ids[i] for i in b], tok.pad_id) for b in batches]
-    ways: dict[str, Any] = {"one batch at a time": lambda: [backend.run(f) for f in feeds],
-                            "whole batches side by side": lambda: list(backend.run_all(feeds))}  # fmt: skip
+    ways: dict[str, Any] = {
+        "one batch at a time": lambda: [backend.run(f) for f in feeds],
+        "whole batches side by side": lambda: list(backend.run_all(feeds)),
+    }
     for way in ways.values():
         way()  # warm
     out: dict[str, list[float]] = {k: [] for k in ways}
@@ -98,8 +104,13 @@ def main() -> None:
     }
     docs, seconds = threads(args.rounds)
     rates = {k: docs / statistics.median(v) for k, v in seconds.items()}
-    data = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "tile": [rows, cols],
-            "reduce_max_us": maxima, "thread_seconds": seconds, "docs_per_s": rates}  # fmt: skip
+    data = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "tile": [rows, cols],
+        "reduce_max_us": maxima,
+        "thread_seconds": seconds,
+        "docs_per_s": rates,
+    }
     base = maxima["float32, along rows (the head)"]
     table = [
         f"| max over tokens of one [{rows}, {cols}] tile, 1 thread | us (median) | vs the head's |",

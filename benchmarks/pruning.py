@@ -63,11 +63,17 @@ def run_collection(enc: SpladeEncoder, name: str) -> list[dict[str, Any]]:
             path = Path(tmp) / "index.npz"
             index.save(path)
             size = path.stat().st_size
-        rows.append({
-            "collection": name, "setting": label, "nDCG@10": scores["nDCG@10"], "R@100": scores["R@100"],
-            "terms_per_doc": float(np.mean([len(d) for d in pruned])),
-            "terms_per_query": float(np.mean([len(q) for q in qs])), "index_bytes": size,
-        })  # fmt: skip
+        rows.append(
+            {
+                "collection": name,
+                "setting": label,
+                "nDCG@10": scores["nDCG@10"],
+                "R@100": scores["R@100"],
+                "terms_per_doc": float(np.mean([len(d) for d in pruned])),
+                "terms_per_query": float(np.mean([len(q) for q in qs])),
+                "index_bytes": size,
+            }
+        )
     return rows
 
 

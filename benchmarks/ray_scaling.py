@@ -100,8 +100,9 @@ def main() -> None:
     init_s: list[float] = []
     results: dict[int, dict[str, list[float]]] = {}
     for r in range(repeats):
-        init_s.append(timed(lambda: ray.init(num_cpus=3, include_dashboard=False, configure_logging=False,
-                                             log_to_driver=False)))  # fmt: skip
+        init_s.append(
+            timed(lambda: ray.init(num_cpus=3, include_dashboard=False, configure_logging=False, log_to_driver=False))
+        )
         try:
             ray.data.DataContext.get_current().enable_progress_bars = False
             prepared = prepare_model(encoder)
@@ -127,21 +128,31 @@ def main() -> None:
     rows = {}
     for actors, res in results.items():
         start, total = med(res["start"]), med(res["total"])
-        rows[actors] = {"pool_start_s": start, "job_s": total, "steady_docs_per_s": n / max(total - start, 1e-9),
-                        "end_to_end_docs_per_s": n / total}  # fmt: skip
+        rows[actors] = {
+            "pool_start_s": start,
+            "job_s": total,
+            "steady_docs_per_s": n / max(total - start, 1e-9),
+            "end_to_end_docs_per_s": n / total,
+        }
 
     def both(key: str) -> tuple[float, float]:
         return rows[1][key], rows[2][key]
 
     speedup = rows[2]["steady_docs_per_s"] / rows[1]["steady_docs_per_s"]
     data = {
-        "model": args.model, "quantize": args.quantize, "documents": n, "repeats": repeats, "quick": args.quick,
+        "model": args.model,
+        "quantize": args.quantize,
+        "documents": n,
+        "repeats": repeats,
+        "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "ray": ray.__version__},
-        "ray_init_s": med(init_s), "in_process_1_thread_docs_per_s": n / med(in_process),
-        "actors": {str(a): v for a, v in rows.items()}, "speedup_2_over_1_steady": speedup,
+        "ray_init_s": med(init_s),
+        "in_process_1_thread_docs_per_s": n / med(in_process),
+        "actors": {str(a): v for a, v in rows.items()},
+        "speedup_2_over_1_steady": speedup,
         "two_processes_over_one_no_ray": ceiling,
         "speedup_2_over_1_end_to_end": rows[2]["end_to_end_docs_per_s"] / rows[1]["end_to_end_docs_per_s"],
-    }  # fmt: skip
+    }
     table = [
         f"| {n:,} Cranfield documents, {Path(args.model).name}{' int8' if args.quantize else ''}, median of {repeats} "
         "| 1 actor x 1 thread | 2 actors x 1 thread |",

@@ -85,15 +85,19 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "search.json").write_text(json.dumps(res, indent=1))
-    md = "\n".join([
-        "| measure | value |", "|---|---|",
-        f"| documents (40-word passages of Cranfield + CISI) | {res['docs']:,} |",
-        f"| terms per document / query (mean) | {res['mean_terms_per_doc']:.0f} / {res['mean_terms_per_query']:.0f} |",
-        f"| `search` p50 / p90, k={args.k} | {res['search_p50_ms']:.2f} ms / {res['search_p90_ms']:.2f} ms |",
-        f"| `search_batch` throughput (median of 5) | {res['search_batch_qps_median']:,.0f} queries/s |",
-        f"| index memory | {res['index_bytes'] / 2**20:.1f} MB, {res['bytes_per_doc']:,.0f} bytes per document |",
-        f"| build (postings) | {res['build_s']:.2f} s |",
-    ])  # fmt: skip
+    md = "\n".join(
+        [
+            "| measure | value |",
+            "|---|---|",
+            f"| documents (40-word passages of Cranfield + CISI) | {res['docs']:,} |",
+            "| terms per document / query (mean) | "
+            f"{res['mean_terms_per_doc']:.0f} / {res['mean_terms_per_query']:.0f} |",
+            f"| `search` p50 / p90, k={args.k} | {res['search_p50_ms']:.2f} ms / {res['search_p90_ms']:.2f} ms |",
+            f"| `search_batch` throughput (median of 5) | {res['search_batch_qps_median']:,.0f} queries/s |",
+            f"| index memory | {res['index_bytes'] / 2**20:.1f} MB, {res['bytes_per_doc']:,.0f} bytes per document |",
+            f"| build (postings) | {res['build_s']:.2f} s |",
+        ]
+    )
     (RESULTS / "search.md").write_text(md + "\n")
     print(md)
 

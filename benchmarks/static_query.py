@@ -108,8 +108,12 @@ def main() -> None:
         ),
     }
     if args.st_python:
-        proc = subprocess.run([args.st_python, "-c", ST_CHILD, str(folder), json.dumps(queries), str(args.runs)],
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        proc = subprocess.run(
+            [args.st_python, "-c", ST_CHILD, str(folder), json.dumps(queries), str(args.runs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows["sentence-transformers encode_query"] = summary(json.loads(proc.stdout.strip().splitlines()[-1]))
     ours = rows["splade-onnx encode_queries"]["p50_us"]
     RESULTS.mkdir(parents=True, exist_ok=True)

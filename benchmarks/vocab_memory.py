@@ -51,8 +51,12 @@ def main() -> None:
         write_xlmr_checkpoint(folder)
         runs = []
         for _ in range(args.runs + 1):  # the first run converts and caches the graph
-            out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(ROOT / "src")],
-                                 capture_output=True, text=True, check=True)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(folder), str(ROOT / "src")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         runs = runs[1:]
     peak = statistics.median(r["peak_over_loaded_mb"] for r in runs)
@@ -60,8 +64,10 @@ def main() -> None:
     result = {"runs": runs, "median_peak_over_loaded_mb": peak, "materialised_logits_mb": logits_mb}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "vocab_memory.json").write_text(json.dumps(result, indent=1) + "\n")
-    sys.stdout.write(f"one 2,048-token batch at vocab 250,002: peak {peak:.0f} MB over the loaded encoder "
-                     f"(median of {len(runs)}); materialised logits would be {logits_mb:,.0f} MB\n")  # fmt: skip
+    sys.stdout.write(
+        f"one 2,048-token batch at vocab 250,002: peak {peak:.0f} MB over the loaded encoder "
+        f"(median of {len(runs)}); materialised logits would be {logits_mb:,.0f} MB\n"
+    )
 
 
 if __name__ == "__main__":

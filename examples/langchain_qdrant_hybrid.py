@@ -60,8 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"indexed {len(rows)} abstracts into {args.path}")
     else:
-        store = QdrantVectorStore(client=client, collection_name="cranfield", embedding=dense,
-                                  sparse_embedding=sparse, retrieval_mode=RetrievalMode.HYBRID)  # fmt: skip
+        store = QdrantVectorStore(
+            client=client,
+            collection_name="cranfield",
+            embedding=dense,
+            sparse_embedding=sparse,
+            retrieval_mode=RetrievalMode.HYBRID,
+        )
         print(f"reopened {args.path}")
     print(f"Q: {args.query}")
     for doc, score in store.similarity_search_with_score(args.query, k=args.k):

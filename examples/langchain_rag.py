@@ -36,11 +36,16 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 DATA = Path(__file__).resolve().parents[1] / "data" / "cranfield"
 FALLBACK_LABEL = "[extractive fallback: no chat model configured (set RAG_CHAT_MODEL=provider:model)]"
 
-PROMPT = ChatPromptTemplate.from_messages([
-    ("system", "Answer the question using only the numbered passages. Cite passages as [n]. "
-               "If they do not contain the answer, say so."),
-    ("human", "Passages:\n{context}\n\nQuestion: {question}"),
-])  # fmt: skip
+PROMPT = ChatPromptTemplate.from_messages(
+    [
+        (
+            "system",
+            "Answer the question using only the numbered passages. Cite passages as [n]. "
+            "If they do not contain the answer, say so.",
+        ),
+        ("human", "Passages:\n{context}\n\nQuestion: {question}"),
+    ]
+)
 
 
 def load_documents(folder: Path | None, limit: int = 300) -> list[Document]:
@@ -111,9 +116,15 @@ def make_retriever(chunks: list[Document], qdrant: Path | None, k: int) -> BaseR
         return SpladeRetriever.from_documents(chunks, embeddings=embeddings, k=k)
     from langchain_qdrant import QdrantVectorStore, RetrievalMode
 
-    store = QdrantVectorStore.from_documents(chunks, embedding=None, sparse_embedding=embeddings, path=str(qdrant),
-                                             collection_name="rag", retrieval_mode=RetrievalMode.SPARSE,
-                                             force_recreate=True)  # fmt: skip
+    store = QdrantVectorStore.from_documents(
+        chunks,
+        embedding=None,
+        sparse_embedding=embeddings,
+        path=str(qdrant),
+        collection_name="rag",
+        retrieval_mode=RetrievalMode.SPARSE,
+        force_recreate=True,
+    )
     return store.as_retriever(search_kwargs={"k": k})
 
 

@@ -91,11 +91,17 @@ def make_retriever(nodes: list[BaseNode], qdrant: Path | None, k: int) -> BaseRe
     from qdrant_client import QdrantClient
 
     doc_fn, query_fn = to_qdrant_sparse_fns(embedding)
-    store = QdrantVectorStore(collection_name="rag", client=QdrantClient(path=str(qdrant)), enable_hybrid=True,
-                              sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)  # fmt: skip
+    store = QdrantVectorStore(
+        collection_name="rag",
+        client=QdrantClient(path=str(qdrant)),
+        enable_hybrid=True,
+        sparse_doc_fn=doc_fn,
+        sparse_query_fn=query_fn,
+    )
     print("[dense side: MockEmbedding stand-in; SPARSE mode ranks by SPLADE]", file=sys.stderr)
-    index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store),
-                             embed_model=MockEmbedding(embed_dim=8))  # fmt: skip
+    index = VectorStoreIndex(
+        nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=MockEmbedding(embed_dim=8)
+    )
     return index.as_retriever(vector_store_query_mode="sparse", similarity_top_k=k, sparse_top_k=k)
 
 

@@ -31,8 +31,12 @@ logger = logging.getLogger("ray_index_corpus")
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("query", nargs="?", default="what similarity laws must be obeyed when constructing aeroelastic "
-                    "models of heated high speed aircraft")  # fmt: skip
+    ap.add_argument(
+        "query",
+        nargs="?",
+        default="what similarity laws must be obeyed when constructing aeroelastic "
+        "models of heated high speed aircraft",
+    )
     ap.add_argument("--beir", type=Path, default=ROOT / "data" / "cranfield", help="a BEIR folder (corpus.jsonl)")
     ap.add_argument("--corpus", default=None, help="JSONL file(s) or folder for Ray's reader (default: BEIR corpus)")
     ap.add_argument("--store", choices=("qdrant", "milvus"), default="qdrant")
@@ -67,12 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.limit is not None:
             ds = ds.limit(args.limit)
         prepared = prepare_model(encoder, ship=args.ship)  # resolved and converted once, here, not per actor
-        encoded = encode_dataset(ds, model=prepared, title_column="title", concurrency=args.actors,
-                                 num_cpus=args.cpus)  # fmt: skip
+        encoded = encode_dataset(ds, model=prepared, title_column="title", concurrency=args.actors, num_cpus=args.cpus)
         if args.store == "qdrant":
             where = {"path": args.path} if args.path else {"url": args.url}
-            sink: QdrantDatasink | MilvusDatasink = QdrantDatasink(args.collection, **where, id_column="_id",
-                                                                   payload_columns=["title"])  # fmt: skip
+            sink: QdrantDatasink | MilvusDatasink = QdrantDatasink(
+                args.collection, **where, id_column="_id", payload_columns=["title"]
+            )
         else:
             sink = MilvusDatasink(
                 args.collection, uri=args.path or args.url, id_column="_id", payload_columns=["title"]
@@ -111,8 +115,14 @@ def search_milvus(args: argparse.Namespace, query: SparseEmbedding) -> list[tupl
     try:
         client.load_collection(args.collection)
         params = {"params": {"drop_ratio_search": 0.0}}  # Milvus Lite takes only 0 (an exact search)
-        (hits,) = client.search(args.collection, data=[query.as_dict()], anns_field="splade", limit=args.k,
-                                output_fields=["title"], search_params=params)  # fmt: skip
+        (hits,) = client.search(
+            args.collection,
+            data=[query.as_dict()],
+            anns_field="splade",
+            limit=args.k,
+            output_fields=["title"],
+            search_params=params,
+        )
         return [(h.get("_id", h.get("id")), h["distance"], h["entity"].get("title") or "") for h in hits]
     finally:
         client.close()

@@ -57,8 +57,10 @@ def tiny(model_dir: Path) -> None:
         enc = tok([text], truncation=True, max_length=512, return_tensors="pt")
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         out.append({"n_tokens": int(enc["input_ids"].shape[1]), **sparse(splade(logits, enc["attention_mask"])[0])})
-    write("splade_tiny.json", {"model": "rasyosef/splade-tiny", "max_length": 512, "texts": texts.PARITY_TEXTS,
-                               "vectors": out})  # fmt: skip
+    write(
+        "splade_tiny.json",
+        {"model": "rasyosef/splade-tiny", "max_length": 512, "texts": texts.PARITY_TEXTS, "vectors": out},
+    )
 
 
 @torch.no_grad()
@@ -75,8 +77,11 @@ def random_checkpoints() -> None:
 
 
 def write(name: str, data: dict[str, object]) -> None:
-    data = {"generated_by": f"scripts/make_golden.py with torch {torch.__version__}, "
-                            f"transformers {transformers.__version__}", **data}  # fmt: skip
+    data = {
+        "generated_by": f"scripts/make_golden.py with torch {torch.__version__}, "
+        f"transformers {transformers.__version__}",
+        **data,
+    }
     path = ROOT / "tests" / "golden" / name
     path.write_text(json.dumps(data, indent=0, ensure_ascii=False) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")

@@ -346,8 +346,9 @@ def build_mlm(folder: Path, tok_data: dict[str, Any], *, kind: str, seed: int, c
     assert float.fromhex(spec["bias_shift"]) == shift == np.float32(shift)
     shifted = load_mlm(folder)
     with torch.no_grad():
-        enc = make_tokenizer(tok_data, distilbert=distil)(calib, padding=True, truncation=True, max_length=MAX_POS,
-                                                           return_tensors="pt")  # fmt: skip
+        enc = make_tokenizer(tok_data, distilbert=distil)(
+            calib, padding=True, truncation=True, max_length=MAX_POS, return_tensors="pt"
+        )
         logits = shifted(**enc).logits[enc["attention_mask"].bool()]
     log.info(
         "%s (%s, seed %d): bias shift %r, %.3f%% of the calibration logits positive",

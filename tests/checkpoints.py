@@ -21,45 +21,83 @@ from safetensors.numpy import save_file
 CASES: dict[str, tuple[str, dict[str, Any], bool, bool]] = {
     "bert-tied-legacy-gelu_new": (
         "bert",
-        {"vocab_size": 1000, "hidden_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
-         "intermediate_size": 96, "max_position_embeddings": 64, "hidden_act": "gelu_new"},
+        {
+            "vocab_size": 1000,
+            "hidden_size": 64,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "intermediate_size": 96,
+            "max_position_embeddings": 64,
+            "hidden_act": "gelu_new",
+        },
         True,
         False,
     ),
     "bert-untied-gelu": (
         "bert",
-        {"vocab_size": 777, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 3,
-         "intermediate_size": 80, "max_position_embeddings": 40, "hidden_act": "gelu"},
+        {
+            "vocab_size": 777,
+            "hidden_size": 48,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 3,
+            "intermediate_size": 80,
+            "max_position_embeddings": 40,
+            "hidden_act": "gelu",
+        },
         False,
         True,
     ),
     "distilbert": (
         "distilbert",
-        {"vocab_size": 900, "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128,
-         "max_position_embeddings": 64, "activation": "gelu"},
+        {
+            "vocab_size": 900,
+            "dim": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "hidden_dim": 128,
+            "max_position_embeddings": 64,
+            "activation": "gelu",
+        },
         False,
         False,
     ),
     "roberta": (
         "roberta",
-        {"vocab_size": 800, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-         "intermediate_size": 128, "max_position_embeddings": 66, "hidden_act": "gelu",
-         "type_vocab_size": 1, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
+        {
+            "vocab_size": 800,
+            "hidden_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 128,
+            "max_position_embeddings": 66,
+            "hidden_act": "gelu",
+            "type_vocab_size": 1,
+            "pad_token_id": 1,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+        },
         False,
         False,
     ),
-}  # fmt: skip
+}
 
 #: Not part of the parity tests: the BERT-base shape used by benchmarks/ (random weights, real vocabulary size).
 BENCH_CASES: dict[str, tuple[str, dict[str, Any], bool, bool]] = {
     "bert-base-shape": (
         "bert",
-        {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-         "intermediate_size": 3072, "max_position_embeddings": 512, "hidden_act": "gelu"},
+        {
+            "vocab_size": 30522,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "max_position_embeddings": 512,
+            "hidden_act": "gelu",
+        },
         False,
         False,
     ),
-}  # fmt: skip
+}
 
 #: Token ids fed to every case: a padded batch (pad id filled in per case).
 INPUT_LENGTHS = [9, 3, 14, 1]
@@ -140,16 +178,31 @@ def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
     r = _Seeded(seed, std=0.2, fan_in=True, legacy=legacy)
     t = r.t
     if model_type == "distilbert":
-        cfg = {"model_type": "distilbert", "architectures": ["DistilBertForMaskedLM"], "dropout": 0.0,
-               "attention_dropout": 0.0, "sinusoidal_pos_embds": False, "pad_token_id": 0, **over}  # fmt: skip
+        cfg = {
+            "model_type": "distilbert",
+            "architectures": ["DistilBertForMaskedLM"],
+            "dropout": 0.0,
+            "attention_dropout": 0.0,
+            "sinusoidal_pos_embds": False,
+            "pad_token_id": 0,
+            **over,
+        }
         V, H, F = cfg["vocab_size"], cfg["dim"], cfg["hidden_dim"]
         r.distilbert(vocab=V, hidden=H, inner=F, positions=cfg["max_position_embeddings"], layers=cfg["n_layers"])
         t["vocab_projector.bias"] = r.w(V, std=0.5)
     else:
         arch = "RobertaForMaskedLM" if model_type == "roberta" else "BertForMaskedLM"
-        cfg = {"model_type": model_type, "architectures": [arch], "hidden_dropout_prob": 0.0,
-               "attention_probs_dropout_prob": 0.0, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
-               "pad_token_id": 0, "tie_word_embeddings": not untied, **over}  # fmt: skip
+        cfg = {
+            "model_type": model_type,
+            "architectures": [arch],
+            "hidden_dropout_prob": 0.0,
+            "attention_probs_dropout_prob": 0.0,
+            "type_vocab_size": 2,
+            "layer_norm_eps": 1e-12,
+            "pad_token_id": 0,
+            "tie_word_embeddings": not untied,
+            **over,
+        }
         V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
         r.bert(
             "roberta" if model_type == "roberta" else "bert",
@@ -186,20 +239,41 @@ def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
 #: config.json of the tiny XLM-R checkpoint (RoBERTa positions start at pad_token_id + 1 = 2,
 #: so 64 tokens need 66 position embeddings).
 XLMR_CONFIG: dict[str, Any] = {
-    "model_type": "xlm-roberta", "architectures": ["XLMRobertaForMaskedLM"], "vocab_size": 250002,
-    "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
-    "max_position_embeddings": 66, "type_vocab_size": 1, "pad_token_id": 1, "bos_token_id": 0,
-    "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
-    "layer_norm_eps": 1e-5, "initializer_range": 0.02, "position_embedding_type": "absolute",
+    "model_type": "xlm-roberta",
+    "architectures": ["XLMRobertaForMaskedLM"],
+    "vocab_size": 250002,
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "max_position_embeddings": 66,
+    "type_vocab_size": 1,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "layer_norm_eps": 1e-5,
+    "initializer_range": 0.02,
+    "position_embedding_type": "absolute",
     "tie_word_embeddings": True,
-}  # fmt: skip
+}
 
 #: tokenizer_config.json: loadable by transformers (AutoTokenizer) from tokenizer.json alone.
 XLMR_TOKENIZER_CONFIG: dict[str, Any] = {
-    "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64, "bos_token": "<s>", "eos_token": "</s>",
-    "cls_token": "<s>", "sep_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>",
-    "model_input_names": ["input_ids", "attention_mask"], "clean_up_tokenization_spaces": False,
-}  # fmt: skip
+    "tokenizer_class": "PreTrainedTokenizerFast",
+    "model_max_length": 64,
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "cls_token": "<s>",
+    "sep_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+    "model_input_names": ["input_ids", "attention_mask"],
+    "clean_up_tokenization_spaces": False,
+}
 
 #: Whole words given their own "▁word" piece (English plus a few other Latin-script languages).
 _XLMR_WORD_TEXT = (
@@ -254,8 +328,15 @@ def xlmr_tokenizer_json() -> dict[str, Any]:
     """tokenizer.json of the tiny XLM-R: Unigram model, Metaspace pre-tokenizer, ``<s> $A </s>``."""
 
     def special(i: int, content: str, lstrip: bool = False) -> dict[str, Any]:
-        return {"id": i, "content": content, "single_word": False, "lstrip": lstrip, "rstrip": False,
-                "normalized": False, "special": True}  # fmt: skip
+        return {
+            "id": i,
+            "content": content,
+            "single_word": False,
+            "lstrip": lstrip,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
 
     def tok(name: str, type_id: int = 0) -> dict[str, Any]:
         return {"SpecialToken": {"id": name, "type_id": type_id}}
@@ -269,21 +350,30 @@ def xlmr_tokenizer_json() -> dict[str, Any]:
         "version": "1.0",
         "truncation": None,
         "padding": None,
-        "added_tokens": [special(0, "<s>"), special(1, "<pad>"), special(2, "</s>"), special(3, "<unk>"),
-                         special(vocab_size - 1, "<mask>", lstrip=True)],
-        "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]},
+        "added_tokens": [
+            special(0, "<s>"),
+            special(1, "<pad>"),
+            special(2, "</s>"),
+            special(3, "<unk>"),
+            special(vocab_size - 1, "<mask>", lstrip=True),
+        ],
+        "normalizer": {
+            "type": "Sequence",
+            "normalizers": [{"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}],
+        },
         "pre_tokenizer": metaspace,
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [tok("<s>"), seq("A"), tok("</s>")],
             "pair": [tok("<s>"), seq("A"), tok("</s>"), tok("</s>"), seq("B"), tok("</s>")],
-            "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
-                               "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}},
+            "special_tokens": {
+                "<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]},
+            },
         },
         "decoder": metaspace,
         "model": {"type": "Unigram", "unk_id": 3, "vocab": [[p, s] for p, s in xlmr_pieces()], "byte_fallback": False},
-    }  # fmt: skip
+    }
 
 
 def write_xlmr_checkpoint(folder: Path, seed: int = 0) -> dict[str, Any]:
@@ -298,8 +388,15 @@ def write_xlmr_checkpoint(folder: Path, seed: int = 0) -> dict[str, Any]:
     V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
     r = _Seeded(seed, std=0.2, fan_in=True)
     t = r.t
-    r.bert("roberta", vocab=V, hidden=H, inner=F, positions=cfg["max_position_embeddings"],
-           types=cfg["type_vocab_size"], layers=cfg["num_hidden_layers"])  # fmt: skip
+    r.bert(
+        "roberta",
+        vocab=V,
+        hidden=H,
+        inner=F,
+        positions=cfg["max_position_embeddings"],
+        types=cfg["type_vocab_size"],
+        layers=cfg["num_hidden_layers"],
+    )
     r.lin("lm_head.dense", H, H)
     r.ln("lm_head.layer_norm", H)
     t["lm_head.bias"] = (r.rng.standard_normal(V) * 0.3 - 3.6).astype(np.float32)
@@ -333,8 +430,14 @@ def shift_mlm_bias(folder: Path, maxima: np.ndarray, target_terms: int) -> float
 # --------------------------------------------------------------------------------------------
 
 #: Shape of the families' tiny MLMs (BertForMaskedLM and DistilBertForMaskedLM alike).
-FAMILY_MLM: dict[str, int] = {"hidden": 16, "layers": 2, "heads": 2, "intermediate": 64,
-                              "max_position_embeddings": 40, "type_vocab_size": 2}  # fmt: skip
+FAMILY_MLM: dict[str, int] = {
+    "hidden": 16,
+    "layers": 2,
+    "heads": 2,
+    "intermediate": 64,
+    "max_position_embeddings": 40,
+    "type_vocab_size": 2,
+}
 #: Standard deviation of every weight matrix and embedding table (the configs' initializer_range).
 FAMILY_INIT_STD = 0.5
 #: Kinds of weight files: the two MLMs, a SparseStaticEmbedding table (seeded) and its weight-less table of ones.
@@ -360,8 +463,9 @@ def family_mlm_tensors(*, kind: str, vocab_size: int, seed: int, bias_shift: flo
         r.distilbert(vocab=V, hidden=H, inner=F, positions=positions, layers=layers)
         bias = "vocab_projector.bias"
     else:
-        r.bert("bert", vocab=V, hidden=H, inner=F, positions=positions, types=FAMILY_MLM["type_vocab_size"],
-               layers=layers)  # fmt: skip
+        r.bert(
+            "bert", vocab=V, hidden=H, inner=F, positions=positions, types=FAMILY_MLM["type_vocab_size"], layers=layers
+        )
         r.lin("cls.predictions.transform.dense", H, H)
         r.ln("cls.predictions.transform.LayerNorm", H)
         bias = "cls.predictions.bias"

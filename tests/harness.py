@@ -114,8 +114,12 @@ def kill_when_stalled(child_code: str, args: Sequence[str], guard: float = 600.0
         marker, errors = Path(tmp) / "stalled", Path(tmp) / "stderr"
         env = {**os.environ, "SPLADE_TEST_STALLED": str(marker)}
         with errors.open("w") as err:
-            proc = subprocess.Popen([sys.executable, "-c", STALL_IN_SAVE + textwrap.dedent(child_code), *args],
-                                    stdout=subprocess.DEVNULL, stderr=err, env=env)  # fmt: skip
+            proc = subprocess.Popen(
+                [sys.executable, "-c", STALL_IN_SAVE + textwrap.dedent(child_code), *args],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            )
         try:
             deadline = time.monotonic() + guard
             while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:

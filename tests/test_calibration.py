@@ -16,9 +16,16 @@ from splade_onnx._hub import resolve
 from splade_onnx._pruned import KernelCosts
 
 #: splade-tiny's shape, with the shares of ids its bound keeps per rank on the sample (about what the fit finds).
-TINY_FIT = projection.FitStats(hidden=128, layers=2, intermediate=512, vocab=30522,
-                               kept={64: 0.12, 80: 0.07, 96: 0.04, 112: 0.025, 120: 0.02}, tokens=150,
-                               sample_texts=72, sample_tokens=4000)  # fmt: skip
+TINY_FIT = projection.FitStats(
+    hidden=128,
+    layers=2,
+    intermediate=512,
+    vocab=30522,
+    kept={64: 0.12, 80: 0.07, 96: 0.04, 112: 0.025, 120: 0.02},
+    tokens=150,
+    sample_texts=72,
+    sample_tokens=4000,
+)
 
 
 def test_cheap_kernels_take_the_pruned_head() -> None:
@@ -112,7 +119,9 @@ def test_the_bound_kernel_is_exact_at_the_extreme_codes(tmp_path: Path) -> None:
     codes[0], table[0] = top, 127  # one all-positive pair: the largest sum
     b = GraphBuilder()
     out = tile_maxima(b, shifted_codes(table), "codes")
-    save_model(b.model("bound", [value("codes", INT8, ["tokens", width])], [value(out, FLOAT, None)], contrib=True),
-               tmp_path / "bound.onnx")  # fmt: skip
+    save_model(
+        b.model("bound", [value("codes", INT8, ["tokens", width])], [value(out, FLOAT, None)], contrib=True),
+        tmp_path / "bound.onnx",
+    )
     got = OrtBackend(tmp_path / "bound.onnx", threads=1).session.run(None, {"codes": codes})[0]
     assert top == 64 and np.array_equal(got, (table.astype(np.int64) @ codes.T.astype(np.int64)).max(1))

@@ -97,8 +97,9 @@ def test_index_then_search(run, docs_jsonl: Path, tmp_path: Path) -> None:  # ty
 def test_eval_prints_a_table(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "mini"
     (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": str(i), "text": t}) + "\n"
-                                                 for i, t in enumerate(SEED_DOCUMENTS)))  # fmt: skip
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate(SEED_DOCUMENTS))
+    )
     (folder / "queries.jsonl").write_text('{"_id": "4", "text": "cost of the mission"}\n')
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n4\t4\t1\n")
     code, out, _ = run("eval", str(folder), "--bm25", "--hybrid")
@@ -122,8 +123,13 @@ def test_explain_models_convert(run) -> None:  # type: ignore[no-untyped-def]
 
 def test_console_script(cache_dir: Path) -> None:
     exe = Path(sys.executable).parent / "splade-onnx"
-    proc = subprocess.run([str(exe), "search", "/no/such/index.npz", "q"], capture_output=True, text=True,
-                          env={**os.environ, "SPLADE_ONNX_CACHE": str(cache_dir)}, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(exe), "search", "/no/such/index.npz", "q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SPLADE_ONNX_CACHE": str(cache_dir)},
+        check=False,
+    )
     assert proc.returncode == 1 and "/no/such/index.npz" in proc.stderr
     proc = subprocess.run([str(exe), "bogus"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
@@ -196,10 +202,22 @@ def _beir_folder(folder: Path, corpus: str) -> Path:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing_extra", "bad_corpus", "index_into_missing_folder", "output_is_a_folder", "duplicate_ids",
-     "duplicate_line_id", "not_utf8", "bad_id", "missing_field", "missing_input", "input_is_a_folder",
-     "corrupt_index", "missing_index"],
-)  # fmt: skip
+    [
+        "missing_extra",
+        "bad_corpus",
+        "index_into_missing_folder",
+        "output_is_a_folder",
+        "duplicate_ids",
+        "duplicate_line_id",
+        "not_utf8",
+        "bad_id",
+        "missing_field",
+        "missing_input",
+        "input_is_a_folder",
+        "corrupt_index",
+        "missing_index",
+    ],
+)
 def test_errors_come_before_the_model_loads(
     run, tmp_path: Path, docs_jsonl: Path, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -211,23 +229,35 @@ def test_errors_come_before_the_model_loads(
     corrupt.write_bytes(b"PK\x03\x04 not really")
     args, code, message = {
         "missing_extra": (["eval", str(tmp_path), "--bm25"], EXIT_FAIL, "pip install 'splade-onnx[eval]'"),
-        "bad_corpus": (["eval", str(_beir_folder(tmp_path / "beir", '{"_id": "1"}\n'))], EXIT_INPUT,
-                       "corpus.jsonl:1: missing field 'text'"),
-        "index_into_missing_folder": (["index", str(docs_jsonl), "-o", "no/such/dir/x.npz"], EXIT_FAIL,
-                                      "cannot write no/such/dir/x.npz: the folder no/such/dir does not exist"),
+        "bad_corpus": (
+            ["eval", str(_beir_folder(tmp_path / "beir", '{"_id": "1"}\n'))],
+            EXIT_INPUT,
+            "corpus.jsonl:1: missing field 'text'",
+        ),
+        "index_into_missing_folder": (
+            ["index", str(docs_jsonl), "-o", "no/such/dir/x.npz"],
+            EXIT_FAIL,
+            "cannot write no/such/dir/x.npz: the folder no/such/dir does not exist",
+        ),
         "output_is_a_folder": (["index", str(docs_jsonl), "-o", str(tmp_path)], EXIT_USAGE, "is a folder"),
-        "duplicate_ids": (["index", str(bad), "-o", str(tmp_path / "x.npz")], EXIT_INPUT,
-                          f"{bad}:3: duplicate id 'd1' (first on line 1)"),
+        "duplicate_ids": (
+            ["index", str(bad), "-o", str(tmp_path / "x.npz")],
+            EXIT_INPUT,
+            f"{bad}:3: duplicate id 'd1' (first on line 1)",
+        ),
         "duplicate_line_id": (["encode", str(bad)], EXIT_INPUT, f"{bad}:3: duplicate id 'd1' (first on line 1)"),
         "not_utf8": (["index", str(text), "-o", str(tmp_path / "x.npz")], EXIT_INPUT, f"{text}:2: not valid UTF-8"),
         "bad_id": (["encode", str(bad)], EXIT_INPUT, f"{bad}:1: field '_id' must be a string or an integer"),
-        "missing_field": (["encode", str(docs_jsonl), "--field", "body"], EXIT_INPUT,
-                          f"{docs_jsonl}:1: missing field 'body'"),
+        "missing_field": (
+            ["encode", str(docs_jsonl), "--field", "body"],
+            EXIT_INPUT,
+            f"{docs_jsonl}:1: missing field 'body'",
+        ),
         "missing_input": (["encode", str(tmp_path / "nope.txt")], EXIT_FAIL, "nope.txt does not exist"),
         "input_is_a_folder": (["encode", str(tmp_path)], EXIT_USAGE, "is a folder"),
         "corrupt_index": (["search", str(corrupt), "q"], EXIT_INPUT, f"not a splade-onnx index or corrupt: {corrupt}"),
         "missing_index": (["search", str(tmp_path / "nope.npz"), "q"], EXIT_FAIL, "nope.npz"),
-    }[case]  # fmt: skip
+    }[case]
     if case == "missing_extra":
         monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s -> ImportError
     elif case == "duplicate_ids":
@@ -243,19 +273,25 @@ def test_errors_come_before_the_model_loads(
 
 @pytest.mark.parametrize(
     "args",
-    [["search", "x.npz", "q", "-k", "0"], ["encode", "x.txt", "--threads", "0"],
-     ["encode", "x.txt", "--max-length", "1"], ["encode", "x.txt", "--batch-size", "0"],
-     ["explain", "q", "d", "--top", "0"], ["search", "x.npz", "q", "-k", "ten"],
-     ["eval", "data", "--convex-weight", "1.5"], ["eval", "data", "--doc-max-length", "0"], ["bogus"]],
-)  # fmt: skip
+    [
+        ["search", "x.npz", "q", "-k", "0"],
+        ["encode", "x.txt", "--threads", "0"],
+        ["encode", "x.txt", "--max-length", "1"],
+        ["encode", "x.txt", "--batch-size", "0"],
+        ["explain", "q", "d", "--top", "0"],
+        ["search", "x.npz", "q", "-k", "ten"],
+        ["eval", "data", "--convex-weight", "1.5"],
+        ["eval", "data", "--doc-max-length", "0"],
+        ["bogus"],
+    ],
+)
 def test_usage_errors_exit_2(
     run, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(SpladeEncoder, "from_pretrained", _must_not_load)
     code, out, err = run(*args)
     assert code == EXIT_USAGE and out == "" and "usage: splade-onnx" in err
-    assert ("must be at least" in err or "not an integer" in err or "must be in [0, 1]" in err
-            or "invalid choice" in err)  # fmt: skip
+    assert "must be at least" in err or "not an integer" in err or "must be in [0, 1]" in err or "invalid choice" in err
 
 
 def test_usage_errors_found_by_the_model_exit_2(run, docs_jsonl: Path) -> None:  # type: ignore[no-untyped-def]
@@ -265,18 +301,20 @@ def test_usage_errors_found_by_the_model_exit_2(run, docs_jsonl: Path) -> None: 
 
 @pytest.mark.parametrize(
     ("exc", "code", "message"),
-    [(InputError("docs.jsonl:3: bad"), EXIT_INPUT, "splade-onnx: bad input: docs.jsonl:3: bad"),
-     (IndexFormatError("corrupt"), EXIT_INPUT, "splade-onnx: bad input: corrupt"),
-     (ArgumentError("k must be >= 1"), EXIT_USAGE, "splade-onnx: error: k must be >= 1"),
-     (ArgumentTypeError("wrong type"), EXIT_USAGE, "splade-onnx: error: wrong type"),
-     (ModelMismatchError("built by another."), EXIT_FAIL, "another. On the command line: --allow-model-mismatch"),
-     (MissingExtraError("needs pip install 'splade-onnx[eval]'"), EXIT_FAIL, "pip install 'splade-onnx[eval]'"),
-     (ModelNotFoundError("no source"), EXIT_FAIL, "splade-onnx: error: no source"),
-     (FileMissingError("gone"), EXIT_FAIL, "splade-onnx: error: gone"),
-     (PermissionError(13, "Permission denied"), EXIT_FAIL, "Permission denied"),
-     (KeyboardInterrupt(), 130, ""),
-     (BrokenPipeError(32, "Broken pipe"), EXIT_OK, "")],
-)  # fmt: skip
+    [
+        (InputError("docs.jsonl:3: bad"), EXIT_INPUT, "splade-onnx: bad input: docs.jsonl:3: bad"),
+        (IndexFormatError("corrupt"), EXIT_INPUT, "splade-onnx: bad input: corrupt"),
+        (ArgumentError("k must be >= 1"), EXIT_USAGE, "splade-onnx: error: k must be >= 1"),
+        (ArgumentTypeError("wrong type"), EXIT_USAGE, "splade-onnx: error: wrong type"),
+        (ModelMismatchError("built by another."), EXIT_FAIL, "another. On the command line: --allow-model-mismatch"),
+        (MissingExtraError("needs pip install 'splade-onnx[eval]'"), EXIT_FAIL, "pip install 'splade-onnx[eval]'"),
+        (ModelNotFoundError("no source"), EXIT_FAIL, "splade-onnx: error: no source"),
+        (FileMissingError("gone"), EXIT_FAIL, "splade-onnx: error: gone"),
+        (PermissionError(13, "Permission denied"), EXIT_FAIL, "Permission denied"),
+        (KeyboardInterrupt(), 130, ""),
+        (BrokenPipeError(32, "Broken pipe"), EXIT_OK, ""),
+    ],
+)
 def test_exit_codes_map_the_error_tree(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], exc: BaseException, code: int, message: str
 ) -> None:
@@ -333,8 +371,12 @@ def test_a_closed_stdout_pipe_exits_quietly(cache_dir: Path, tmp_path: Path, tin
     query = tiny.encode_queries(["lunar mission cost"])[0]
     rng = np.random.default_rng(0)
     index = SparseIndex(model=tiny.identity)
-    index.add([SparseEmbedding(values=rng.random(query.indices.size).astype(np.float32) + 0.1, indices=query.indices)
-               for _ in range(5000)])  # fmt: skip
+    index.add(
+        [
+            SparseEmbedding(values=rng.random(query.indices.size).astype(np.float32) + 0.1, indices=query.indices)
+            for _ in range(5000)
+        ]
+    )
     path = tmp_path / "big.npz"
     index.save(path)
     exe = Path(sys.executable).parent / "splade-onnx"

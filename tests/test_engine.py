@@ -53,8 +53,12 @@ def test_the_pruned_graphs_have_no_batch_seq_vocab_tensor_either(cache_dir: Path
     rank = json.loads((files.graph.parent / "pruned.json").read_text())["rank"]
     graph = onnx.load(str(files.graph), load_external_data=False)
     dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.graph.output}
-    assert dims == {"hidden": ["batch", "seq", 128], "codes": ["batch", "seq", rank + 1], "scale": ["batch", 1],
-                    "lo": ["batch", 30522]}  # fmt: skip
+    assert dims == {
+        "hidden": ["batch", "seq", 128],
+        "codes": ["batch", "seq", rank + 1],
+        "scale": ["batch", 1],
+        "lo": ["batch", 30522],
+    }
     head = onnx.load(str(files.head), load_external_data=False)
     products = [n for n in head.graph.node if n.op_type == "MatMulIntegerToFloat"]
     tables = {t.name: list(t.dims) for t in head.graph.initializer if t.name.startswith("table.codes")}
@@ -62,8 +66,9 @@ def test_the_pruned_graphs_have_no_batch_seq_vocab_tensor_either(cache_dir: Path
     assert all(rows <= BOUND_TILE and cols == rank + 1 for rows, cols in tables.values())
 
 
-def test_peak_memory_does_not_depend_on_batch_size(tiny: SpladeEncoder, cranfield_docs: list[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_peak_memory_does_not_depend_on_batch_size(
+    tiny: SpladeEncoder, cranfield_docs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[tuple[int, int]] = []
     run_all = engine.run_all
 

@@ -30,8 +30,11 @@ def test_each_error_derives_from_the_base_and_its_builtin(name: str) -> None:
 
 
 def test_every_exported_exception_is_in_the_tree() -> None:
-    exported = {n for n in splade_onnx.__all__ if isinstance(getattr(splade_onnx, n), type)
-                and issubclass(getattr(splade_onnx, n), BaseException)}  # fmt: skip
+    exported = {
+        n
+        for n in splade_onnx.__all__
+        if isinstance(getattr(splade_onnx, n), type) and issubclass(getattr(splade_onnx, n), BaseException)
+    }
     assert exported == {*BUILTIN, "SpladeError"}
 
 

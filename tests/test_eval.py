@@ -59,8 +59,10 @@ def write_beir(root: Path, corpus: list[dict], queries: list[dict], qrels: list[
 
 
 def test_a_hit_whose_id_equals_the_query_id_is_kept(tmp_path: Path, tiny: SpladeEncoder) -> None:
-    corpus = [{"_id": "1", "title": "", "text": "supersonic wing flutter"},
-              {"_id": "2", "title": "", "text": "library catalog classification"}]  # fmt: skip
+    corpus = [
+        {"_id": "1", "title": "", "text": "supersonic wing flutter"},
+        {"_id": "2", "title": "", "text": "library catalog classification"},
+    ]
     folder = write_beir(tmp_path / "b", corpus, [{"_id": "1", "text": "wing flutter"}], [("1", "1", 1)])
     res = evaluate(folder, tiny, bm25=True)
     assert res["splade"]["nDCG@10"] == 1.0 and res["bm25"]["nDCG@10"] == 1.0

@@ -13,8 +13,14 @@ from conftest import ROOT
 
 def run(script: str, *args: str, cache: Path) -> str:
     env = {**os.environ, "SPLADE_ONNX_CACHE": str(cache)}
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -31,9 +31,11 @@ pytestmark = pytest.mark.xdist_group("families")
 def load(family: str, families: Path, cache_dir: Path) -> SpladeEncoder:
     folder = FAMILIES[family]["folder"]
     if isinstance(folder, Mapping):
-        return SpladeEncoder.from_pretrained(document=family_folder(families, folder["document"]),
-                                             query=family_folder(families, folder["query"]),
-                                             cache_dir=cache_dir)  # fmt: skip
+        return SpladeEncoder.from_pretrained(
+            document=family_folder(families, folder["document"]),
+            query=family_folder(families, folder["query"]),
+            cache_dir=cache_dir,
+        )
     return SpladeEncoder.from_pretrained(family_folder(families, folder), cache_dir=cache_dir)
 
 
@@ -77,8 +79,7 @@ def test_windows_match_the_reference_computed_window_by_window(family: tuple[str
     if w is None:
         pytest.skip(f"{name} has no windowed reference (sum pooling: windows are refused)")
     assert w["n_content_tokens"] >= 4 * w["max_length"] and w["n_windows"] > 4
-    (got,) = enc.encode_documents([w["text"]], long_documents="windows", max_length=w["max_length"],
-                                  stride=w["stride"])  # fmt: skip
+    (got,) = enc.encode_documents([w["text"]], long_documents="windows", max_length=w["max_length"], stride=w["stride"])
     assert_same(got, w["vector"], f"{name} windows")
     (cut,) = enc.encode_documents([w["text"]], max_length=w["max_length"])
     assert len(cut) < len(got)

@@ -25,8 +25,13 @@ print("onnxruntime" in sys.modules)
 
 def _run(code: str) -> list[str]:
     env_path = [str(ROOT / "src"), *sys.path]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": ":".join(env_path)})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ":".join(env_path)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.splitlines()
 

@@ -69,8 +69,16 @@ def good_members(tmp: Path) -> dict[str, bytes]:
 
 
 def meta_bytes(ids: list[str], **extra: Any) -> bytes:
-    meta = {"format": "splade-onnx-sparse-index", "format_version": 2, "ids": ids, "dim": None, "next_id": 0,
-            "model": None, "library": "test", **extra}  # fmt: skip
+    meta = {
+        "format": "splade-onnx-sparse-index",
+        "format_version": 2,
+        "ids": ids,
+        "dim": None,
+        "next_id": 0,
+        "model": None,
+        "library": "test",
+        **extra,
+    }
     return array_bytes(np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
 
@@ -404,8 +412,9 @@ def test_a_live_writers_temporary_is_not_swept(tmp_path: Path) -> None:
     stale.write_bytes(b"left by a killed save")
     other = tmp_path / ".other.npz.dead0000.tmp"  # another target's temporary: not this save's to sweep
     other.write_bytes(b"x")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(live)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(live)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         saved_index(path)

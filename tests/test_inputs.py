@@ -219,21 +219,31 @@ def test_bad_items_are_found_before_workers_see_them(tiny: SpladeEncoder) -> Non
         ({"parallel": -1}, ArgumentError, "parallel must be None, 0 (one worker per core) or a positive int, got -1"),
         ({"parallel": "2"}, ArgumentTypeError, "parallel must be None, 0 (one worker per core) or a positive int"),
         ({"show_progress": "yes"}, ArgumentTypeError, "show_progress must be a bool, got str"),
-        ({"bogus": 1}, ArgumentTypeError, "SpladeEncoder.embed() got unexpected option(s) 'bogus'; valid: task, "
-                                          "options, batch_size, max_length, top_k, min_weight, long_documents, stride, "
-                                          "parallel, show_progress"),
+        (
+            {"bogus": 1},
+            ArgumentTypeError,
+            "SpladeEncoder.embed() got unexpected option(s) 'bogus'; valid: task, "
+            "options, batch_size, max_length, top_k, min_weight, long_documents, stride, "
+            "parallel, show_progress",
+        ),
         ({"task": "passage"}, ArgumentError, "task must be one of 'document', 'query', got 'passage'"),
         ({"top_k": 0}, ArgumentError, "top_k must be a positive int or None, got 0"),
         ({"min_weight": "1"}, ArgumentTypeError, "min_weight must be a finite number or None, got '1'"),
         ({"min_weight": float("nan")}, ArgumentTypeError, "min_weight must be a finite number or None, got nan"),
-        ({"long_documents": "split"}, ArgumentError, "long_documents must be one of 'truncate', 'windows', got "
-                                                     "'split'"),
+        (
+            {"long_documents": "split"},
+            ArgumentError,
+            "long_documents must be one of 'truncate', 'windows', got 'split'",
+        ),
         ({"stride": 8}, ArgumentError, "stride is the overlap of windows: pass it with long_documents='windows'"),
-        ({"stride": 510, "long_documents": "windows"}, ArgumentError,
-         "stride must be in [0, 509] (tokens shared by windows of 510), got 510"),
+        (
+            {"stride": 510, "long_documents": "windows"},
+            ArgumentError,
+            "stride must be in [0, 509] (tokens shared by windows of 510), got 510",
+        ),
         ({"stride": -1, "long_documents": "windows"}, ArgumentError, "stride must be in [0, 509]"),
     ],
-)  # fmt: skip
+)
 def test_embed_checks_every_argument_when_called(
     tiny: SpladeEncoder, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
@@ -247,8 +257,11 @@ def test_options_are_keyword_only_and_unknown_ones_list_the_valid(tiny: SpladeEn
     msg = "SpladeEncoder.encode() takes its options by keyword only, got 1 extra positional argument(s); options: "
     with pytest.raises(ArgumentTypeError, match=re.escape(msg + "task, " + side_options)):
         tiny.encode(["x"], 8)  # type: ignore[call-arg, arg-type]
-    for method, options in ((tiny.encode, "task, " + side_options), (tiny.encode_documents, side_options),
-                            (tiny.encode_queries, side_options)):  # fmt: skip
+    for method, options in (
+        (tiny.encode, "task, " + side_options),
+        (tiny.encode_documents, side_options),
+        (tiny.encode_queries, side_options),
+    ):
         msg = f"{method.__qualname__}() got unexpected option(s) 'bach_size'; valid: "
         with pytest.raises(ArgumentTypeError, match=re.escape(msg + options)):
             method(["x"], bach_size=8)  # type: ignore[call-arg]

@@ -234,8 +234,10 @@ def test_silent_hub_unknown_repo_is_model_not_found(
     assert not isinstance(err.value, ValueError)
     msg = str(err.value)
     assert "unknown model 'nobody/no-such-splade'" in msg
-    assert (f"hf:nobody/no-such-splade (any): not in the local HF cache and the Hub at {silent_hub.url} "
-            f"is unreachable (no answer within {_hub.HUB_PROBE_TIMEOUT:g} s)") in msg  # fmt: skip
+    assert (
+        f"hf:nobody/no-such-splade (any): not in the local HF cache and the Hub at {silent_hub.url} "
+        f"is unreachable (no answer within {_hub.HUB_PROBE_TIMEOUT:g} s)"
+    ) in msg
     _assert_bounded(probes, downloads, silent_hub.url)
     # A second load within the minute reuses the probe's answer instead of waiting again ...
     with pytest.raises(ModelNotFoundError):

@@ -14,8 +14,11 @@ import pytest
 
 from conftest import ROOT
 
-DISTS = {".": "splade_onnx", "integrations/langchain": "langchain_splade",
-         "integrations/llamaindex": "llama_index_sparse_embeddings_splade"}  # fmt: skip
+DISTS = {
+    ".": "splade_onnx",
+    "integrations/langchain": "langchain_splade",
+    "integrations/llamaindex": "llama_index_sparse_embeddings_splade",
+}
 
 
 def pip_wheel(target: str, out: Path) -> Path:
@@ -50,8 +53,14 @@ def test_wheel_from_a_checkout(dist: str, tmp_path: Path) -> None:
 def test_core_sdist_holds_no_machine_state(tmp_path: Path) -> None:
     hatchling = shutil.which("hatchling", path=str(Path(sys.executable).parent))
     assert hatchling, "hatchling is in the [dev] extra"
-    proc = subprocess.run([hatchling, "build", "-t", "sdist", "-d", str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [hatchling, "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     (sdist,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as tf:

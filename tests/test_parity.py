@@ -64,8 +64,9 @@ def test_logits_onnx_gets_the_same_pooling(tiny: SpladeEncoder, tiny_dir: Path, 
     folder.mkdir()
     for f in ("tokenizer.json", "tokenizer_config.json", "config.json"):
         (folder / f).write_bytes((tiny_dir / f).read_bytes())
-    onnx.save_model(build_graph(load_spec(tiny_dir, tiny_dir / "model.safetensors"), pooled=False),
-                    str(folder / "model.onnx"))  # fmt: skip
+    onnx.save_model(
+        build_graph(load_spec(tiny_dir, tiny_dir / "model.safetensors"), pooled=False), str(folder / "model.onnx")
+    )
     enc = SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "cache")
     texts = golden("splade_tiny.json")["texts"]
     for i, (a, ref) in enumerate(zip(enc.encode_documents(texts), golden("splade_tiny.json")["vectors"])):
@@ -78,8 +79,10 @@ def test_contrib_attention_graph_matches_transformers(tiny_dir: Path, tmp_path: 
     from splade_onnx._tokenize import pad_batch
 
     g = golden("splade_tiny.json")
-    save_model(build_graph(load_spec(tiny_dir, tiny_dir / "model.safetensors"), fused_attention=True),
-               tmp_path / "attention.onnx")  # fmt: skip
+    save_model(
+        build_graph(load_spec(tiny_dir, tiny_dir / "model.safetensors"), fused_attention=True),
+        tmp_path / "attention.onnx",
+    )
     backend = OrtBackend(tmp_path / "attention.onnx", threads=1)
     enc = SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path / "cache")
     ids = enc.loaded.document.tokenizer.encode(g["texts"])

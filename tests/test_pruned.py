@@ -84,8 +84,11 @@ def test_pruned_equals_dense_on_every_document(collection: str, dense: SpladeEnc
 
 def test_windows_and_queries_go_through_the_same_heads(dense: SpladeEncoder, pruned: SpladeEncoder) -> None:
     long = " ".join(load_beir(ROOT / "data" / "cisi").doc_texts[:6])
-    assert_same_vectors(pruned.encode_documents([long], long_documents="windows"),
-                        dense.encode_documents([long], long_documents="windows"), 1e-6)  # fmt: skip
+    assert_same_vectors(
+        pruned.encode_documents([long], long_documents="windows"),
+        dense.encode_documents([long], long_documents="windows"),
+        1e-6,
+    )
     queries = ["what is the flutter of a wing", "boundary layer transition", ""]
     assert_same_vectors(pruned.encode_queries(queries), dense.encode_queries(queries), 1e-6)
 
@@ -213,9 +216,14 @@ def _assert_agrees_with(a: Any, feeds: list[dict[str, np.ndarray]], want: list[n
 @pytest.mark.slow
 @pytest.mark.xdist_group("pruned-fit")  # one worker computes fit_dense once for every basis
 @pytest.mark.parametrize("basis_from", ["random token ids", "identity", "a German sample", "a skewed identity"])
-def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, tiny_tok: TextTokenizer,
-                                              fit_feeds: list[dict[str, np.ndarray]], fit_dense: list[np.ndarray],
-                                              tmp_path: Path) -> None:  # fmt: skip
+def test_exactness_does_not_depend_on_the_fit(
+    basis_from: str,
+    tiny_spec: Any,
+    tiny_tok: TextTokenizer,
+    fit_feeds: list[dict[str, np.ndarray]],
+    fit_dense: list[np.ndarray],
+    tmp_path: Path,
+) -> None:
     """A basis fitted on text unrelated to the documents (or none at all) changes the speed, not the vectors.
 
     "a skewed identity" scales one axis of the states by 1000 (and the decoder's by 1/1000): that coordinate
@@ -233,8 +241,10 @@ def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, t
             ids = [[101, *rng.integers(1000, 30000, size=n).tolist(), 102] for n in (20, 60, 120, 7)]
             feeds = [pad_batch(ids, tiny_tok.pad_id)]
         else:
-            german = ["Der Hund läuft schnell über die Wiese und bellt laut.",
-                      "Die Bundesregierung beschloss gestern ein neues Gesetz zum Klimaschutz."]  # fmt: skip
+            german = [
+                "Der Hund läuft schnell über die Wiese und bellt laut.",
+                "Die Bundesregierung beschloss gestern ein neues Gesetz zum Klimaschutz.",
+            ]
             feeds = _feeds(tiny_tok, german)
         hs = _hidden(tiny_spec, feeds)
         basis = fit_basis(np.concatenate([h - h.mean(0) for h in hs]), tiny_spec.decoder, tiny_spec.head_ln[0])
@@ -245,8 +255,9 @@ def test_exactness_does_not_depend_on_the_fit(basis_from: str, tiny_spec: Any, t
 
 
 @pytest.mark.slow
-def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(tiny_dir: Path, tiny_tok: TextTokenizer,
-                                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_an_input_built_to_sit_on_the_bound_loses_no_active_id(
+    tiny_dir: Path, tiny_tok: TextTokenizer, tmp_path: Path
+) -> None:
     """A copy of splade-tiny whose decoder bias puts one document's exact max logit of every vocabulary id
     within +-1e-3 of zero, many within +-1e-6: the bound cannot rule those ids out by a wide margin, so any
     slack in eps would show as a missing or extra id against the dense head."""
@@ -331,8 +342,13 @@ def test_auto_takes_dense_where_the_encoder_dominates(tmp_path: Path, tiny_dir: 
     assert min(stats.kept.values()) > 0.3
     development = projection.decide(stats, KernelCosts(bound_fixed=0.14, bound_cost=0.14, final_cost=1.85))
     assert development.auto == "dense" and development.network_share > AUTO_SHARE
-    large = {"model_type": "bert", "hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
-             "vocab_size": 30522}  # fmt: skip
+    large = {
+        "model_type": "bert",
+        "hidden_size": 1024,
+        "num_hidden_layers": 24,
+        "intermediate_size": 4096,
+        "vocab_size": 30522,
+    }
     tiny = {**large, "hidden_size": 128, "num_hidden_layers": 2, "intermediate_size": 512}
     assert projection.shape_rules_out(large) and not projection.shape_rules_out(tiny)
     assert projection.shape_rules_out({"model_type": "bert"})  # unknown shape: dense

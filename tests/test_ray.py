@@ -43,8 +43,17 @@ logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.xdist_group("ray")
 
 CRANFIELD = ROOT / "data" / "cranfield"
-EXPECTED = ["MILVUS_EMPTY_VECTOR", "MilvusDatasink", "PreparedModel", "QdrantDatasink", "SpladeBatchEncoder",
-            "encode_dataset", "prepare_model", "qdrant_point_id", "to_embeddings"]  # fmt: skip
+EXPECTED = [
+    "MILVUS_EMPTY_VECTOR",
+    "MilvusDatasink",
+    "PreparedModel",
+    "QdrantDatasink",
+    "SpladeBatchEncoder",
+    "encode_dataset",
+    "prepare_model",
+    "qdrant_point_id",
+    "to_embeddings",
+]
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -91,8 +100,9 @@ def cranfield_dataset(blocks: int = 8) -> Any:
 @pytest.fixture(scope="module")
 def encoded(prepared: PreparedModel, cluster: dict[str, Any]) -> Any:
     """Cranfield through ``encode_dataset`` with 2 actors, materialized once for the tests that read it."""
-    return encode_dataset(cranfield_dataset(), model=prepared, title_column="title", concurrency=2,
-                          batch_size=64).materialize()  # fmt: skip
+    return encode_dataset(
+        cranfield_dataset(), model=prepared, title_column="title", concurrency=2, batch_size=64
+    ).materialize()
 
 
 def vectors_by_id(rows: list[dict[str, Any]], id_column: str = "_id") -> dict[str, SparseEmbedding]:
@@ -171,8 +181,9 @@ def test_object_store_shipping_gives_the_same_vectors(
     shipped = prepare_model(tiny, ship="object_store")
     assert shipped.files is not None
     n = 300
-    ds = ray.data.from_items([{"id": i, "body": t} for i, t in zip(corpus["ids"][:n], corpus["texts"][:n])],
-                             override_num_blocks=4)  # fmt: skip
+    ds = ray.data.from_items(
+        [{"id": i, "body": t} for i, t in zip(corpus["ids"][:n], corpus["texts"][:n])], override_num_blocks=4
+    )
     out = encode_dataset(ds, model=shipped, text_column="body", concurrency=2, batch_size=50).take_all()
     assert_identical(vectors_by_id(out, "id"), corpus["ids"][:n], serial[:n])
 
@@ -229,8 +240,13 @@ def test_actors_use_the_cpus_ray_assigns(prepared: PreparedModel, cluster: dict[
 
     ds = ray.data.from_items([{"text": "a"}] * 4)
     for cpus in (1, 2):
-        out = ds.map_batches(Threads, fn_constructor_kwargs={"model": prepared}, compute=ray.data.ActorPoolStrategy(
-            size=1), num_cpus=cpus, batch_format="pyarrow").take_all()  # fmt: skip
+        out = ds.map_batches(
+            Threads,
+            fn_constructor_kwargs={"model": prepared},
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=cpus,
+            batch_format="pyarrow",
+        ).take_all()
         assert {r["threads"] for r in out} == {cpus}
 
 
@@ -257,8 +273,10 @@ def test_unknown_and_bad_options_are_clear_errors(prepared: PreparedModel, clust
         TypeError, match=re.escape("encode_dataset() got unexpected option(s) 'text_col'; valid: model")
     ):
         encode_dataset(ds, model=prepared, text_col="body")  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match=re.escape("text_column='body' is not a column of the dataset; its columns are "
-                                                   "'_id', 'title', 'text'")):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=re.escape("text_column='body' is not a column of the dataset; its columns are '_id', 'title', 'text'"),
+    ):
         encode_dataset(ds, model=prepared, text_column="body")
     with pytest.raises(ValueError, match=re.escape("max_length must be an int in [2, 512] for this model, got 4096")):
         encode_dataset(ds, model=prepared, max_length=4096)
@@ -278,8 +296,12 @@ def test_a_missing_column_in_an_actor_names_the_columns(prepared: PreparedModel,
         enc(pa.table({"id": [1], "text": ["x"]}))
     ds = ray.data.from_items([{"id": 1, "text": "x"}])
     with pytest.raises(Exception, match=re.escape(msg)):  # raised in the actor, reported by Ray
-        ds.map_batches(SpladeBatchEncoder, fn_constructor_kwargs={"model": prepared, "text_column": "body"},
-                       compute=ray.data.ActorPoolStrategy(size=1), batch_format="pyarrow").take_all()  # fmt: skip
+        ds.map_batches(
+            SpladeBatchEncoder,
+            fn_constructor_kwargs={"model": prepared, "text_column": "body"},
+            compute=ray.data.ActorPoolStrategy(size=1),
+            batch_format="pyarrow",
+        ).take_all()
 
 
 def test_sink_options_are_checked(tmp_path: Path) -> None:
@@ -291,8 +313,12 @@ def test_sink_options_are_checked(tmp_path: Path) -> None:
         QdrantDatasink("c", host="localhost")  # type: ignore[call-arg]
     sink = QdrantDatasink("c", path=str(tmp_path / "q"), id_column="doc")
     schema = pa.schema([("_id", pa.string()), ("indices", pa.list_(pa.int32())), ("values", pa.list_(pa.float32()))])
-    with pytest.raises(ValueError, match=re.escape("QdrantDatasink: id_column='doc' is not a column of the dataset; "
-                                                   "its columns are '_id', 'indices', 'values'")):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "QdrantDatasink: id_column='doc' is not a column of the dataset; its columns are '_id', 'indices', 'values'"
+        ),
+    ):
         sink.on_write_start(schema)
     assert not sink.supports_distributed_writes  # a local store: written from the driver's node only
     assert QdrantDatasink("c", url="http://qdrant:6333").supports_distributed_writes
@@ -340,8 +366,9 @@ def exact_index(ids: list[str], vectors: list[SparseEmbedding]) -> SparseIndex:
     return index
 
 
-def assert_same_results(got: list[tuple[str, float]], want: list[tuple[str, float]], index: SparseIndex,
-                        query: SparseEmbedding) -> None:  # fmt: skip
+def assert_same_results(
+    got: list[tuple[str, float]], want: list[tuple[str, float]], index: SparseIndex, query: SparseEmbedding
+) -> None:
     """The store's top k is the exact index's: same scores rank by rank, same ids (up to ties of equal score)."""
     assert len(got) == len(want)
     for (gid, gs), (wid, ws) in zip(got, want):
@@ -381,8 +408,9 @@ def test_qdrant_sink_writes_each_point_once_and_searches_like_the_index(
     index = exact_index(corpus["ids"], serial)
     queries = tiny.encode_queries(corpus["queries"][:25])
     for run in range(2):  # the second run of the same job must leave the collection as it was
-        encoded.write_datasink(QdrantDatasink("cranfield", path=str(path), id_column="_id", batch_size=200),
-                               concurrency=1)  # fmt: skip
+        encoded.write_datasink(
+            QdrantDatasink("cranfield", path=str(path), id_column="_id", batch_size=200), concurrency=1
+        )
         count, ids, results = qdrant_count_and_search(path, queries)
         assert count == 1400 and ids == set(corpus["ids"]), run
     for q, got in zip(queries, results):
@@ -397,8 +425,13 @@ def milvus_count_and_search(uri: str, queries: list[SparseEmbedding]) -> tuple[i
     try:
         client.load_collection("cranfield")
         (row,) = client.query("cranfield", filter="", output_fields=["count(*)"], consistency_level="Strong")
-        hits = client.search("cranfield", data=[q.as_dict() for q in queries], anns_field="splade", limit=10,
-                             search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}})  # fmt: skip
+        hits = client.search(
+            "cranfield",
+            data=[q.as_dict() for q in queries],
+            anns_field="splade",
+            limit=10,
+            search_params={"metric_type": "IP", "params": {"drop_ratio_search": 0.0}},
+        )
         return int(row["count(*)"]), [[(str(h.get("_id", h.get("id"))), h["distance"]) for h in per] for per in hits]
     finally:
         client.close()
@@ -464,12 +497,17 @@ def test_tasks_killed_mid_batch_are_retried_without_lost_or_duplicate_points(
 ) -> None:
     encoder_marker, sink_marker = tmp_path / "encoder-died", tmp_path / "sink-died"
     ds = cranfield_dataset(4).map_batches(
-        DiesInFirstBatch, fn_constructor_kwargs={"model": prepared, "title_column": "title",
-                                                 "marker": str(encoder_marker)},
-        compute=ray.data.ActorPoolStrategy(size=2), batch_size=100, batch_format="pyarrow")  # fmt: skip
+        DiesInFirstBatch,
+        fn_constructor_kwargs={"model": prepared, "title_column": "title", "marker": str(encoder_marker)},
+        compute=ray.data.ActorPoolStrategy(size=2),
+        batch_size=100,
+        batch_format="pyarrow",
+    )
     path = tmp_path / "qdrant"
-    ds.write_datasink(DiesAfterFirstUpsert("cranfield", path=str(path), id_column="_id", batch_size=100,
-                                           marker=str(sink_marker)), concurrency=1)  # fmt: skip
+    ds.write_datasink(
+        DiesAfterFirstUpsert("cranfield", path=str(path), id_column="_id", batch_size=100, marker=str(sink_marker)),
+        concurrency=1,
+    )
     assert encoder_marker.exists() and sink_marker.exists()  # both processes did die
     index = exact_index(corpus["ids"], serial)
     query = serial[0]  # a document as the query: every stored vector must be the in-process one
@@ -487,10 +525,25 @@ def test_the_example_indexes_a_beir_folder_and_searches(
 ) -> None:
     """examples/ray_index_corpus.py as a user runs it, joining this module's cluster (as it would join a real one)."""
     env = {**os.environ, "SPLADE_ONNX_CACHE": str(cache_dir)}
-    args = ["--path", str(tmp_path / "qdrant"), "--address", cluster["address"], "--limit", "300", "-k", "3",
-            "flutter of wings at supersonic speeds"]  # fmt: skip
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "ray_index_corpus.py"), *args], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)  # fmt: skip
+    args = [
+        "--path",
+        str(tmp_path / "qdrant"),
+        "--address",
+        cluster["address"],
+        "--limit",
+        "300",
+        "-k",
+        "3",
+        "flutter of wings at supersonic speeds",
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "ray_index_corpus.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     hits = re.findall(r"^ *\d+\. \[(\d+)\] +([\d.]+) ", proc.stdout, flags=re.M)
     assert len(hits) == 3 and all(1 <= int(doc) <= 1400 for doc, _ in hits), proc.stdout

@@ -21,12 +21,12 @@ from conftest import ROOT
 
 #: The main README and each adapter's; this environment has every distribution and extra installed.
 READMES = ["README.md", "integrations/langchain/README.md", "integrations/llamaindex/README.md"]
-BLOCKS = [(name, b) for name in READMES
-          for b in re.findall(r"```python\n(.*?)```", (ROOT / name).read_text(), flags=re.S)]  # fmt: skip
+BLOCKS = [
+    (name, b) for name in READMES for b in re.findall(r"```python\n(.*?)```", (ROOT / name).read_text(), flags=re.S)
+]
 #: Blocks that start with "# needs ..." want a service or an environment this one lacks (a Pinecone
 #: key; the Milvus extra, whose block runs in integrations/llamaindex/tests/milvus instead).
-RUNNABLE = [(name, b) for name, b in BLOCKS
-            if "path/to/" not in b and "org/" not in b and not b.startswith("# needs ")]  # fmt: skip
+RUNNABLE = [(name, b) for name, b in BLOCKS if "path/to/" not in b and "org/" not in b and not b.startswith("# needs ")]
 _PRINT = re.compile(r"^\s*print\(.*\)\s*#\s?(?P<want>.*)$")
 
 

@@ -1,8 +1,19 @@
 import splade_onnx
 from splade_onnx._registry import close_matches, get, list_models
 
-FIELDS = {"name", "sources", "license", "commercial_use", "size_mb", "vocab_size", "architecture",
-          "pooling", "activation", "query_mode", "description"}  # fmt: skip
+FIELDS = {
+    "name",
+    "sources",
+    "license",
+    "commercial_use",
+    "size_mb",
+    "vocab_size",
+    "architecture",
+    "pooling",
+    "activation",
+    "query_mode",
+    "description",
+}
 
 
 def test_every_entry_is_complete() -> None:
@@ -35,9 +46,11 @@ def test_every_entry_point_defaults_to_the_one_constant() -> None:
     from splade_onnx.cli import build_parser
 
     assert inspect.signature(splade_onnx.SpladeEncoder.from_pretrained).parameters["model"].default == (
-        splade_onnx.DEFAULT_MODEL)  # fmt: skip
+        splade_onnx.DEFAULT_MODEL
+    )
     assert inspect.signature(splade_onnx.SparseTextEmbedding).parameters["model_name"].default == (
-        splade_onnx.DEFAULT_MODEL)  # fmt: skip
+        splade_onnx.DEFAULT_MODEL
+    )
     assert inspect.signature(splade_onnx.evaluate).parameters["encoder"].default == splade_onnx.DEFAULT_MODEL
     args = build_parser().parse_args(["search", "index.npz", "q"])
     assert args.model == splade_onnx.DEFAULT_MODEL

@@ -17,8 +17,13 @@ def tracked_files() -> list[Path]:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         skip = {".git", ".cache", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
-        return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
-                and not any(part.startswith(".venv") for part in p.relative_to(ROOT).parts)]  # fmt: skip
+        return [
+            p
+            for p in ROOT.rglob("*")
+            if p.is_file()
+            and not skip & set(p.relative_to(ROOT).parts)
+            and not any(part.startswith(".venv") for part in p.relative_to(ROOT).parts)
+        ]
     return [ROOT / p for p in out.decode().split("\0") if p]
 
 

@@ -124,10 +124,17 @@ def test_two_tower_vocabularies_must_match(families: Path, cache_dir: Path, xlmr
 def test_registry_query_mode_is_read(monkeypatch: pytest.MonkeyPatch, families: Path, cache_dir: Path) -> None:
     base = _registry.get(_registry.DEFAULT_MODEL)
     assert base is not None
-    tokens = dataclasses.replace(base, name=str(families / "st_max_relu"), sources=(), aliases=(), query_mode="static",
-                                 static_query="tokens")  # fmt: skip
-    pair = dataclasses.replace(base, name=str(families / "two_tower" / "document"), sources=(), aliases=(),
-                               query_mode="two-tower", query_model=str(families / "two_tower" / "query"))  # fmt: skip
+    tokens = dataclasses.replace(
+        base, name=str(families / "st_max_relu"), sources=(), aliases=(), query_mode="static", static_query="tokens"
+    )
+    pair = dataclasses.replace(
+        base,
+        name=str(families / "two_tower" / "document"),
+        sources=(),
+        aliases=(),
+        query_mode="two-tower",
+        query_model=str(families / "two_tower" / "query"),
+    )
     table = dataclasses.replace(tokens, name=str(families / "st_sum_relu"), static_query="table")
     monkeypatch.setattr(_registry, "_MODELS", (*_registry._MODELS, tokens, pair, table))
 
@@ -147,12 +154,19 @@ def test_registry_query_mode_is_read(monkeypatch: pytest.MonkeyPatch, families: 
 
 
 def test_registry_entries_have_what_users_ask_for() -> None:
-    required = {"naver/splade-v3", "naver/splade-v3-distilbert", "naver/splade-v3-doc",
-                "naver/efficient-splade-VI-BT-large-doc", "naver/efficient-splade-VI-BT-large-query",
-                "opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill",
-                "opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini",
-                "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill",
-                "prithivida/Splade_PP_en_v2", "rasyosef/splade-mini", "rasyosef/splade-small"}  # fmt: skip
+    required = {
+        "naver/splade-v3",
+        "naver/splade-v3-distilbert",
+        "naver/splade-v3-doc",
+        "naver/efficient-splade-VI-BT-large-doc",
+        "naver/efficient-splade-VI-BT-large-query",
+        "opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill",
+        "opensearch-project/opensearch-neural-sparse-encoding-doc-v2-mini",
+        "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill",
+        "prithivida/Splade_PP_en_v2",
+        "rasyosef/splade-mini",
+        "rasyosef/splade-small",
+    }
     models = {m.name: m for m in _registry.list_models()}
     assert required <= set(models)
     for m in models.values():
@@ -178,18 +192,33 @@ def _edit(folder: Path, name: str, change: dict) -> None:  # type: ignore[type-a
     ("family", "edit", "message"),
     [
         ("st_max_relu", ("modules.json", None), r"module '1_SpladePooling' .* of type 'Normalize' is not supported"),
-        ("st_max_relu", ("1_SpladePooling/config.json", {"pooling_strategy": "mean"}),
-         r"pooling_strategy='mean' is not supported; supported: max, sum"),
-        ("st_max_relu", ("1_SpladePooling/config.json", {"activation_function": "gelu"}),
-         r"activation_function='gelu' is not supported; supported: relu, log1p_relu"),
-        ("st_max_relu", ("config_sentence_transformers.json", {"model_type": "SentenceTransformer"}),
-         r"model_type='SentenceTransformer': this is not a SparseEncoder"),
-        ("st_inference_free", ("router_config.json", {"structure": {"document": ["document_0_MLMTransformer"]}}),
-         r"module chain MLMTransformer is not supported"),
-        ("st_inference_free", ("router_config.json", {"structure": {"query": ["query_0_SparseStaticEmbedding"]}}),
-         r"no route for documents; routes: query"),
+        (
+            "st_max_relu",
+            ("1_SpladePooling/config.json", {"pooling_strategy": "mean"}),
+            r"pooling_strategy='mean' is not supported; supported: max, sum",
+        ),
+        (
+            "st_max_relu",
+            ("1_SpladePooling/config.json", {"activation_function": "gelu"}),
+            r"activation_function='gelu' is not supported; supported: relu, log1p_relu",
+        ),
+        (
+            "st_max_relu",
+            ("config_sentence_transformers.json", {"model_type": "SentenceTransformer"}),
+            r"model_type='SentenceTransformer': this is not a SparseEncoder",
+        ),
+        (
+            "st_inference_free",
+            ("router_config.json", {"structure": {"document": ["document_0_MLMTransformer"]}}),
+            r"module chain MLMTransformer is not supported",
+        ),
+        (
+            "st_inference_free",
+            ("router_config.json", {"structure": {"query": ["query_0_SparseStaticEmbedding"]}}),
+            r"no route for documents; routes: query",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_model_that_cannot_be_encoded_exactly_is_refused(
     family: str,
     edit: tuple[str, dict | None],  # type: ignore[type-arg]
@@ -267,8 +296,10 @@ def test_prune_and_merge_are_exact() -> None:
     rng = np.random.default_rng(3)
     from splade_onnx import SparseEmbedding
 
-    parts = [SparseEmbedding(values=rng.random(20).astype(np.float32), indices=rng.choice(60, 20, replace=False))
-             for _ in range(4)]  # fmt: skip
+    parts = [
+        SparseEmbedding(values=rng.random(20).astype(np.float32), indices=rng.choice(60, 20, replace=False))
+        for _ in range(4)
+    ]
     dense = np.zeros((4, 60), np.float32)
     for r, p in enumerate(parts):
         dense[r, p.indices] = p.values

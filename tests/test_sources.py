@@ -50,7 +50,11 @@ def test_tiny_resolves_from_the_pinned_package_when_the_hub_fails(
     digest = hashlib.sha256((res.path / "model.safetensors").read_bytes()).hexdigest()
     assert digest == "96e1dd8dbbc82439cf50677a15bcb9141172b289d20b41c9c28b621a0451a02a"
     assert sorted(p.name for p in res.path.iterdir()) == [
-        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]  # fmt: skip
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 @pytest.fixture

@@ -120,8 +120,9 @@ def cached_graph(
             return final / main
         reason, corrupt = problem
         log = logger.warning if corrupt else logger.info
-        log("cached graph %s cannot be used: %s; removing %s and building it again",
-            final / "model.onnx", reason, final)  # fmt: skip
+        log(
+            "cached graph %s cannot be used: %s; removing %s and building it again", final / "model.onnx", reason, final
+        )
         _discard(final, inode)
     root.mkdir(parents=True, exist_ok=True)
     _sweep(root)
@@ -129,8 +130,13 @@ def cached_graph(
     try:
         t0 = time.perf_counter()
         build(tmp / main)
-        meta = {"format": _META_FORMAT, "source": model.source, "revision": model.revision, "variant": variant,
-                "files": _record(tmp)}  # fmt: skip
+        meta = {
+            "format": _META_FORMAT,
+            "source": model.source,
+            "revision": model.revision,
+            "variant": variant,
+            "files": _record(tmp),
+        }
         (tmp / _META).write_text(json.dumps(meta, indent=1))
         try:
             os.replace(tmp, final)

@@ -88,8 +88,13 @@ def machine() -> dict[str, str | int]:
     import onnxruntime as ort
 
     cpu, flags = _cpu()
-    return {"cpu": cpu, "cpu_flags": flags, "arch": platform.machine(), "onnxruntime": str(ort.__version__),
-            "cores": default_threads()}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cpu_flags": flags,
+        "arch": platform.machine(),
+        "onnxruntime": str(ort.__version__),
+        "cores": default_threads(),
+    }
 
 
 def machine_key() -> str:
@@ -107,8 +112,9 @@ def _dense_kernel(hidden: int, ids: int, rng: np.random.Generator) -> onnx.Model
 def _bound_kernel(rank: int, ids: int, rng: np.random.Generator) -> onnx.ModelProto:
     b = GraphBuilder()
     top = tile_maxima(b, rng.integers(0, 256, size=(ids, rank + 1), dtype=np.uint8), "codes")
-    return b.model("bound_kernel", [value("codes", INT8, ["tokens", rank + 1])], [value(top, FLOAT, None)],
-                   contrib=True)  # fmt: skip
+    return b.model(
+        "bound_kernel", [value("codes", INT8, ["tokens", rank + 1])], [value(top, FLOAT, None)], contrib=True
+    )
 
 
 def _exact_kernel(hidden: int, ids: int, rng: np.random.Generator) -> onnx.ModelProto:
@@ -142,8 +148,9 @@ def measure_costs(*, hidden: int, vocab: int, tokens: int, ranks: tuple[int, int
     tokens = max(1, tokens)
     t0 = time.perf_counter()
     h = rng.standard_normal((tokens, hidden)).astype(np.float32)
-    kernels: dict[str, tuple[onnx.ModelProto, dict[str, Any]]] = {"dense": (_dense_kernel(hidden, ids, rng),
-                                                                           {"h": h[None]})}  # fmt: skip
+    kernels: dict[str, tuple[onnx.ModelProto, dict[str, Any]]] = {
+        "dense": (_dense_kernel(hidden, ids, rng), {"h": h[None]})
+    }
     for r in sorted(set(ranks)):
         codes = rng.integers(-64, 65, size=(tokens, r + 1), dtype=np.int8)
         kernels[f"bound rank {r}"] = (_bound_kernel(r, ids, rng), {"codes": codes})
@@ -162,8 +169,11 @@ def measure_costs(*, hidden: int, vocab: int, tokens: int, ranks: tuple[int, int
     b_lo, b_hi = seconds[f"bound rank {lo}"] / (tokens * ids), seconds[f"bound rank {hi}"] / (tokens * ids)
     per_column = max(0.0, (b_hi - b_lo) / (hi - lo)) if hi > lo else 0.0
     fixed = max(0.0, b_lo - per_column * (lo + 1))
-    costs = KernelCosts(bound_fixed=fixed / pair, bound_cost=per_column * hidden / pair,
-                        final_cost=seconds["exact"] / (tokens * kept) / pair)  # fmt: skip
+    costs = KernelCosts(
+        bound_fixed=fixed / pair,
+        bound_cost=per_column * hidden / pair,
+        final_cost=seconds["exact"] / (tokens * kept) / pair,
+    )
     logger.debug("calibrated the pruned head's kernels in %.2fs: %s", time.perf_counter() - t0, costs)
     shape = {"hidden": hidden, "ids": ids, "kept": kept, "tokens": tokens, "rank_low": lo, "rank_high": hi}
     return Calibration(costs=costs, dense_ns=pair * 1e9, seconds=seconds, shape=shape)

@@ -70,8 +70,11 @@ def read_texts(path: str, field: str) -> list[tuple[str, str]]:
         else:
             rows.append((n, str(n), line))
     if blank and not jsonl:
-        print(f"splade-onnx: warning: skipped {blank} blank line{'s' if blank > 1 else ''} in {name} "
-              "(the other lines keep their line numbers as ids)", file=sys.stderr)  # fmt: skip
+        print(
+            f"splade-onnx: warning: skipped {blank} blank line{'s' if blank > 1 else ''} in {name} "
+            "(the other lines keep their line numbers as ids)",
+            file=sys.stderr,
+        )
     check_unique_ids(((n, rid) for n, rid, _ in rows), name)
     return [(rid, text) for _, rid, text in rows]
 

@@ -59,8 +59,7 @@ def bm25_run(data: BeirData, depth: int, *, k1: float = 0.9, b: float = 0.4) -> 
     retriever = bm25s.BM25(k1=k1, b=b)
     retriever.index(corpus, show_progress=False)
     queries = bm25s.tokenize(data.query_texts, stopwords="en", stemmer=stemmer, show_progress=False)
-    docs, scores = retriever.retrieve(queries, k=min(depth, len(data.doc_ids)), show_progress=False,
-                                      n_threads=1)  # fmt: skip
+    docs, scores = retriever.retrieve(queries, k=min(depth, len(data.doc_ids)), show_progress=False, n_threads=1)
     run: Run = {}
     for qid, row, srow in zip(data.query_ids, docs, scores):
         run[qid] = [(data.doc_ids[int(i)], float(s)) for i, s in zip(row, srow) if s > 0]
@@ -132,10 +131,19 @@ def evaluate(
     if isinstance(encoder, str):
         encoder = SpladeEncoder.from_pretrained(encoder)
     logger.info("evaluating on %s: %d docs, %d judged queries", data_dir, len(data.doc_ids), len(data.qrels))
-    return evaluate_loaded(data, encoder, bm25=bm25, hybrid=hybrid, doc_max_length=doc_max_length,
-                           query_max_length=query_max_length, convex_weight=convex_weight, depth=depth,
-                           document_options=document_options, query_options=query_options,
-                           show_progress=show_progress)  # fmt: skip
+    return evaluate_loaded(
+        data,
+        encoder,
+        bm25=bm25,
+        hybrid=hybrid,
+        doc_max_length=doc_max_length,
+        query_max_length=query_max_length,
+        convex_weight=convex_weight,
+        depth=depth,
+        document_options=document_options,
+        query_options=query_options,
+        show_progress=show_progress,
+    )
 
 
 def evaluate_loaded(

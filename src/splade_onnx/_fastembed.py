@@ -16,8 +16,15 @@ from ._types import SparseEmbedding
 
 __all__ = ["SparseTextEmbedding"]
 
-_INIT_OPTIONS = ("cuda", "device_ids", "device_id", "lazy_load", "specific_model_path", "local_files_only",
-                 "max_length")  # fmt: skip
+_INIT_OPTIONS = (
+    "cuda",
+    "device_ids",
+    "device_id",
+    "lazy_load",
+    "specific_model_path",
+    "local_files_only",
+    "max_length",
+)
 
 
 def _later(encode: Callable[[], list[SparseEmbedding]]) -> Iterator[SparseEmbedding]:
@@ -40,8 +47,11 @@ class SparseTextEmbedding:
         providers: Sequence[Provider] | None = None,
         **kwargs: Any,
     ) -> None:
-        reject_options("SparseTextEmbedding()", set(kwargs) - set(_INIT_OPTIONS), ("model_name", "cache_dir", "threads",
-                "providers", *_INIT_OPTIONS))  # fmt: skip
+        reject_options(
+            "SparseTextEmbedding()",
+            set(kwargs) - set(_INIT_OPTIONS),
+            ("model_name", "cache_dir", "threads", "providers", *_INIT_OPTIONS),
+        )
         device_ids = kwargs.get("device_ids")
         if not device_ids and kwargs.get("device_id") is not None:
             device_ids = [kwargs["device_id"]]
@@ -86,16 +96,21 @@ class SparseTextEmbedding:
 
     def passage_embed(self, texts: Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
         """Same as :meth:`embed`."""
-        return self._embed("passage_embed()", texts, kwargs.pop("batch_size", 256), kwargs.pop("parallel", None),
-                           kwargs)  # fmt: skip
+        return self._embed(
+            "passage_embed()", texts, kwargs.pop("batch_size", 256), kwargs.pop("parallel", None), kwargs
+        )
 
     def _embed(
-        self, where: str, documents: object, batch_size: object, parallel: object, kwargs: dict[str, Any]
+        self, where: str, documents: Any, batch_size: Any, parallel: Any, kwargs: dict[str, Any]
     ) -> Iterator[SparseEmbedding]:
         reject_options(where, set(kwargs) - {"show_progress"}, ("batch_size", "parallel", "show_progress"))
         docs = [documents] if isinstance(documents, str) else documents
-        return self._load().embed(docs, batch_size=batch_size, parallel=parallel,  # type: ignore[arg-type]
-                                  show_progress=kwargs.get("show_progress", False))  # fmt: skip
+        return self._load().embed(
+            docs,
+            batch_size=batch_size,
+            parallel=parallel,
+            show_progress=kwargs.get("show_progress", False),
+        )
 
     def query_embed(self, query: str | Iterable[str], **kwargs: Any) -> Iterator[SparseEmbedding]:
         """Query vectors, through the model's query side; arguments are checked when called."""

@@ -145,8 +145,7 @@ def token_mask(b: GraphBuilder, mask: str) -> str:
 def padding_as_first(b: GraphBuilder, h: str, keep: str) -> str:
     """``h`` [batch, seq, hidden] with padding positions replaced by position 0's state (always a real token
     with right padding): they then repeat its values and cannot change a max over tokens."""
-    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64),
-                           b.const([1], dtype=np.int64)])  # fmt: skip
+    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([1], dtype=np.int64), b.const([1], dtype=np.int64)])
     return b.op("Where", [keep, h, first], "hidden_masked")
 
 

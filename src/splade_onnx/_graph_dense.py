@@ -181,10 +181,14 @@ def build_graph(
     table = b.const(spec.position, "position_embeddings")
     if spec.roberta_positions:
         # RoBERTa: positions count non-padding tokens, offset by padding_idx.
-        notpad = b.op("Cast", [b.op("Not", [b.op("Equal", [ids, b.const(spec.pad_id, dtype=np.int64)])])],
-                      to=INT64)  # fmt: skip
-        pid = b.op("Add", [b.op("Mul", [b.op("CumSum", [notpad, b.const(1, dtype=np.int64)]), notpad]),
-                           b.const(spec.pad_id, dtype=np.int64)])  # fmt: skip
+        notpad = b.op("Cast", [b.op("Not", [b.op("Equal", [ids, b.const(spec.pad_id, dtype=np.int64)])])], to=INT64)
+        pid = b.op(
+            "Add",
+            [
+                b.op("Mul", [b.op("CumSum", [notpad, b.const(1, dtype=np.int64)]), notpad]),
+                b.const(spec.pad_id, dtype=np.int64),
+            ],
+        )
         pos = b.op("Gather", [table, pid])
     else:
         seq = b.op("Shape", [ids], start=1, end=2)
@@ -204,10 +208,8 @@ def build_graph(
         if fused_attention:  # onnxruntime's contrib Attention: QKV in one GEMM, masked softmax, heads merged
             qkv_w = b.const(np.concatenate([L.q[0].T, L.k[0].T, L.v[0].T], axis=1), f"{p}.qkv.weight")
             qkv_b = b.const(np.concatenate([L.q[1], L.k[1], L.v[1]]), f"{p}.qkv.bias")
-            ctx = b.op("Attention", [x, qkv_w, qkv_b, mask_i32], f"{p}.attention", domain="com.microsoft",
-                       num_heads=nh)  # fmt: skip
-            x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps,
-                             f"{p}.ln1")  # fmt: skip
+            ctx = b.op("Attention", [x, qkv_w, qkv_b, mask_i32], f"{p}.attention", domain="com.microsoft", num_heads=nh)
+            x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
             h = act(b, b.linear(x, L.ffn_in, f"{p}.ffn_in"))
             x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
             continue
@@ -224,8 +226,9 @@ def build_graph(
     h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
     if pooled:
         n = chunks or vocab_chunks(spec.vocab)
-        add_fused_pooling(b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=n, pooling=pooling,
-                          activation=activation)  # fmt: skip
+        add_fused_pooling(
+            b, h, mask, spec.decoder, spec.decoder_bias, "sparse", chunks=n, pooling=pooling, activation=activation
+        )
         output = value("sparse", FLOAT, ["batch", spec.vocab])
     else:
         logits = b.linear(h, (spec.decoder, spec.decoder_bias), "decoder")
@@ -272,6 +275,8 @@ def convert_checkpoint(
 ) -> tuple[onnx.ModelProto, list[str]]:
     """Load a safetensors checkpoint and build its SPLADE graph; also return notes for the log."""
     spec = load_spec(folder, weights)
-    notes = [f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, "
-             f"{spec.activation}", *spec.notes]  # fmt: skip
+    notes = [
+        f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, {spec.activation}",
+        *spec.notes,
+    ]
     return build_graph(spec, pooling=pooling, activation=activation, chunks=chunks), notes

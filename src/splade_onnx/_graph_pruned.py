@@ -124,18 +124,40 @@ def pruned_state_graph(spec: EncoderSpec, bound: Bound) -> onnx.ModelProto:
     # sums H + 4 terms, each within these norms), plus the basis' own error (A B^T - I) and the rounding that
     # leaves delta not quite orthogonal to 1/gamma.
     off = over_tokens(b.op("Abs", [b.op("MatMul", [delta, b.const(bound.a_hat[:, None], "a_hat")])]))
-    dot = b.op("Add", [b.op("Mul", [over_tokens(norms(rot)), b.const(k.rot_norm)]),
-                       b.op("Mul", [b.op("Add", [over_tokens(norms(hm)), over_tokens(norms(mean))]),
-                                    b.const(k.row_norm)])])  # fmt: skip
+    dot = b.op(
+        "Add",
+        [
+            b.op("Mul", [over_tokens(norms(rot)), b.const(k.rot_norm)]),
+            b.op("Mul", [b.op("Add", [over_tokens(norms(hm)), over_tokens(norms(mean))]), b.const(k.row_norm)]),
+        ],
+    )
     errs = b.op("Add", [b.op("Mul", [half, b.const(k.l1)]), b.op("Mul", [q_l1, b.const(k.step)])])
-    eps = b.op("Add", [b.op("Mul", [b.op("Add", [b.op("Add", [dot, errs]), b.const(k.bias)]), b.const(k.rounding)]),
-                       b.op("Add", [b.op("Mul", [over_tokens(norms(delta)), b.const(k.basis_error)]),
-                                    b.op("Mul", [off, b.const(k.off_axis)])])], "eps")  # [B, 1]  # fmt: skip
+    eps = b.op(
+        "Add",
+        [
+            b.op("Mul", [b.op("Add", [b.op("Add", [dot, errs]), b.const(k.bias)]), b.const(k.rounding)]),
+            b.op(
+                "Add",
+                [
+                    b.op("Mul", [over_tokens(norms(delta)), b.const(k.basis_error)]),
+                    b.op("Mul", [off, b.const(k.off_axis)]),
+                ],
+            ),
+        ],
+        "eps",
+    )  # [B, 1]
     # lo = b_v + mu . e_v + s / 2 |g^_v|_1 + max|g_v - g^_v| |q|_1 + eps: one GEMM [B, H + 4] x [H + 4, V].
     ones = b.op("Expand", [b.const([[1.0]]), b.op("Shape", [eps])])
     terms = b.op("Concat", [b.op("Squeeze", [mean, b.const([1], dtype=i64)]), half, q_l1, eps, ones], axis=1)
-    weights = np.concatenate([spec.decoder.T, table.l1[None], table.step[None], np.ones((1, spec.vocab), np.float32),
-                              spec.decoder_bias[None]]).astype(np.float32)  # fmt: skip
+    weights = np.concatenate(
+        [
+            spec.decoder.T,
+            table.l1[None],
+            table.step[None],
+            np.ones((1, spec.vocab), np.float32),
+            spec.decoder_bias[None],
+        ]
+    ).astype(np.float32)
     b.node("MatMul", [terms, b.const(weights, "lo.weight")], "lo")
     b.node("Identity", [codes], "codes")
     b.node("Identity", [scale2], "scale")
@@ -143,12 +165,14 @@ def pruned_state_graph(spec: EncoderSpec, bound: Bound) -> onnx.ModelProto:
     del g.node[:], g.initializer[:], g.output[:]
     g.node.extend([*nodes, *b.nodes])
     g.initializer.extend([*inits, *b.inits])
-    g.output.extend([
-        value("hidden", FLOAT, ["batch", "seq", H]),
-        value("codes", INT8, ["batch", "seq", r + 1]),
-        value("scale", FLOAT, ["batch", 1]),
-        value("lo", FLOAT, ["batch", spec.vocab]),
-    ])  # fmt: skip
+    g.output.extend(
+        [
+            value("hidden", FLOAT, ["batch", "seq", H]),
+            value("codes", INT8, ["batch", "seq", r + 1]),
+            value("scale", FLOAT, ["batch", 1]),
+            value("lo", FLOAT, ["batch", spec.vocab]),
+        ]
+    )
     return model
 
 
@@ -182,8 +206,9 @@ def kept_maxima(b: GraphBuilder, decoder: Array, idx: str, hidden: str) -> str:
     """The exact stage: the rows ``idx`` of ``decoder`` times ``hidden`` [tokens, hidden] (the dense head's own
     arithmetic), max over tokens; [kept] float32, without the bias."""
     rows = b.op("Gather", [b.const(decoder, "decoder.rows"), idx], axis=0)  # [n, H]
-    return b.op("ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", [hidden], perm=[1, 0])], "logits")],
-                axes=[1], keepdims=0)  # fmt: skip
+    return b.op(
+        "ReduceMax", [b.op("MatMul", [rows, b.op("Transpose", [hidden], perm=[1, 0])], "logits")], axes=[1], keepdims=0
+    )
 
 
 def pruned_head_graph(spec: EncoderSpec, bound: Bound, *, activation: str = "relu") -> onnx.ModelProto:

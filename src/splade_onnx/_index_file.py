@@ -106,9 +106,17 @@ _KINDS: dict[str, Callable[[np.dtype[Any], tuple[int, ...]], bool]] = {
 #: What reading a malformed file can raise (zipfile and numpy raise these on bad bytes); ``read_index``
 #: turns each into an :class:`IndexFormatError` naming the file.
 _LOAD_ERRORS = (
-    OSError, ValueError, KeyError, TypeError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error, struct.error,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    EOFError,
+    OverflowError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
     NotImplementedError,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -286,18 +294,25 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:
     """Refuse (or, with ``allow_mismatch``, warn about) vectors saved by another model than ``given``."""
     if saved is None:
-        logger.warning("%s does not record which model built it (an older save); cannot check it against %s",
-                       where, given.describe())  # fmt: skip
+        logger.warning(
+            "%s does not record which model built it (an older save); cannot check it against %s",
+            where,
+            given.describe(),
+        )
         return
     if saved.matches(given):
         return
-    msg = (f"{where} was built by {saved.describe()}, but the model given is {given.describe()}: "
-           "its scores would be meaningless")  # fmt: skip
+    msg = (
+        f"{where} was built by {saved.describe()}, but the model given is {given.describe()}: "
+        "its scores would be meaningless"
+    )
     if allow_mismatch:
         logger.warning("%s (allow_model_mismatch=True)", msg)
         return
-    raise ModelMismatchError(f"{msg}. Load it with the model that built it, re-index, or pass "
-                             "allow_model_mismatch=True if you know the vectors are compatible.")  # fmt: skip
+    raise ModelMismatchError(
+        f"{msg}. Load it with the model that built it, re-index, or pass "
+        "allow_model_mismatch=True if you know the vectors are compatible."
+    )
 
 
 def _library_version() -> str:

@@ -161,8 +161,13 @@ def _st_config(folder: Path) -> dict[str, Any]:
 def _transformer(folder: Path, type_name: str, where: str) -> NetworkSide:
     """An ``MLMTransformer`` / fill-mask ``Transformer`` module folder."""
     cfg: dict[str, Any] = {}
-    for name in ("sentence_bert_config.json", "sentence_distilbert_config.json", "sentence_roberta_config.json",
-                 "sentence_xlm-roberta_config.json", "sentence_camembert_config.json"):  # fmt: skip
+    for name in (
+        "sentence_bert_config.json",
+        "sentence_distilbert_config.json",
+        "sentence_roberta_config.json",
+        "sentence_xlm-roberta_config.json",
+        "sentence_camembert_config.json",
+    ):
         if (folder / name).is_file():
             loaded = _json(folder / name)
             cfg = loaded if isinstance(loaded, dict) else {}
@@ -387,8 +392,12 @@ def static_weights(side: StaticSide, vocab: dict[str, int], unk_id: int | None) 
                 i = unk_id
             out[i] = w
         if unknown:
-            logger.warning("%s: %d token(s) are not in the tokenizer's vocabulary and map to its unknown token, "
-                           "as sentence-transformers does", path, unknown)  # fmt: skip
+            logger.warning(
+                "%s: %d token(s) are not in the tokenizer's vocabulary and map to its unknown token, "
+                "as sentence-transformers does",
+                path,
+                unknown,
+            )
         return out
     from safetensors import SafetensorError
     from safetensors.numpy import load_file

@@ -38,8 +38,9 @@ def parallel_embed(
     """``(start, encoded)`` for consecutive windows of ``texts``, in order, computed by ``workers`` processes."""
     threads = max(1, default_threads() // workers)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init,
-                             initargs=(recipe, threads)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init, initargs=(recipe, threads)
+    ) as pool:
         pending: deque[tuple[int, Future[Encoded]]] = deque()
         for start, chunk in windows(texts, _WORKER_WINDOW):
             pending.append((start, pool.submit(_run, chunk, settings, start)))

@@ -49,8 +49,19 @@ from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FIT_VERSION", "PROJECTIONS", "Fit", "FitStats", "Plan", "calibrated", "decide", "fitted_plan",
-           "plan_projection", "pruned_graphs", "shape_rules_out"]  # fmt: skip
+__all__ = [
+    "FIT_VERSION",
+    "PROJECTIONS",
+    "Fit",
+    "FitStats",
+    "Plan",
+    "calibrated",
+    "decide",
+    "fitted_plan",
+    "plan_projection",
+    "pruned_graphs",
+    "shape_rules_out",
+]
 
 PROJECTIONS = ("auto", "dense", "pruned")
 #: Tokens per text assumed by the shape check before a fit (the sample's mean is used after).
@@ -125,12 +136,25 @@ def decide(stats: FitStats, costs: KernelCosts) -> Plan:
     """The plan from the fit and this machine's kernel costs: the cheapest rank, and ``"pruned"`` for ``"auto"``
     when the whole network is predicted at most ``AUTO_SHARE`` of its dense time."""
     rank, kept, share = choose_rank(stats.kept, stats.hidden, costs)
-    enc, proj = network_macs(hidden=stats.hidden, layers=stats.layers, intermediate=stats.intermediate,
-                             vocab=stats.vocab, tokens=stats.tokens)  # fmt: skip
+    enc, proj = network_macs(
+        hidden=stats.hidden,
+        layers=stats.layers,
+        intermediate=stats.intermediate,
+        vocab=stats.vocab,
+        tokens=stats.tokens,
+    )
     whole = network_share(enc, proj, share)
-    return Plan(rank=rank, hidden=stats.hidden, kept=kept, head_share=share, network_share=whole,
-                auto="pruned" if whole <= AUTO_SHARE else "dense", sample_texts=stats.sample_texts,
-                sample_tokens=stats.sample_tokens, costs=asdict(costs))  # fmt: skip
+    return Plan(
+        rank=rank,
+        hidden=stats.hidden,
+        kept=kept,
+        head_share=share,
+        network_share=whole,
+        auto="pruned" if whole <= AUTO_SHARE else "dense",
+        sample_texts=stats.sample_texts,
+        sample_tokens=stats.sample_tokens,
+        costs=asdict(costs),
+    )
 
 
 def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, FitStats]:
@@ -150,10 +174,16 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
     # The pruned head serves documents (short batches take the latency graph): the rank is chosen on the long
     # texts, where more ids survive.
     long = hs[len(SAMPLE_TEXTS) :]
-    stats = FitStats(hidden=spec.hidden, layers=len(spec.layers), intermediate=int(spec.layers[0].ffn_in[0].shape[0]),
-                     vocab=spec.vocab, kept=kept_shares(long, spec.decoder, spec.decoder_bias, basis),
-                     tokens=int(np.mean([len(h) for h in long])), sample_texts=len(hs),
-                     sample_tokens=sum(len(h) for h in hs))  # fmt: skip
+    stats = FitStats(
+        hidden=spec.hidden,
+        layers=len(spec.layers),
+        intermediate=int(spec.layers[0].ffn_in[0].shape[0]),
+        vocab=spec.vocab,
+        kept=kept_shares(long, spec.decoder, spec.decoder_bias, basis),
+        tokens=int(np.mean([len(h) for h in long])),
+        sample_texts=len(hs),
+        sample_tokens=sum(len(h) for h in hs),
+    )
     return basis, stats
 
 
@@ -168,8 +198,9 @@ def calibrated(res: ResolvedModel, root: Path, stats: FitStats) -> Calibration:
 
     variant = f"pruned-calibration {CALIBRATION_VERSION} fit={FIT_VERSION} machine={machine_key()}"
     raw = json.loads(cached_graph(res, root, variant, build, main="calibration.json").read_text())
-    return Calibration(costs=KernelCosts(**raw["costs"]), dense_ns=raw["dense_ns"], seconds=raw["seconds"],
-                       shape=raw["shape"])  # fmt: skip
+    return Calibration(
+        costs=KernelCosts(**raw["costs"]), dense_ns=raw["dense_ns"], seconds=raw["seconds"], shape=raw["shape"]
+    )
 
 
 Fit = tuple[Path, Plan]
@@ -193,11 +224,23 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
     cal = calibrated(res, root, stats)
     plan = decide(stats, cal.costs)
     c = cal.costs
-    logger.info("projection for %s on this machine: dense head %.2f ns per (token, id); int8 bound %.3f + %.3f x "
-                "(rank + 1) / hidden of it, exact logits %.2f per kept id; rank %d of %d keeps %.1f %% of the ids on "
-                "the sample, so the pruned head takes %.2f of the dense head's time and the network %.2f of its "
-                "dense time: auto takes %s", res.source, cal.dense_ns, c.bound_fixed, c.bound_cost, c.final_cost,
-                plan.rank, plan.hidden, 100 * plan.kept, plan.head_share, plan.network_share, plan.auto)  # fmt: skip
+    logger.info(
+        "projection for %s on this machine: dense head %.2f ns per (token, id); int8 bound %.3f + %.3f x "
+        "(rank + 1) / hidden of it, exact logits %.2f per kept id; rank %d of %d keeps %.1f %% of the ids on "
+        "the sample, so the pruned head takes %.2f of the dense head's time and the network %.2f of its "
+        "dense time: auto takes %s",
+        res.source,
+        cal.dense_ns,
+        c.bound_fixed,
+        c.bound_cost,
+        c.final_cost,
+        plan.rank,
+        plan.hidden,
+        100 * plan.kept,
+        plan.head_share,
+        plan.network_share,
+        plan.auto,
+    )
     return entry, plan
 
 
@@ -245,6 +288,7 @@ def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, poo
             return "dense"
         return projection
     if projection == "pruned":
-        raise ArgumentError(f"projection='pruned' cannot be used for {res.source}: {why}; use projection='dense' "
-                            "or 'auto'")  # fmt: skip
+        raise ArgumentError(
+            f"projection='pruned' cannot be used for {res.source}: {why}; use projection='dense' or 'auto'"
+        )
     return "dense"

@@ -46,9 +46,26 @@ from ._errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_SHARE", "HALF_STEP", "Q_RANGE", "Basis", "Bound", "BoundConstants", "KernelCosts", "Table",
-           "choose_rank", "fit_basis", "head_share", "kept_shares", "make_bound", "network_macs", "network_share",
-           "quantize_table", "rank_candidates", "survivors"]  # fmt: skip
+__all__ = [
+    "AUTO_SHARE",
+    "HALF_STEP",
+    "Q_RANGE",
+    "Basis",
+    "Bound",
+    "BoundConstants",
+    "KernelCosts",
+    "Table",
+    "choose_rank",
+    "fit_basis",
+    "head_share",
+    "kept_shares",
+    "make_bound",
+    "network_macs",
+    "network_share",
+    "quantize_table",
+    "rank_candidates",
+    "survivors",
+]
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -161,8 +178,7 @@ def quantize_table(rot: F32, rank: int) -> Table:
     safe = np.where(scale > 0, scale, 1.0).astype(np.float64)
     codes = np.clip(np.round(g / safe[:, None]), -127, 127).astype(np.int8)
     g_hat = codes.astype(np.float64) * scale.astype(np.float64)[:, None]
-    return Table(codes=codes, scale=scale, l1=_up(np.abs(g_hat).sum(axis=1)),
-                 step=_up(np.abs(g - g_hat).max(axis=1)))  # fmt: skip
+    return Table(codes=codes, scale=scale, l1=_up(np.abs(g_hat).sum(axis=1)), step=_up(np.abs(g - g_hat).max(axis=1)))
 
 
 @dataclass(frozen=True)
@@ -196,8 +212,7 @@ def make_bound(basis: Basis, decoder: F32, bias: F32, rank: int) -> Bound:
     return Bound(A=basis.A, a_hat=basis.a_hat, rank=rank, table=table, constants=k)
 
 
-def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *,
-              margin: float = 1e-3) -> NDArray[np.int64]:  # fmt: skip
+def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, margin: float = 1e-3) -> NDArray[np.int64]:
     """The ids the rank-``rank`` int8 bound keeps for one text ``h`` [tokens, hidden] (a float64 reference of the
     graph's algorithm, used to choose the rank; ``margin`` stands in for the graph's ``eps``)."""
     d, c = _centred(h, decoder, bias, basis)

@@ -66,9 +66,17 @@ class MilvusDatasink(SparseSink):
         local = uri.endswith(".db")
         if local:
             uri = str(Path(uri).expanduser().absolute())  # every write task opens the same file
-        super().__init__(collection, local=uri if local else None, id_column=id_column, vector_name=vector_name,
-                         payload_columns=payload_columns, batch_size=batch_size, retries=retries, backoff=backoff,
-                         create=create)  # fmt: skip
+        super().__init__(
+            collection,
+            local=uri if local else None,
+            id_column=id_column,
+            vector_name=vector_name,
+            payload_columns=payload_columns,
+            batch_size=batch_size,
+            retries=retries,
+            backoff=backoff,
+            create=create,
+        )
         if not isinstance(max_id_length, int) or isinstance(max_id_length, bool) or not 1 <= max_id_length <= 65535:
             raise ArgumentError(f"max_id_length must be an int in [1, 65535], got {max_id_length!r}")
         self.uri = uri
@@ -116,8 +124,10 @@ class MilvusDatasink(SparseSink):
         schema.add_field(self.vector_name, DataType.SPARSE_FLOAT_VECTOR)
         params = client.prepare_index_params()
         params.add_index(self.vector_name, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-        self._call(lambda: client.create_collection(self.collection, schema=schema, index_params=params),
-                   f"creation of collection {self.collection!r}")  # fmt: skip
+        self._call(
+            lambda: client.create_collection(self.collection, schema=schema, index_params=params),
+            f"creation of collection {self.collection!r}",
+        )
         logger.info("created Milvus collection %r with the sparse field %r", self.collection, self.vector_name)
 
     def _upsert(self, client: Any, table: Any) -> None:

@@ -84,8 +84,14 @@ def prepare_model(
         enc = model
         quantize = enc.quantize
     else:
-        enc = SpladeEncoder.from_pretrained(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
-                                            local_files_only=local_files_only, threads=1)  # fmt: skip
+        enc = SpladeEncoder.from_pretrained(
+            model,
+            quantize=quantize,
+            cache_dir=cache_dir,
+            revision=revision,
+            local_files_only=local_files_only,
+            threads=1,
+        )
     recipe = enc.loaded.recipes.get("document")
     if recipe is None:
         raise ArgumentError(
@@ -99,9 +105,17 @@ def prepare_model(
         q = enc.loaded.recipes.get("query")
         query = doc if q is None else _fixed(q)
     files = ray.put(_bundle(doc, query)) if ship == "object_store" else None
-    return PreparedModel(name=enc.name, quantize=quantize, vocab_size=enc.vocab_size,
-                         max_active_dims=enc.max_active_dims, token_budget=enc.token_budget, document=doc,
-                         query=query, ship=ship, files=files)  # fmt: skip
+    return PreparedModel(
+        name=enc.name,
+        quantize=quantize,
+        vocab_size=enc.vocab_size,
+        max_active_dims=enc.max_active_dims,
+        token_budget=enc.token_budget,
+        document=doc,
+        query=query,
+        ship=ship,
+        files=files,
+    )
 
 
 def _fixed(recipe: NetworkRecipe) -> NetworkRecipe:
@@ -145,11 +159,19 @@ def unbundle(prepared: PreparedModel, side: str, into: Path) -> NetworkRecipe:
             dest = into / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(data)
-    fast = FixedGraph(into / side / "fast" / recipe.fast_graph.path.name) if isinstance(
-        recipe.fast_graph, FixedGraph) else None  # fmt: skip
+    fast = (
+        FixedGraph(into / side / "fast" / recipe.fast_graph.path.name)
+        if isinstance(recipe.fast_graph, FixedGraph)
+        else None
+    )
     head = into / side / "graph" / recipe.head.name if recipe.head is not None else None  # beside the graph
-    return replace(recipe, graph=into / side / "graph" / recipe.graph.name, head=head, fast_graph=fast,
-                   folder=into / side / "tokenizer")  # fmt: skip
+    return replace(
+        recipe,
+        graph=into / side / "graph" / recipe.graph.name,
+        head=head,
+        fast_graph=fast,
+        folder=into / side / "tokenizer",
+    )
 
 
 def check_quantize(quantize: str | None, prepared: PreparedModel) -> None:

@@ -70,9 +70,17 @@ class QdrantDatasink(SparseSink):
             raise missing_extra("QdrantDatasink", "splade-onnx", "qdrant", e) from e
         if (url is None) == (path is None):
             raise ArgumentError("QdrantDatasink needs exactly one of url= (a Qdrant server) or path= (local mode)")
-        super().__init__(collection, local=None if path is None else os.fspath(path), id_column=id_column,
-                         vector_name=vector_name, payload_columns=payload_columns, batch_size=batch_size,
-                         retries=retries, backoff=backoff, create=create)  # fmt: skip
+        super().__init__(
+            collection,
+            local=None if path is None else os.fspath(path),
+            id_column=id_column,
+            vector_name=vector_name,
+            payload_columns=payload_columns,
+            batch_size=batch_size,
+            retries=retries,
+            backoff=backoff,
+            create=create,
+        )
         self.url = url
         self.client_options = dict(client_options or {})
 
@@ -100,10 +108,14 @@ class QdrantDatasink(SparseSink):
             return
         if not self.create:
             raise ArgumentError(f"Qdrant collection {self.collection!r} does not exist (and create=False)")
-        self._call(lambda: client.create_collection(
-            self.collection, vectors_config={},
-            sparse_vectors_config={self.vector_name: models.SparseVectorParams(index=models.SparseIndexParams())},
-        ), f"creation of collection {self.collection!r}")  # fmt: skip
+        self._call(
+            lambda: client.create_collection(
+                self.collection,
+                vectors_config={},
+                sparse_vectors_config={self.vector_name: models.SparseVectorParams(index=models.SparseIndexParams())},
+            ),
+            f"creation of collection {self.collection!r}",
+        )
         logger.info("created Qdrant collection %r with the sparse vector %r", self.collection, self.vector_name)
 
     def _upsert(self, client: Any, table: Any) -> None:

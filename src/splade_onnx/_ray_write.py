@@ -87,8 +87,12 @@ def grpc_transient(e: Exception) -> bool:
         return False
     if not isinstance(e, grpc.RpcError) or not hasattr(e, "code"):
         return False
-    transient_codes = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED)  # fmt: skip
+    transient_codes = (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    )
     return bool(e.code() in transient_codes)
 
 
@@ -218,8 +222,13 @@ class SparseSink(Datasink[int]):
         return written
 
     def on_write_complete(self, write_result: WriteResult[int]) -> None:
-        logger.info("%s: %d points written by %d tasks to %s", self.get_name(),
-                    sum(write_result.write_returns), len(write_result.write_returns), self._where())  # fmt: skip
+        logger.info(
+            "%s: %d points written by %d tasks to %s",
+            self.get_name(),
+            sum(write_result.write_returns),
+            len(write_result.write_returns),
+            self._where(),
+        )
 
     def on_write_failed(self, error: Exception) -> None:
         logger.error("%s: the write to %s failed: %s", self.get_name(), self._where(), error)
@@ -230,8 +239,7 @@ class SparseSink(Datasink[int]):
         """Called once per write task, before its first upsert."""
 
     def _check_columns(self, names: Sequence[str]) -> None:
-        required = [("id_column", self.id_column), ("the vector column", "indices"),
-                    ("the vector column", "values")]  # fmt: skip
+        required = [("id_column", self.id_column), ("the vector column", "indices"), ("the vector column", "values")]
         required += [("payload_columns", c) for c in self.payload_columns]
         _check_columns(names, required, type(self).__name__)
 
@@ -239,8 +247,13 @@ class SparseSink(Datasink[int]):
         return self.local or "the server"
 
     def _call(self, call: Callable[[], _T], what: str) -> _T:
-        return retrying(call, what=f"{self.get_name()} {what}", attempts=self.retries + 1, backoff=self.backoff,
-                        transient=self._transient)  # fmt: skip
+        return retrying(
+            call,
+            what=f"{self.get_name()} {what}",
+            attempts=self.retries + 1,
+            backoff=self.backoff,
+            transient=self._transient,
+        )
 
     @contextlib.contextmanager
     def _connected(self) -> Iterator[Any]:

@@ -148,8 +148,9 @@ class PrunedBackend:
     backend is garbage-collected.
     """
 
-    def __init__(self, state: Path, head: Path, *, threads: int | None = None,
-                 providers: Sequence[Provider] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, state: Path, head: Path, *, threads: int | None = None, providers: Sequence[Provider] | None = None
+    ) -> None:
         _check_threads(threads)
         self.threads = default_threads() if threads is None else threads
         self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
@@ -203,8 +204,9 @@ class PrunedBackend:
         while pending:
             yield pending.popleft().result()[0]
 
-    def _part(self, inputs: Mapping[str, NDArray[np.int64]], lengths: NDArray[np.int64], lo: int,
-              hi: int) -> tuple[NDArray[np.float32], list[int]]:  # fmt: skip
+    def _part(
+        self, inputs: Mapping[str, NDArray[np.int64]], lengths: NDArray[np.int64], lo: int, hi: int
+    ) -> tuple[NDArray[np.float32], list[int]]:
         width = int(lengths[lo:hi].max())
         feed = {k: np.asarray(v)[lo:hi, :width] for k, v in inputs.items()}
         hidden, codes, scale, bound_lo = self.state.run_outputs(feed, ["hidden", "codes", "scale", "lo"])

@@ -108,8 +108,9 @@ class TextTokenizer:
         default = limit
         if configured is not None:
             if configured > limit:
-                logger.warning("%s: max_seq_length=%d exceeds the model's %d positions; using %d",
-                               folder, configured, limit, limit)  # fmt: skip
+                logger.warning(
+                    "%s: max_seq_length=%d exceeds the model's %d positions; using %d", folder, configured, limit, limit
+                )
             default = min(configured, limit)
         if max_length is None:
             max_length = default

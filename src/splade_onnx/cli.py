@@ -148,16 +148,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     require_eval_extras(bm25=args.bm25 or args.hybrid)
     data = load_beir(args.data_dir)  # read and checked before the model loads
     enc = _encoder(args)
-    results = evaluate_loaded(data, enc, bm25=args.bm25, hybrid=args.hybrid, doc_max_length=args.doc_max_length,
-                              query_max_length=args.query_max_length, convex_weight=args.convex_weight,
-                              document_options=_side(args, "document"), query_options=_side(args, "query"),
-                              show_progress=not args.quiet)  # fmt: skip
+    results = evaluate_loaded(
+        data,
+        enc,
+        bm25=args.bm25,
+        hybrid=args.hybrid,
+        doc_max_length=args.doc_max_length,
+        query_max_length=args.query_max_length,
+        convex_weight=args.convex_weight,
+        document_options=_side(args, "document"),
+        query_options=_side(args, "query"),
+        show_progress=not args.quiet,
+    )
     if args.json:
         print(json.dumps({"data": str(args.data_dir), "model": enc.name, "results": results}, indent=1))
         return EXIT_OK
     w = args.convex_weight
-    labels = {"splade": f"SPLADE ({enc.name})", "bm25": "BM25 (bm25s)", "hybrid-rrf": "hybrid RRF (k=60)",
-              "hybrid-convex": f"hybrid convex ({w:g} SPLADE + {1 - w:g} BM25)"}  # fmt: skip
+    labels = {
+        "splade": f"SPLADE ({enc.name})",
+        "bm25": "BM25 (bm25s)",
+        "hybrid-rrf": "hybrid RRF (k=60)",
+        "hybrid-convex": f"hybrid convex ({w:g} SPLADE + {1 - w:g} BM25)",
+    }
     print(f"{args.data_dir}")
     print("| system | " + " | ".join(MEASURES) + " |")
     print("|---|" + "---|" * len(MEASURES))
@@ -197,8 +209,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("| model | license | commercial use | architecture | parameters | query side | sources |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['license']} | {'yes' if r['commercial_use'] else 'NO'} | {r['architecture']} | "
-              f"{r['parameters'] or '?'} | {r['query_mode']} | {'; '.join(r['sources'])} |")  # fmt: skip
+        print(
+            f"| {r['name']} | {r['license']} | {'yes' if r['commercial_use'] else 'NO'} | {r['architecture']} | "
+            f"{r['parameters'] or '?'} | {r['query_mode']} | {'; '.join(r['sources'])} |"
+        )
     return EXIT_OK
 
 
@@ -258,8 +272,12 @@ option, value out of range), 3 malformed input (file:line) or a corrupt index fi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="splade-onnx", description="SPLADE sparse embeddings on onnxruntime.",
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="splade-onnx",
+        description="SPLADE sparse embeddings on onnxruntime.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="log where models come from and what is built")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -269,20 +287,32 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-length", type=_LENGTH, default=None, help="truncate texts at this many tokens (>= 2)")
         p.add_argument("--threads", type=_POSITIVE, default=None)
         p.add_argument("--int8", action="store_true", help="use the int8-quantized graph")
-        p.add_argument("--projection", choices=("auto", "dense", "pruned"), default="auto",
-                       help="documents' vocabulary projection: the exact pruned head where the model's fit "
-                       "predicts a gain (auto), or one of them; the vectors are the same")  # fmt: skip
+        p.add_argument(
+            "--projection",
+            choices=("auto", "dense", "pruned"),
+            default="auto",
+            help="documents' vocabulary projection: the exact pruned head where the model's fit "
+            "predicts a gain (auto), or one of them; the vectors are the same",
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.add_argument("--query-model", default=None, help="a separate query checkpoint (two-tower models)")
         p.add_argument("--top-k", type=_POSITIVE, default=None, help="keep each document's k heaviest terms")
         p.add_argument("--min-weight", type=_finite, default=None, help="drop document weights below this")
         p.add_argument("--query-top-k", type=_POSITIVE, default=None, help="keep each query's k heaviest terms")
         p.add_argument("--query-min-weight", type=_finite, default=None, help="drop query weights below this")
-        p.add_argument("--long-documents", choices=("truncate", "windows"), default="truncate",
-                       help="truncate documents at --max-length (default), or encode every token in overlapping "
-                       "windows merged by max")  # fmt: skip
-        p.add_argument("--stride", type=_NON_NEGATIVE, default=None,
-                       help="tokens shared by consecutive windows (default: a quarter of a window)")  # fmt: skip
+        p.add_argument(
+            "--long-documents",
+            choices=("truncate", "windows"),
+            default="truncate",
+            help="truncate documents at --max-length (default), or encode every token in overlapping "
+            "windows merged by max",
+        )
+        p.add_argument(
+            "--stride",
+            type=_NON_NEGATIVE,
+            default=None,
+            help="tokens shared by consecutive windows (default: a quarter of a window)",
+        )
 
     p = sub.add_parser("encode", help="texts (jsonl or one per line) to jsonl sparse vectors", epilog=INPUT_RULES)
     p.add_argument("input", help="a .jsonl file (with --field and _id/id), a text file, or - for stdin (sniffed)")
@@ -305,8 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="+")
     p.add_argument("-k", type=_POSITIVE, default=10)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--allow-model-mismatch", action="store_true",
-                   help="search an index built by another model than --model (warn instead of exit 1)")  # fmt: skip
+    p.add_argument(
+        "--allow-model-mismatch",
+        action="store_true",
+        help="search an index built by another model than --model (warn instead of exit 1)",
+    )
     model_opts(p)
     p.set_defaults(func=cmd_search)
 

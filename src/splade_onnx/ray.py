@@ -148,8 +148,14 @@ class SpladeBatchEncoder:
             self.engine = self._build(model)
             name, budget, dims = model.name, model.token_budget, model.max_active_dims
         else:  # this actor loads the model itself (from the cache when it is there)
-            enc = SpladeEncoder.from_pretrained(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
-                                                local_files_only=local_files_only, threads=self.threads)  # fmt: skip
+            enc = SpladeEncoder.from_pretrained(
+                model,
+                quantize=quantize,
+                cache_dir=cache_dir,
+                revision=revision,
+                local_files_only=local_files_only,
+                threads=self.threads,
+            )
             self.engine = enc.loaded.document if task == "document" else enc.loaded.query
             name, budget, dims = enc.name, enc.token_budget, enc.max_active_dims
         options = EncodeOptions(
@@ -162,8 +168,13 @@ class SpladeBatchEncoder:
         )
         self.settings = settings_for(self.engine, options, token_budget=budget, default_top_k=dims)
         self._warned = False
-        logger.info("SpladeBatchEncoder: %s, %s side, %d thread(s), files from %s", name, task, self.threads,
-                    "the object store" if self._tmp else "the cache")  # fmt: skip
+        logger.info(
+            "SpladeBatchEncoder: %s, %s side, %d thread(s), files from %s",
+            name,
+            task,
+            self.threads,
+            "the object store" if self._tmp else "the cache",
+        )
 
     def _build(self, prepared: PreparedModel) -> Engine:
         side = "query" if self.task == "query" and prepared.query != prepared.document else "document"
@@ -188,9 +199,11 @@ class SpladeBatchEncoder:
         out = self.engine.encode(texts, self.settings)
         if out.cut and not self._warned:
             self._warned = True
-            logger.warning("a text of this actor's batches was longer than %d tokens and was cut (logged once per "
-                           "actor); pass long_documents='windows' to encode every token",
-                           self.settings.max_length or self.engine.max_length)  # fmt: skip
+            logger.warning(
+                "a text of this actor's batches was longer than %d tokens and was cut (logged once per "
+                "actor); pass long_documents='windows' to encode every token",
+                self.settings.max_length or self.engine.max_length,
+            )
         indices, values = vector_columns(out.vectors)
         table = table.append_column("indices", indices).append_column("values", values)
         return _from_table(table, form)
@@ -231,8 +244,10 @@ def vector_columns(vectors: Sequence[SparseEmbedding]) -> tuple[Any, Any]:
     else:
         flat_i, flat_v = np.zeros(0, np.int32), np.zeros(0, np.float32)
     off = pa.array(offsets, type=pa.int32())
-    return (pa.ListArray.from_arrays(off, pa.array(flat_i, type=pa.int32())),
-            pa.ListArray.from_arrays(off, pa.array(flat_v, type=pa.float32())))  # fmt: skip
+    return (
+        pa.ListArray.from_arrays(off, pa.array(flat_i, type=pa.int32())),
+        pa.ListArray.from_arrays(off, pa.array(flat_v, type=pa.float32())),
+    )
 
 
 def to_embeddings(indices: Any, values: Any) -> list[SparseEmbedding]:
@@ -251,8 +266,9 @@ def _as_table(batch: Any) -> tuple[Any, str]:
     if isinstance(batch, pa.Table):
         return batch, "pyarrow"
     if isinstance(batch, dict):
-        return pa.table({k: pa.array(list(v)) if getattr(v, "dtype", np.dtype(float)).kind == "O" else v
-                         for k, v in batch.items()}), "numpy"  # fmt: skip
+        return pa.table(
+            {k: pa.array(list(v)) if getattr(v, "dtype", np.dtype(float)).kind == "O" else v for k, v in batch.items()}
+        ), "numpy"
     try:
         import pandas as pd  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - Ray Data depends on pandas
@@ -310,9 +326,12 @@ def encode_dataset(
         raise ArgumentTypeError(f"encode_dataset takes a ray.data.Dataset, got {type(ds).__name__}")
     if isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1:
         compute = ray.data.ActorPoolStrategy(size=concurrency)
-    elif (isinstance(concurrency, tuple) and len(concurrency) == 2
-          and all(isinstance(c, int) and not isinstance(c, bool) for c in concurrency)
-          and 1 <= concurrency[0] <= concurrency[1]):  # fmt: skip
+    elif (
+        isinstance(concurrency, tuple)
+        and len(concurrency) == 2
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in concurrency)
+        and 1 <= concurrency[0] <= concurrency[1]
+    ):
         compute = ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
     else:
         raise ArgumentError(f"concurrency must be a positive int or a (min, max) pair of them, got {concurrency!r}")
@@ -327,22 +346,44 @@ def encode_dataset(
         check_quantize(quantize, model)
         prepared = model
     else:
-        prepared = prepare_model(model, quantize=quantize, cache_dir=cache_dir, revision=revision,
-                                 local_files_only=local_files_only, ship=ship or "disk")  # fmt: skip
-    kwargs: dict[str, Any] = {"model": prepared, "task": task, "text_column": text_column,
-                              "title_column": title_column, "threads": threads or max(1, int(num_cpus)),
-                              "max_length": max_length, "top_k": top_k, "min_weight": min_weight,
-                              "long_documents": long_documents, "stride": stride}  # fmt: skip
+        prepared = prepare_model(
+            model,
+            quantize=quantize,
+            cache_dir=cache_dir,
+            revision=revision,
+            local_files_only=local_files_only,
+            ship=ship or "disk",
+        )
+    kwargs: dict[str, Any] = {
+        "model": prepared,
+        "task": task,
+        "text_column": text_column,
+        "title_column": title_column,
+        "threads": threads or max(1, int(num_cpus)),
+        "max_length": max_length,
+        "top_k": top_k,
+        "min_weight": min_weight,
+        "long_documents": long_documents,
+        "stride": stride,
+    }
     _check_here(prepared, kwargs)
     schema = ds.schema(fetch_if_missing=False)
     if schema is not None:
         names = list(schema.names)
         for option, col in (("text_column", text_column), ("title_column", title_column)):
             if col is not None and col not in names:
-                raise ArgumentError(f"{option}={col!r} is not a column of the dataset; its columns are "
-                                    f"{', '.join(map(repr, names))}")  # fmt: skip
-    return ds.map_batches(SpladeBatchEncoder, fn_constructor_kwargs=kwargs, compute=compute, num_cpus=num_cpus,
-                          batch_size=batch_size, batch_format="pyarrow", **(ray_remote_args or {}))  # fmt: skip
+                raise ArgumentError(
+                    f"{option}={col!r} is not a column of the dataset; its columns are {', '.join(map(repr, names))}"
+                )
+    return ds.map_batches(
+        SpladeBatchEncoder,
+        fn_constructor_kwargs=kwargs,
+        compute=compute,
+        num_cpus=num_cpus,
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        **(ray_remote_args or {}),
+    )
 
 
 def _check_here(prepared: PreparedModel, kwargs: dict[str, Any]) -> None:

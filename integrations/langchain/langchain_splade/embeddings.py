@@ -25,8 +25,12 @@ class SparseVector:
 
 
 #: Encoding options per side, by the names the adapters take -> the core's option names.
-DOCUMENT_OPTIONS = {"document_top_k": "top_k", "document_min_weight": "min_weight",
-                    "long_documents": "long_documents", "stride": "stride"}  # fmt: skip
+DOCUMENT_OPTIONS = {
+    "document_top_k": "top_k",
+    "document_min_weight": "min_weight",
+    "long_documents": "long_documents",
+    "stride": "stride",
+}
 QUERY_OPTIONS = {"query_top_k": "top_k", "query_min_weight": "min_weight"}
 
 
@@ -90,8 +94,9 @@ class SpladeSparseEmbeddings:
     (onnxruntime releases the GIL), so the event loop stays free.
     """
 
-    def __init__(self, model: str | SpladeEncoder = DEFAULT_MODEL, *, batch_size: int | None = None,
-                 **options: Any) -> None:  # fmt: skip
+    def __init__(
+        self, model: str | SpladeEncoder = DEFAULT_MODEL, *, batch_size: int | None = None, **options: Any
+    ) -> None:
         self.model = model if isinstance(model, str) else model.name
         self.batch_size = batch_size
         self.sides = SideEncoder(model, options, batch_size=batch_size)

@@ -129,8 +129,10 @@ class SpladeRetriever(BaseRetriever):
             metadatas = list(metadatas)
             if len(metadatas) != len(texts):
                 raise ArgumentError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
-        return self.add_documents([Document(page_content=t, metadata=dict(metadatas[i]) if metadatas else {})
-                                   for i, t in enumerate(texts)], ids=ids)  # fmt: skip
+        return self.add_documents(
+            [Document(page_content=t, metadata=dict(metadatas[i]) if metadatas else {}) for i, t in enumerate(texts)],
+            ids=ids,
+        )
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; unknown ids raise ``KeyError`` and nothing is removed."""
@@ -215,8 +217,10 @@ class SpladeRetriever(BaseRetriever):
         )
         saved = index.payload
         try:
-            docs = {i: Document(page_content=d["page_content"], metadata=d["metadata"], id=i)
-                    for i, d in saved["documents"].items()}  # fmt: skip
+            docs = {
+                i: Document(page_content=d["page_content"], metadata=d["metadata"], id=i)
+                for i, d in saved["documents"].items()
+            }
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise IndexFormatError(f"{path}: malformed documents ({e})") from e
         if set(docs) != set(index.ids):

@@ -17,7 +17,11 @@ from harness import run_while_encoding_waits_for_the_loop
 
 def test_public_names() -> None:
     assert sorted(langchain_splade.__all__) == [
-        "SparseVector", "SpladeMilvusSparseEmbedding", "SpladeRetriever", "SpladeSparseEmbeddings"]  # fmt: skip
+        "SparseVector",
+        "SpladeMilvusSparseEmbedding",
+        "SpladeRetriever",
+        "SpladeSparseEmbeddings",
+    ]
 
 
 def test_documents_equal_the_core(embeddings: SpladeSparseEmbeddings) -> None:

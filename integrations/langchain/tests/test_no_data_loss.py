@@ -42,8 +42,9 @@ def hits(r: SpladeRetriever) -> list[list[tuple[str | None, str, dict[str, Any]]
 @pytest.fixture
 def saved(embeddings: SpladeSparseEmbeddings, tmp_path: Path) -> tuple[Path, list[Any]]:
     """A folder holding a good save, and the hits it gives when loaded."""
-    r = SpladeRetriever.from_texts(SEED, metadatas=[{"n": i} for i in range(len(SEED))], ids=IDS,
-                                   embeddings=embeddings, k=3)  # fmt: skip
+    r = SpladeRetriever.from_texts(
+        SEED, metadatas=[{"n": i} for i in range(len(SEED))], ids=IDS, embeddings=embeddings, k=3
+    )
     r.save(tmp_path / "r")
     before = hits(SpladeRetriever.load(tmp_path / "r", embeddings=embeddings))
     assert before == hits(r)
@@ -119,11 +120,13 @@ def test_the_two_file_layout_of_0_1_still_loads(embeddings: SpladeSparseEmbeddin
     index.add(vectors, ids=IDS)
     index.save(tmp_path / "index.npz")
     docs = {i: {"page_content": t, "metadata": {"n": n}} for n, (i, t) in enumerate(zip(IDS, SEED))}
-    (tmp_path / "documents.json").write_text(json.dumps({"format": "langchain-splade-documents", "version": 1,
-                                                         "k": 3, "documents": docs}))  # fmt: skip
+    (tmp_path / "documents.json").write_text(
+        json.dumps({"format": "langchain-splade-documents", "version": 1, "k": 3, "documents": docs})
+    )
     old = SpladeRetriever.load(tmp_path, embeddings=embeddings)
-    fresh = SpladeRetriever.from_texts(SEED, metadatas=[{"n": i} for i in range(len(SEED))], ids=IDS,
-                                       embeddings=embeddings)  # fmt: skip
+    fresh = SpladeRetriever.from_texts(
+        SEED, metadatas=[{"n": i} for i in range(len(SEED))], ids=IDS, embeddings=embeddings
+    )
     assert old.k == 3 and hits(old) == hits(fresh)
     changed(embeddings).save(tmp_path)  # the new save wins over the stale documents.json beside it
     assert hits(SpladeRetriever.load(tmp_path, embeddings=embeddings)) == hits(changed(embeddings))
@@ -177,8 +180,11 @@ def test_duplicate_ids_are_refused_and_nothing_is_added(embeddings: SpladeSparse
 
 
 def test_document_ids_are_kept_and_generated_only_when_absent(embeddings: SpladeSparseEmbeddings) -> None:
-    docs = [Document(page_content=SEED[0], id="moon"), Document(page_content=SEED[1]),
-            Document(page_content=SEED[2], id="cost")]  # fmt: skip
+    docs = [
+        Document(page_content=SEED[0], id="moon"),
+        Document(page_content=SEED[1]),
+        Document(page_content=SEED[2], id="cost"),
+    ]
     r = SpladeRetriever.from_documents(docs, embeddings=embeddings, k=3)
     assert r._index.ids[0] == "moon" and r._index.ids[2] == "cost" and r._index.ids[1] not in ("moon", "cost")
     assert r.invoke("How much did the mission cost?", k=1)[0].id == "cost"

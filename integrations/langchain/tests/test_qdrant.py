@@ -31,9 +31,16 @@ def ranking(docs: list) -> list[int]:  # type: ignore[type-arg]
 @pytest.mark.parametrize("mode", [RetrievalMode.SPARSE, RetrievalMode.HYBRID])
 def test_in_memory(mode: RetrievalMode, embeddings: SpladeSparseEmbeddings, reference: SpladeRetriever) -> None:
     kw = {"embedding": DENSE if mode == RetrievalMode.HYBRID else None}
-    qs = QdrantVectorStore.from_texts(SEED, ids=IDS, metadatas=[{"n": i} for i in range(len(SEED))],
-                                      location=":memory:", collection_name="seed", sparse_embedding=embeddings,
-                                      retrieval_mode=mode, **kw)  # fmt: skip
+    qs = QdrantVectorStore.from_texts(
+        SEED,
+        ids=IDS,
+        metadatas=[{"n": i} for i in range(len(SEED))],
+        location=":memory:",
+        collection_name="seed",
+        sparse_embedding=embeddings,
+        retrieval_mode=mode,
+        **kw,
+    )
     for q in QUERIES:
         hits = qs.similarity_search_with_score(q, k=3)
         assert len(hits) == 3
@@ -51,14 +58,26 @@ def test_in_memory(mode: RetrievalMode, embeddings: SpladeSparseEmbeddings, refe
 
 def test_on_disk_reopened(tmp_path: Path, embeddings: SpladeSparseEmbeddings, reference: SpladeRetriever) -> None:
     path = str(tmp_path / "qdrant")
-    qs = QdrantVectorStore.from_texts(SEED, ids=IDS, metadatas=[{"n": i} for i in range(len(SEED))], path=path,
-                                      collection_name="seed", sparse_embedding=embeddings, embedding=None,
-                                      retrieval_mode=RetrievalMode.SPARSE)  # fmt: skip
+    qs = QdrantVectorStore.from_texts(
+        SEED,
+        ids=IDS,
+        metadatas=[{"n": i} for i in range(len(SEED))],
+        path=path,
+        collection_name="seed",
+        sparse_embedding=embeddings,
+        embedding=None,
+        retrieval_mode=RetrievalMode.SPARSE,
+    )
     before = ranking(qs.similarity_search("rocket launch site", k=3))
     qs.client.close()
     client = QdrantClient(path=path)
-    reopened = QdrantVectorStore(client=client, collection_name="seed", embedding=None, sparse_embedding=embeddings,
-                                 retrieval_mode=RetrievalMode.SPARSE)  # fmt: skip
+    reopened = QdrantVectorStore(
+        client=client,
+        collection_name="seed",
+        embedding=None,
+        sparse_embedding=embeddings,
+        retrieval_mode=RetrievalMode.SPARSE,
+    )
     after = ranking(reopened.similarity_search("rocket launch site", k=3))
     assert before == after == [IDS.index(d.id) for d in reference.invoke("rocket launch site")]
     client.close()

@@ -54,8 +54,14 @@ def test_offline_run_labels_its_fallback_and_lists_sources(tmp_path: Path) -> No
         (folder / f"{i}.txt").write_text(t)
     env = {k: v for k, v in os.environ.items() if k != "RAG_CHAT_MODEL"}
     env["SPLADE_ONNX_CACHE"] = str(REPO / ".cache" / "test")
-    proc = subprocess.run([sys.executable, str(EXAMPLE), "--docs", str(folder), "How much did the mission cost?"],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--docs", str(folder), "How much did the mission cost?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "[extractive fallback: no chat model configured" in out

@@ -46,8 +46,13 @@ def _embeddings() -> SpladeSparseEmbeddings:
 
 @pytest.fixture(scope="module")
 def retriever(embeddings: SpladeSparseEmbeddings) -> SpladeRetriever:
-    return SpladeRetriever.from_texts(SEED, metadatas=[{"n": i} for i in range(len(SEED))],
-                                      ids=[f"s{i}" for i in range(len(SEED))], embeddings=embeddings, k=2)  # fmt: skip
+    return SpladeRetriever.from_texts(
+        SEED,
+        metadatas=[{"n": i} for i in range(len(SEED))],
+        ids=[f"s{i}" for i in range(len(SEED))],
+        embeddings=embeddings,
+        k=2,
+    )
 
 
 def test_k_and_scores(retriever: SpladeRetriever) -> None:
@@ -70,8 +75,9 @@ def test_ranking_equals_the_core(retriever: SpladeRetriever, embeddings: SpladeS
 
 
 def test_add_delete_save_load(embeddings: SpladeSparseEmbeddings, tmp_path: Path) -> None:
-    r = SpladeRetriever.from_documents([Document(page_content=t, id=f"d{i}") for i, t in enumerate(SEED)],
-                                       embeddings=embeddings, k=3)  # fmt: skip
+    r = SpladeRetriever.from_documents(
+        [Document(page_content=t, id=f"d{i}") for i, t in enumerate(SEED)], embeddings=embeddings, k=3
+    )
     r.add_documents([Document(page_content="Vikram lander and Pragyan rover", metadata={"extra": True})], ids=["x"])
     assert r.invoke("Pragyan rover", k=1)[0].id == "x"
     assert r.delete(["x"]) == 1 and all(d.id != "x" for d in r.invoke("Pragyan rover", k=10))

@@ -87,9 +87,14 @@ def test_retriever_queries_go_through_the_static_side(free: SpladeSparseEmbeddin
 def test_qdrant_hybrid_store_uses_the_static_side(free: SpladeSparseEmbeddings, query_text: str) -> None:
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
-    store = QdrantVectorStore.from_texts(SEED, embedding=DeterministicFakeEmbedding(size=8), sparse_embedding=free,
-                                         location=":memory:", collection_name="free",
-                                         retrieval_mode=RetrievalMode.SPARSE)  # fmt: skip
+    store = QdrantVectorStore.from_texts(
+        SEED,
+        embedding=DeterministicFakeEmbedding(size=8),
+        sparse_embedding=free,
+        location=":memory:",
+        collection_name="free",
+        retrieval_mode=RetrievalMode.SPARSE,
+    )
     hits = store.similarity_search_with_score(query_text, k=3)
     (q,) = free.encoder.encode_queries([query_text])
     expected = sorted((q.dot(d) for d in free.encoder.encode_documents(SEED)), reverse=True)[:3]
@@ -97,8 +102,9 @@ def test_qdrant_hybrid_store_uses_the_static_side(free: SpladeSparseEmbeddings, 
 
 
 def test_pruning_and_windows_options_per_side(free_dir: Path, query_text: str) -> None:
-    emb = SpladeSparseEmbeddings(str(free_dir), cache_dir=CACHE, document_top_k=5, query_min_weight=0.5,
-                                 long_documents="windows", stride=4)  # fmt: skip
+    emb = SpladeSparseEmbeddings(
+        str(free_dir), cache_dir=CACHE, document_top_k=5, query_min_weight=0.5, long_documents="windows", stride=4
+    )
     enc = emb.encoder
     docs = emb.embed_documents(SEED)
     want = enc.encode_documents(SEED, top_k=5, long_documents="windows", stride=4)

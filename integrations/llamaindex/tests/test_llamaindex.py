@@ -33,8 +33,12 @@ def nodes() -> list[TextNode]:
 def test_public_names() -> None:
     import llama_index.sparse_embeddings.splade as pkg
 
-    assert pkg.__all__ == ["SpladeMilvusSparseFunction", "SpladeRetriever", "SpladeSparseEmbedding",
-                           "to_qdrant_sparse_fns"]  # fmt: skip
+    assert pkg.__all__ == [
+        "SpladeMilvusSparseFunction",
+        "SpladeRetriever",
+        "SpladeSparseEmbedding",
+        "to_qdrant_sparse_fns",
+    ]
     # The Milvus store is not in this environment (it pins pymilvus<3): the error names the extra.
     with pytest.raises(ImportError, match=re.escape("pip install 'llama-index-sparse-embeddings-splade[milvus]'")):
         pkg.SpladeMilvusSparseFunction  # noqa: B018
@@ -43,8 +47,11 @@ def test_public_names() -> None:
 def test_mro(embedding: SpladeSparseEmbedding) -> None:
     assert isinstance(embedding, BaseSparseEmbedding) and issubclass(SpladeRetriever, BaseRetriever)
     assert SpladeSparseEmbedding.class_name() == "SpladeSparseEmbedding"
-    assert embedding.to_payload() == {"class_name": "SpladeSparseEmbedding", "model_name": DEFAULT_MODEL,
-                                      "embed_batch_size": 10}  # fmt: skip
+    assert embedding.to_payload() == {
+        "class_name": "SpladeSparseEmbedding",
+        "model_name": DEFAULT_MODEL,
+        "embed_batch_size": 10,
+    }
 
 
 def test_public_methods_equal_the_core(embedding: SpladeSparseEmbedding) -> None:
@@ -148,8 +155,13 @@ def test_qdrant_hybrid_with_the_helper_fns(embedding: SpladeSparseEmbedding, nod
     from qdrant_client import QdrantClient
 
     doc_fn, query_fn = to_qdrant_sparse_fns(embedding)
-    store = QdrantVectorStore(collection_name="seed", client=QdrantClient(location=":memory:"), enable_hybrid=True,
-                              sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)  # fmt: skip
+    store = QdrantVectorStore(
+        collection_name="seed",
+        client=QdrantClient(location=":memory:"),
+        enable_hybrid=True,
+        sparse_doc_fn=doc_fn,
+        sparse_query_fn=query_fn,
+    )
     # The dense side is LlamaIndex's MockEmbedding: the sparse side is under test.
     ctx = StorageContext.from_defaults(vector_store=store)
     index = VectorStoreIndex(
@@ -160,8 +172,9 @@ def test_qdrant_hybrid_with_the_helper_fns(embedding: SpladeSparseEmbedding, nod
         sparse = index.as_retriever(vector_store_query_mode="sparse", similarity_top_k=3, sparse_top_k=3).retrieve(q)
         assert [h.node.metadata["n"] for h in sparse] == [h.node.metadata["n"] for h in ours.retrieve(q)]
         # alpha=0 weights the sparse side fully: HYBRID then ranks like SPLADE alone.
-        hybrid = index.as_retriever(vector_store_query_mode="hybrid", similarity_top_k=3, sparse_top_k=3,
-                                    alpha=0.0).retrieve(q)  # fmt: skip
+        hybrid = index.as_retriever(
+            vector_store_query_mode="hybrid", similarity_top_k=3, sparse_top_k=3, alpha=0.0
+        ).retrieve(q)
         assert hybrid[0].node.metadata["n"] == ours.retrieve(q)[0].node.metadata["n"]
 
 
@@ -201,11 +214,15 @@ def test_pinecone_takes_the_embedding_directly(embedding: SpladeSparseEmbedding,
 
     remote = RecordingPineconeIndex()
     store = PineconeVectorStore(pinecone_index=remote, add_sparse_vector=True, sparse_embedding_model=embedding)
-    index = VectorStoreIndex([n.model_copy() for n in nodes], storage_context=StorageContext.from_defaults(
-        vector_store=store), embed_model=MockEmbedding(embed_dim=8))  # fmt: skip
+    index = VectorStoreIndex(
+        [n.model_copy() for n in nodes],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=MockEmbedding(embed_dim=8),
+    )
     # What reaches Pinecone is our document vector of the node's embed content, as parallel lists.
-    sent = {k: dict(zip(v["sparse_values"]["indices"], v["sparse_values"]["values"]))
-            for k, v in remote.vectors.items()}  # fmt: skip
+    sent = {
+        k: dict(zip(v["sparse_values"]["indices"], v["sparse_values"]["values"])) for k, v in remote.vectors.items()
+    }
     assert sent == {n.node_id: embedding.get_text_embedding(n.get_content(MetadataMode.EMBED)) for n in nodes}
     ours = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=3)
     for q in ("How much did the mission cost?", "rocket launch site", "moon landing date"):

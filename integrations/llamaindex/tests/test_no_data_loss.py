@@ -152,8 +152,9 @@ def test_top_k_and_nested_filters_survive_a_persist(embedding: SpladeSparseEmbed
     loaded = SpladeRetriever.from_persist_dir(tmp_path, sparse_embedding=embedding)
     assert loaded.similarity_top_k == 5 and loaded.filters == nested
     assert hits(loaded) == hits(r) and {h[2]["n"] for q in hits(r) for h in q} == {2, 3, 5}
-    everything = SpladeRetriever.from_persist_dir(tmp_path, sparse_embedding=embedding, similarity_top_k=6,
-                                                  filters=MetadataFilters(filters=[]))  # fmt: skip
+    everything = SpladeRetriever.from_persist_dir(
+        tmp_path, sparse_embedding=embedding, similarity_top_k=6, filters=MetadataFilters(filters=[])
+    )
     assert len(everything.retrieve(QUERIES[2])) > len(loaded.retrieve(QUERIES[2]))
 
 
@@ -188,8 +189,12 @@ TITLES = ["Lunar mission", "lunar rover", "Cost report", "LUNAR landing", "rocke
 def filter_nodes() -> list[TextNode]:
     nodes = []
     for i in range(8):
-        meta: dict[str, Any] = {"n": i, "parity": "odd" if i % 2 else "even", "tags": TAGS[i % 3],
-                                "day": date(2024, 1, 1 + i)}  # fmt: skip
+        meta: dict[str, Any] = {
+            "n": i,
+            "parity": "odd" if i % 2 else "even",
+            "tags": TAGS[i % 3],
+            "day": date(2024, 1, 1 + i),
+        }
         if TITLES[i] is not None:
             meta["title"] = TITLES[i]
         meta.update([{"note": ""}, {"note": None}, {}, {"note": "x"}][min(i, 3)])
@@ -206,12 +211,25 @@ def G(condition: str, *filters: MetadataFilter | MetadataFilters) -> MetadataFil
 
 
 FLAT = [
-    F("parity", "even"), F("parity", "even", "!="), F("absent", "x", "!="), F("n", 3, ">"), F("n", 3, ">="),
-    F("n", 3, "<"), F("n", 3.5, "<="), F("n", [1, 2, 3], "in"), F("n", [1, 2, 3], "nin"), F("tags", ["a", "x"], "any"),
-    F("tags", ["a", "b"], "all"), F("tags", "b", "contains"), F("title", "Lunar", "text_match"),
-    F("title", "lunar", "text_match_insensitive"), F("note", None, "is_empty"), F("tags", None, "is_empty"),
-    F("day", "2024-01-04", ">"), F("doc_id", "None"),
-]  # fmt: skip
+    F("parity", "even"),
+    F("parity", "even", "!="),
+    F("absent", "x", "!="),
+    F("n", 3, ">"),
+    F("n", 3, ">="),
+    F("n", 3, "<"),
+    F("n", 3.5, "<="),
+    F("n", [1, 2, 3], "in"),
+    F("n", [1, 2, 3], "nin"),
+    F("tags", ["a", "x"], "any"),
+    F("tags", ["a", "b"], "all"),
+    F("tags", "b", "contains"),
+    F("title", "Lunar", "text_match"),
+    F("title", "lunar", "text_match_insensitive"),
+    F("note", None, "is_empty"),
+    F("tags", None, "is_empty"),
+    F("day", "2024-01-04", ">"),
+    F("doc_id", "None"),
+]
 CONDITIONS = [
     G("and", F("parity", "even"), F("n", 1, ">")),
     G("or", F("n", 2, "<"), F("tags", "a", "contains")),
@@ -229,8 +247,11 @@ NESTED = [
 @pytest.fixture(scope="module")
 def simple_store() -> VectorStoreIndex:
     """LlamaIndex's own SimpleVectorStore over the same nodes; MockEmbedding makes every node a candidate."""
-    return VectorStoreIndex([n.model_copy() for n in filter_nodes()], embed_model=MockEmbedding(embed_dim=8),
-                            storage_context=StorageContext.from_defaults(vector_store=SimpleVectorStore()))  # fmt: skip
+    return VectorStoreIndex(
+        [n.model_copy() for n in filter_nodes()],
+        embed_model=MockEmbedding(embed_dim=8),
+        storage_context=StorageContext.from_defaults(vector_store=SimpleVectorStore()),
+    )
 
 
 def by_simple_store(index: VectorStoreIndex, filters: MetadataFilters) -> set[str]:

@@ -81,8 +81,14 @@ def test_retriever_queries_go_through_the_static_side(free: SpladeSparseEmbeddin
 
 
 def test_pruning_and_windows_options_per_side(free_dir: Path, query_text: str) -> None:
-    emb = SpladeSparseEmbedding(model_name=str(free_dir), cache_dir=str(CACHE), document_top_k=5, query_min_weight=0.5,
-                                long_documents="windows", stride=4)  # fmt: skip
+    emb = SpladeSparseEmbedding(
+        model_name=str(free_dir),
+        cache_dir=str(CACHE),
+        document_top_k=5,
+        query_min_weight=0.5,
+        long_documents="windows",
+        stride=4,
+    )
     enc = emb.encoder
     want = enc.encode_documents(SEED, top_k=5, long_documents="windows", stride=4)
     assert emb.get_text_embedding_batch(SEED) == [w.as_dict() for w in want]
@@ -118,8 +124,9 @@ def test_bad_side_options_fail_at_construction(options: dict[str, object], messa
 
 def test_two_tower_query_model(families: Path, query_text: str) -> None:
     tower = families / "two_tower"
-    emb = SpladeSparseEmbedding(model_name=str(tower / "document"), query_model=str(tower / "query"),
-                                cache_dir=str(CACHE))  # fmt: skip
+    emb = SpladeSparseEmbedding(
+        model_name=str(tower / "document"), query_model=str(tower / "query"), cache_dir=str(CACHE)
+    )
     assert emb.encoder.query_mode == "two-tower"
     alone = SpladeEncoder.from_pretrained(tower / "query", cache_dir=CACHE)
     assert emb.get_query_embedding(query_text) == alone.encode_documents([query_text])[0].as_dict()

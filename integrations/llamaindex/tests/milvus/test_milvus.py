@@ -47,13 +47,20 @@ def exact_ranking(embedding: SpladeSparseEmbedding, query: str) -> tuple[list[in
 
 
 def build(tmp_path: Path, fn: SpladeMilvusSparseFunction, **store_options: object) -> VectorStoreIndex:
-    store = MilvusVectorStore(uri=str(tmp_path / "milvus.db"), dim=8, overwrite=True, enable_sparse=True,
-                              sparse_embedding_function=fn, **store_options)  # fmt: skip
+    store = MilvusVectorStore(
+        uri=str(tmp_path / "milvus.db"),
+        dim=8,
+        overwrite=True,
+        enable_sparse=True,
+        sparse_embedding_function=fn,
+        **store_options,
+    )
     nodes = [TextNode(text=t, id_=str(uuid.UUID(int=i + 1)), metadata={"n": i}) for i, t in enumerate(SEED)]
     # The dense side is LlamaIndex's MockEmbedding: the sparse side is under test, and the
     # hybrid tests weight the dense side 0.
-    return VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store),
-                            embed_model=MockEmbedding(embed_dim=8))  # fmt: skip
+    return VectorStoreIndex(
+        nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=MockEmbedding(embed_dim=8)
+    )
 
 
 def test_is_a_milvus_sparse_function_and_equals_the_core(
@@ -89,9 +96,14 @@ def test_stored_vectors_are_exact(
     store = index.vector_store
     assert isinstance(store, MilvusVectorStore)
     for q in QUERIES:
-        (hits,) = store.client.search(store.collection_name, data=fn.encode_queries([q]), limit=len(SEED),
-                                      anns_field=store.sparse_embedding_field, output_fields=["n"],
-                                      search_params={"params": {"drop_ratio_search": 0.0}})  # fmt: skip
+        (hits,) = store.client.search(
+            store.collection_name,
+            data=fn.encode_queries([q]),
+            limit=len(SEED),
+            anns_field=store.sparse_embedding_field,
+            output_fields=["n"],
+            search_params={"params": {"drop_ratio_search": 0.0}},
+        )
         order, scores = exact_ranking(embedding, q)
         assert [h["entity"]["n"] for h in hits] == order
         np.testing.assert_allclose([h["distance"] for h in hits], scores, rtol=1e-5)
@@ -114,9 +126,12 @@ def test_hybrid_rrf_runs_and_keeps_splade_hits(
     assert len(hits) == 3 and exact_ranking(embedding, QUERIES[0])[0][0] in [h.node.metadata["n"] for h in hits]
 
 
-@pytest.mark.xfail(raises=MilvusException, strict=True,
-                   reason="llama-index-vector-stores-milvus 1.2.0 hard-codes drop_ratio_search=0.2 for SPARSE "
-                          "queries; Milvus Lite 3.x accepts only 0")  # fmt: skip
+@pytest.mark.xfail(
+    raises=MilvusException,
+    strict=True,
+    reason="llama-index-vector-stores-milvus 1.2.0 hard-codes drop_ratio_search=0.2 for SPARSE "
+    "queries; Milvus Lite 3.x accepts only 0",
+)
 def test_sparse_mode_on_milvus_lite(tmp_path: Path, fn: SpladeMilvusSparseFunction) -> None:
     index = build(tmp_path, fn)
     index.as_retriever(vector_store_query_mode="sparse", similarity_top_k=3).retrieve(QUERIES[0])
@@ -127,9 +142,13 @@ def test_an_empty_vector_becomes_the_documented_placeholder(tmp_path: Path, fn: 
     assert milvus_vector(SparseEmbedding.empty()) == OOV_VECTOR and OOV_VECTOR is MILVUS_EMPTY_VECTOR
     store = build(tmp_path, fn).vector_store
     assert isinstance(store, MilvusVectorStore)
-    (hits,) = store.client.search(store.collection_name, data=[OOV_VECTOR], limit=3,
-                                  anns_field=store.sparse_embedding_field,
-                                  search_params={"params": {"drop_ratio_search": 0.0}})  # fmt: skip
+    (hits,) = store.client.search(
+        store.collection_name,
+        data=[OOV_VECTOR],
+        limit=3,
+        anns_field=store.sparse_embedding_field,
+        search_params={"params": {"drop_ratio_search": 0.0}},
+    )
     assert hits == []  # no seed document has term 0 ([PAD])
 
     client = store.client

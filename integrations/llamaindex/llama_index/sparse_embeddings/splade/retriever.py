@@ -43,16 +43,19 @@ def _filter_fn(filters: MetadataFilters, lookup: Callable[[str], Mapping[str, An
     function and enters its parent as one filter, ``<group result> == 1``, so every level's
     operators and its AND / OR / NOT are the library's.
     """
-    groups = {f"{_GROUP}{n}": _filter_fn(f, lookup) for n, f in enumerate(filters.filters)
-              if isinstance(f, MetadataFilters)}  # fmt: skip
+    groups = {
+        f"{_GROUP}{n}": _filter_fn(f, lookup) for n, f in enumerate(filters.filters) if isinstance(f, MetadataFilters)
+    }
     if not groups:
         return build_metadata_filter_fn(lookup, filters)
     flat: list[MetadataFilter | MetadataFilters] = [
         MetadataFilter(key=f"{_GROUP}{n}", value=1) if isinstance(f, MetadataFilters) else f
         for n, f in enumerate(filters.filters)
     ]
-    return build_metadata_filter_fn(lambda i: {**lookup(i), **{k: int(g(i)) for k, g in groups.items()}},
-                                    MetadataFilters(filters=flat, condition=filters.condition))  # fmt: skip
+    return build_metadata_filter_fn(
+        lambda i: {**lookup(i), **{k: int(g(i)) for k, g in groups.items()}},
+        MetadataFilters(filters=flat, condition=filters.condition),
+    )
 
 
 class SpladeRetriever(BaseRetriever):
@@ -83,16 +86,22 @@ class SpladeRetriever(BaseRetriever):
             raise ArgumentError("SpladeRetriever needs at least one node; got an empty list (load documents first)")
         dups = [i for i, c in Counter(n.node_id for n in nodes).items() if c > 1]
         if dups:
-            raise ArgumentError(f"duplicate node ids: {', '.join(map(repr, dups[:10]))}"
-                                f"{f', ... ({len(dups)} in all)' if len(dups) > 10 else ''}; each node needs "
-                                "its own node_id (one of two would never be found)")  # fmt: skip
+            raise ArgumentError(
+                f"duplicate node ids: {', '.join(map(repr, dups[:10]))}"
+                f"{f', ... ({len(dups)} in all)' if len(dups) > 10 else ''}; each node needs "
+                "its own node_id (one of two would never be found)"
+            )
         self._embedding = sparse_embedding
         self._nodes = {n.node_id: n for n in nodes}
         self._metadata: dict[str, dict[str, Any]] | None = None  # what filters see, built on first use
         self.filters = filters
         if similarity_top_k > len(self._nodes):
-            logger.warning("similarity_top_k=%d is larger than the %d nodes; using %d",
-                           similarity_top_k, len(self._nodes), len(self._nodes))  # fmt: skip
+            logger.warning(
+                "similarity_top_k=%d is larger than the %d nodes; using %d",
+                similarity_top_k,
+                len(self._nodes),
+                len(self._nodes),
+            )
             similarity_top_k = len(self._nodes)
         self.similarity_top_k = similarity_top_k
         if index is None:
@@ -120,8 +129,9 @@ class SpladeRetriever(BaseRetriever):
             docstore = index.docstore
         if docstore is not None:
             nodes = list(docstore.docs.values())
-        return cls(nodes or [], sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k,
-                   filters=filters)  # fmt: skip
+        return cls(
+            nodes or [], sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k, filters=filters
+        )
 
     def _filter_metadata(self) -> dict[str, dict[str, Any]]:
         """Each node's metadata as ``SimpleVectorStore`` stores it for filtering (JSON values, ``doc_id``, ...)."""
