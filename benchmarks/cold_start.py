@@ -60,6 +60,18 @@ def run_probe(code: str, model: str, cache: str) -> dict[str, float | bool]:
     return res
 
 
+def cpu() -> str:
+    """The CPU's model name and its vector extensions that matter to onnxruntime's kernels."""
+    try:
+        info = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return "unknown CPU"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    wanted = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+    return f"{name} ({', '.join(wanted) or 'no AVX2'}), {os.cpu_count()} cores"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="rasyosef/splade-tiny")
@@ -82,7 +94,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     targets = {"import": 0.3, "first query": 0.8}
     table = [
-        f"Cold start of `{args.model}` from its cache, {args.rounds} alternating rounds of fresh processes (medians).",
+        f"Cold start of `{args.model}` from its cache, {args.rounds} alternating rounds of fresh processes (medians), "
+        f"on {cpu()}.",
         "",
         "| step | in-process time | whole process | target | met |",
         "|---|---|---|---|---|",
@@ -102,6 +115,7 @@ def main() -> None:
         "process_seconds": process,
         "median": med,
         "onnx_imported": onnx_seen,
+        "cpu": cpu(),
     }
     write_results("cold_start", data, table)
 
