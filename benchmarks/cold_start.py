@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from _results import write_results
 
@@ -63,7 +64,7 @@ def run_probe(code: str, model: str, cache: str) -> dict[str, float | bool]:
 def cpu() -> str:
     """The CPU's model name and its vector extensions that matter to onnxruntime's kernels."""
     try:
-        info = open("/proc/cpuinfo", encoding="utf-8").read()
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         return "unknown CPU"
     name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
