@@ -19,7 +19,7 @@ from ._engine import Encoded, Engine, NetworkEngine, Settings, settings_for
 from ._errors import ArgumentError, ArgumentTypeError
 from ._loading import LoadedModel, LoadOptions, load
 from ._memo import CacheInfo, VectorCache, encode_cached
-from ._options import EncodeOptions, count, keyword_options, positive_int
+from ._options import EncodeOptions, count, int_option, keyword_options, positive_int
 from ._registry import DEFAULT_MODEL
 from ._session import Provider, default_threads
 from ._tokenize import check_encodable
@@ -225,13 +225,9 @@ class SpladeEncoder:
         engine, settings = self._settings(task, opts)
         if not isinstance(show_progress, bool):
             raise ArgumentTypeError(f"show_progress must be a bool, got {type(show_progress).__name__}")
-        if parallel is not None and (not isinstance(parallel, int) or isinstance(parallel, bool)):
-            raise ArgumentTypeError(
-                "parallel must be None, 0 (one worker per core) or a positive int, "
-                f"got {type(parallel).__name__} {parallel!r}"
-            )
-        if parallel is not None and parallel < 0:
-            raise ArgumentError(f"parallel must be None, 0 (one worker per core) or a positive int, got {parallel!r}")
+        int_option(
+            "parallel", parallel, least=0, allowed="None, 0 (one worker per core) or a positive int", allow_none=True
+        )
         recipe, workers = None, 1
         if parallel is not None and parallel != 1 and isinstance(engine, NetworkEngine):
             recipe = self.loaded.recipes.get(task)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
+from ._options import int_option
 
 try:
     from ray.data import Datasink
@@ -152,8 +153,7 @@ class SparseSink(Datasink[int]):
         if isinstance(payload_columns, str) or not all(isinstance(c, str) for c in payload_columns):
             raise ArgumentTypeError(f"payload_columns must be a sequence of column names, got {payload_columns!r}")
         for name, v, low in (("batch_size", batch_size, 1), ("retries", retries, 0)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ArgumentError(f"{name} must be an int >= {low}, got {v!r}")
+            int_option(name, v, least=low, allowed=f"an int >= {low}")
         if not isinstance(backoff, (int, float)) or isinstance(backoff, bool) or not backoff >= 0:
             raise ArgumentError(f"backoff must be a number of seconds >= 0, got {backoff!r}")
         self.collection = collection

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import ArgumentError, ModelError
+from ._options import positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +49,6 @@ def run_all(backend: Backend, feeds: Iterable[Mapping[str, NDArray[np.int64]]]) 
     return own(feeds) if own is not None else map(backend.run, feeds)
 
 
-def _check_threads(threads: object) -> None:
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ArgumentError(f"threads must be a positive int or None, got {threads!r}")
-
-
 def default_threads() -> int:
     """Cores this process may use (cgroup/affinity aware)."""
     try:
@@ -75,7 +71,7 @@ class OrtBackend:
     ) -> None:
         import onnxruntime as ort
 
-        _check_threads(threads)
+        positive_int("threads", threads)
         available = ort.get_available_providers()
         if providers is not None:
             for p in providers:
@@ -151,7 +147,7 @@ class PrunedBackend:
     def __init__(
         self, state: Path, head: Path, *, threads: int | None = None, providers: Sequence[Provider] | None = None
     ) -> None:
-        _check_threads(threads)
+        positive_int("threads", threads)
         self.threads = default_threads() if threads is None else threads
         self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
         self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
