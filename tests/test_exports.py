@@ -38,7 +38,7 @@ def test_public_names_are_pinned() -> None:
     # Submodules are private but for the CLI, the Ray extra (splade_onnx.ray, imported on demand) and what
     # the adapters share with the core (splade_onnx.integration); nothing public leaks beyond __all__ and
     # annotations helpers.
-    assert public - set(EXPECTED) <= {"Any", "annotations", "cli", "integration", "ray"}
+    assert public - set(EXPECTED) <= {"Any", "TYPE_CHECKING", "annotations", "cli", "importlib", "integration", "ray"}
 
 
 def test_the_integration_module_is_what_the_adapters_share() -> None:
@@ -50,3 +50,18 @@ def test_the_integration_module_is_what_the_adapters_share() -> None:
 
 def test_ships_py_typed() -> None:
     assert (Path(splade_onnx.__file__).parent / "py.typed").is_file()
+
+
+def test_import_is_cheap_and_the_rest_comes_on_first_use() -> None:
+    """``import splade_onnx`` loads neither the encoder nor the index; asking for them imports them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, splade_onnx\n"
+        "heavy = {'splade_onnx._encoder', 'splade_onnx._index', 'splade_onnx._eval', 'tokenizers', 'onnxruntime'}\n"
+        "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
+        "assert splade_onnx.SpladeEncoder.__name__ == 'SpladeEncoder' and 'splade_onnx._encoder' in sys.modules\n"
+        "assert 'SparseIndex' in dir(splade_onnx)\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True)

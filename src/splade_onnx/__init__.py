@@ -1,8 +1,12 @@
-"""Exact, fast SPLADE sparse embeddings on onnxruntime, from any checkpoint, offline."""
+"""Exact, fast SPLADE sparse embeddings on onnxruntime, from any checkpoint, offline.
 
-from typing import Any
+The encoder, the index, evaluation and the FastEmbed facade are imported on first use, so that
+``import splade_onnx`` stays cheap for a process that only needs the types or the errors.
+"""
 
-from ._encoder import SpladeEncoder
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -18,13 +22,25 @@ from ._errors import (
     SpladeError,
     UnknownIdError,
 )
-from ._eval import evaluate
-from ._fastembed import SparseTextEmbedding
-from ._fusion import fuse
-from ._index import SparseIndex
 from ._options import EncodeOptions
 from ._registry import DEFAULT_MODEL, ModelInfo
 from ._types import ModelIdentity, SparseEmbedding
+
+if TYPE_CHECKING:
+    from ._encoder import SpladeEncoder
+    from ._eval import evaluate
+    from ._fastembed import SparseTextEmbedding
+    from ._fusion import fuse
+    from ._index import SparseIndex
+
+#: Public names defined by heavier modules, imported when first asked for.
+_LAZY = {
+    "SpladeEncoder": "._encoder",
+    "SparseIndex": "._index",
+    "SparseTextEmbedding": "._fastembed",
+    "evaluate": "._eval",
+    "fuse": "._fusion",
+}
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -60,3 +76,16 @@ def list_supported_models() -> list[dict[str, Any]]:
     from ._registry import list_models
 
     return [m.as_dict() for m in list_models()]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'splade_onnx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
