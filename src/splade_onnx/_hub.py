@@ -251,10 +251,16 @@ def _bounded_hub_requests(limit: float) -> Iterator[None]:
         _request_limit.reset(token)
 
 
-def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool) -> ResolvedModel:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def _in_hf_cache(repo_id: str, cache_dir: Path | None) -> bool:
+    """Whether the HF cache holds any snapshot of ``repo_id`` (checked before huggingface_hub's download
+    machinery is imported, which costs a second of start-up for nothing when the answer is no)."""
+    from huggingface_hub import constants
 
+    root = Path(constants.HF_HUB_CACHE) if cache_dir is None else cache_dir / "hf"
+    return (root / f"models--{repo_id.replace('/', '--')}" / "snapshots").is_dir()
+
+
+def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool) -> ResolvedModel:
     endpoint = hub_endpoint()
     why_offline: str | None = None
     if local_files_only:
@@ -263,6 +269,11 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
         why_offline = "HF_HUB_OFFLINE is set"
     elif (why := _unreachable(endpoint)) is not None:
         why_offline = f"the Hub at {endpoint} is unreachable ({why})"
+    if why_offline is not None and not _in_hf_cache(src.repo_id, cache_dir):
+        raise SourceError(f"not in the local HF cache and {why_offline}")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
         with _bounded_hub_requests(HUB_REQUEST_TIMEOUT):
             folder = snapshot_download(
