@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import splade_onnx
 from splade_onnx._registry import close_matches, get, list_models
 
@@ -40,14 +42,14 @@ def test_lookup_and_aliases() -> None:
     assert close_matches("splade_pp_en_v1")[0] == "prithivida/Splade_PP_en_v1"
 
 
-def test_every_entry_point_defaults_to_the_one_constant() -> None:
+def test_every_entry_point_defaults_to_the_one_constant(cache_dir: Path) -> None:
     import inspect
 
     from splade_onnx.cli import build_parser
 
-    assert inspect.signature(splade_onnx.SpladeEncoder.from_pretrained).parameters["model"].default == (
-        splade_onnx.DEFAULT_MODEL
-    )
+    # None, so that a model given twice (positionally and as document=) is told apart from the default
+    assert inspect.signature(splade_onnx.SpladeEncoder.from_pretrained).parameters["model"].default is None
+    assert splade_onnx.SpladeEncoder.from_pretrained(cache_dir=cache_dir).name == splade_onnx.DEFAULT_MODEL
     assert inspect.signature(splade_onnx.SparseTextEmbedding).parameters["model_name"].default == (
         splade_onnx.DEFAULT_MODEL
     )
