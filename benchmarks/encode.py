@@ -238,7 +238,7 @@ def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
         del backend.run
     recipe = enc.loaded.recipes["query" if "query" in enc.loaded.recipes else "document"]
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = enc.loaded.query.backend.session.get_session_options().intra_op_num_threads
+    opts.intra_op_num_threads = backend.threads  # the session profiled below (the pruned head has two of its own)
     opts.enable_profiling = True
     opts.profile_file_prefix = str(WORK / "ort-profile")
     sess = ort.InferenceSession(
