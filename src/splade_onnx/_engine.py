@@ -8,6 +8,7 @@ table.  The encoder and the parallel workers both encode through this module, wi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,19 +71,25 @@ class NetworkEngine:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend | LazyBackend[Backend],
         tokenizer: TextTokenizer,
         *,
         prompt: str = "",
         pooling: str = "max",
-        fast: LazyBackend | None = None,
+        fast: LazyBackend[OrtBackend] | None = None,
     ) -> None:
-        self.backend = backend
+        #: The main graph's backend, opened on first use (:attr:`backend`).
+        self.main: LazyBackend[Backend] = backend if isinstance(backend, LazyBackend) else LazyBackend(lambda: backend)
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.pooling = pooling
         self.fast = fast
         self.fast_tokens = fast_tokens(tokenizer.vocab_size) if fast is not None else 0
+
+    @property
+    def backend(self) -> Backend:
+        """The main graph's backend (its sessions open here, the first time)."""
+        return self.main.get()
 
     @property
     def max_length(self) -> int:
@@ -116,9 +123,10 @@ class NetworkEngine:
         def feed(batch: list[int]) -> dict[str, NDArray[np.int64]]:
             return pad_batch([ids[i] for i in batch], self.tokenizer.pad_id)
 
-        big = run_all(self.backend, (feed(b) for b, sm in zip(batches, small) if not sm))  # in order, maybe overlapped
+        # in order, maybe overlapped; the main graph is opened only when a batch needs it
+        big = run_all(self.backend, (feed(b) for b, sm in zip(batches, small) if not sm)) if not all(small) else None
         for batch, sm in zip(batches, small):
-            weights = self.fast.get().run(feed(batch)) if sm else next(big)  # type: ignore[union-attr]
+            weights = self.fast.get().run(feed(batch)) if sm else next(big)  # type: ignore[union-attr,arg-type]
             for i, emb in zip(batch, rows_to_sparse(weights)):
                 out[i] = emb
         return out  # type: ignore[return-value]
@@ -234,18 +242,26 @@ class NetworkRecipe:
         """The engine; ``share`` is an engine of the same graphs whose sessions it uses instead of opening its own."""
         tok = self.tokenizer()
         if share is not None:
-            backend: Backend = share.backend
-            fast = share.fast
-        else:
-            backend = (
-                PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers)
-                if self.head is not None
-                else OrtBackend(self.graph, threads=threads, providers=self.providers)
-            )
-            fast = None
-            if self.fast_graph is not None:
-                fast = LazyBackend(self.fast_graph, threads=threads, providers=self.providers, spinning=False)
-        return NetworkEngine(backend, tok, prompt=self.prompt, pooling=self.pooling, fast=fast)
+            return NetworkEngine(share.main, tok, prompt=self.prompt, pooling=self.pooling, fast=share.fast)
+        return NetworkEngine(
+            LazyBackend(functools.partial(self.open_backend, threads)),
+            tok,
+            prompt=self.prompt,
+            pooling=self.pooling,
+            fast=None
+            if self.fast_graph is None
+            else LazyBackend(functools.partial(self.open_fast, self.fast_graph, threads)),
+        )
+
+    def open_backend(self, threads: int | None) -> Backend:
+        """The main graph's sessions: the pruned head's pair, or one dense session."""
+        if self.head is not None:
+            return PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers)
+        return OrtBackend(self.graph, threads=threads, providers=self.providers)
+
+    def open_fast(self, graph: Callable[[], Path], threads: int | None) -> OrtBackend:
+        """The latency graph's session (``graph`` converts it the first time)."""
+        return OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False)
 
 
 def settings_for(

