@@ -77,6 +77,7 @@ class NetworkEngine:
         prompt: str = "",
         pooling: str = "max",
         fast: LazyBackend[OrtBackend] | None = None,
+        drop_ids: Sequence[int] = (),
     ) -> None:
         #: The main graph's backend, opened on first use (:attr:`backend`).
         self.main: LazyBackend[Backend] = backend if isinstance(backend, LazyBackend) else LazyBackend(lambda: backend)
@@ -85,6 +86,8 @@ class NetworkEngine:
         self.pooling = pooling
         self.fast = fast
         self.fast_tokens = fast_tokens(tokenizer.vocab_size) if fast is not None else 0
+        #: Ids zeroed in every vector (FastEmbed's IfSplade zeroes the special tokens'); empty for most models.
+        self.drop_ids = np.asarray(sorted(set(drop_ids)), dtype=np.int64)
 
     @property
     def backend(self) -> Backend:
@@ -128,7 +131,7 @@ class NetworkEngine:
         for batch, sm in zip(batches, small):
             weights = self.fast.get().run(feed(batch)) if sm else next(big)  # type: ignore[union-attr,arg-type]
             for i, emb in zip(batch, rows_to_sparse(weights)):
-                out[i] = emb
+                out[i] = _without(emb, self.drop_ids) if self.drop_ids.size else emb
         return out  # type: ignore[return-value]
 
     def _windowed(self, texts: Sequence[str], s: Settings, start: int) -> list[SparseEmbedding]:
@@ -150,19 +153,42 @@ class NetworkEngine:
         return [merge_max(p) for p in parts]
 
 
+def _without(emb: SparseEmbedding, ids: NDArray[np.int64]) -> SparseEmbedding:
+    """``emb`` without the entries of ``ids`` (sorted)."""
+    keep = ~np.isin(emb.indices, ids, assume_unique=True)
+    return emb if keep.all() else trusted_embedding(emb.values[keep], emb.indices[keep])
+
+
 class StaticEngine:
     """An inference-free side: the distinct token ids of a text (no special tokens), each weighted from a table.
 
     These are sentence-transformers' ``SparseStaticEmbedding`` rules: a token counts once however
     often it occurs, its value is ``weights[id]`` exactly, and the text is truncated at the
     tokenizer's ``model_max_length`` content tokens (no limit when it has none).
+
+    FastEmbed's ``IfSplade`` rules (:mod:`splade_onnx._fastembed_rules`) take a tokenizer that adds its
+    special tokens, ``drop_ids`` (the special ids, removed from every text) and ``listed`` (the ids the
+    table has an entry for: those, and only those, are kept, an entry of 0 included).
     """
 
     kind = "static"
 
-    def __init__(self, tokenizer: TextTokenizer, weights: NDArray[np.float32], *, prompt: str = "") -> None:
-        if tokenizer.specials:
-            raise ArgumentError("a static side tokenizes without special tokens: use TextTokenizer(specials=False)")
+    def __init__(
+        self,
+        tokenizer: TextTokenizer,
+        weights: NDArray[np.float32],
+        *,
+        prompt: str = "",
+        drop_ids: Sequence[int] = (),
+        listed: NDArray[np.bool_] | None = None,
+    ) -> None:
+        if tokenizer.specials and not drop_ids:
+            raise ArgumentError(
+                "a static side tokenizes without special tokens: use TextTokenizer(specials=False), or pass the "
+                "special ids to remove as drop_ids"
+            )
+        if listed is not None and listed.shape != weights.shape:
+            raise ModelError(f"listed has shape {listed.shape} but the weight table {weights.shape}")
         if weights.ndim != 1 or weights.size < tokenizer.vocab_size:
             raise ModelError(
                 f"the query weight table has {weights.size} entries but the tokenizer has {tokenizer.vocab_size} "
@@ -173,6 +199,9 @@ class StaticEngine:
             raise ModelError("the query weight table has non-finite values (NaN or infinity)")
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         self._weights_list: list[float] = self.weights.tolist()
+        self.drop_ids = frozenset(int(i) for i in drop_ids)
+        self.listed = None if listed is None else np.ascontiguousarray(listed, dtype=np.bool_)
+        self._listed_list: list[bool] | None = None if self.listed is None else self.listed.tolist()
         self.prompt = prompt
         self.pooling = "max"
 
@@ -198,13 +227,16 @@ class StaticEngine:
 
     def vector(self, ids: Sequence[int] | NDArray[np.int64]) -> SparseEmbedding:
         if len(ids) <= 256:  # a query: sets and a list beat numpy's fixed costs
-            u = sorted(set(ids.tolist() if isinstance(ids, np.ndarray) else ids))
+            u = sorted(set(ids.tolist() if isinstance(ids, np.ndarray) else ids) - self.drop_ids)
             w = self._weights_list
-            keep = [i for i in u if w[i] != 0.0]
+            listed = self._listed_list
+            keep = [i for i in u if w[i] != 0.0] if listed is None else [i for i in u if listed[i]]
             return trusted_embedding(np.array([w[i] for i in keep], dtype=np.float32), np.array(keep, dtype=np.int64))
         a = np.unique(np.asarray(ids, dtype=np.int64))
+        if self.drop_ids:
+            a = a[~np.isin(a, list(self.drop_ids))]
         v = self.weights[a]
-        nz = v != 0
+        nz = v != 0 if self.listed is None else self.listed[a]
         return trusted_embedding(v[nz], a[nz])
 
 
@@ -228,6 +260,8 @@ class NetworkRecipe:
     prompt: str = ""
     pooling: str = "max"
     providers: Sequence[Provider] | None = None
+    #: Ids zeroed in every vector (:attr:`NetworkEngine.drop_ids`).
+    drop_ids: tuple[int, ...] = ()
 
     def tokenizer(self) -> TextTokenizer:
         return TextTokenizer.from_folder(
@@ -242,12 +276,15 @@ class NetworkRecipe:
         """The engine; ``share`` is an engine of the same graphs whose sessions it uses instead of opening its own."""
         tok = self.tokenizer()
         if share is not None:
-            return NetworkEngine(share.main, tok, prompt=self.prompt, pooling=self.pooling, fast=share.fast)
+            return NetworkEngine(
+                share.main, tok, prompt=self.prompt, pooling=self.pooling, fast=share.fast, drop_ids=self.drop_ids
+            )
         return NetworkEngine(
             LazyBackend(functools.partial(self.open_backend, threads)),
             tok,
             prompt=self.prompt,
             pooling=self.pooling,
+            drop_ids=self.drop_ids,
             fast=None
             if self.fast_graph is None
             else LazyBackend(functools.partial(self.open_fast, self.fast_graph, threads)),

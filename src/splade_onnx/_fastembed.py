@@ -9,8 +9,10 @@ from typing import Any
 from . import _registry
 from ._batching import check_texts
 from ._encoder import SpladeEncoder
+from ._loading import LoadOptions, load
+from ._not_splade import check_splade
 from ._options import EncodeOptions, reject_options
-from ._registry import DEFAULT_MODEL, HubSource
+from ._registry import DEFAULT_MODEL, FASTEMBED_FILES, HubSource
 from ._session import Provider
 from ._types import SparseEmbedding
 
@@ -36,7 +38,9 @@ class SparseTextEmbedding:
     """FastEmbed's sparse-embedding class, backed by :class:`SpladeEncoder`.
 
     ``embed`` / ``passage_embed`` / ``query_embed`` yield :class:`SparseEmbedding`
-    objects with numpy ``values`` and ``indices``, as FastEmbed does.
+    objects with numpy ``values`` and ``indices``, as FastEmbed does.  FastEmbed's SPLADE models
+    load under their FastEmbed names, from the repositories FastEmbed downloads, encoded by its
+    rules; its BM25, BM42 and miniCOIL are refused by name when the object is made.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class SparseTextEmbedding:
             set(kwargs) - set(_INIT_OPTIONS),
             ("model_name", "cache_dir", "threads", "providers", *_INIT_OPTIONS),
         )
+        check_splade(model_name)  # lazy_load or not: FastEmbed refuses an unknown name when the object is made
         device_ids = kwargs.get("device_ids")
         if not device_ids and kwargs.get("device_id") is not None:
             device_ids = [kwargs["device_id"]]
@@ -73,7 +78,11 @@ class SparseTextEmbedding:
 
     def _load(self) -> SpladeEncoder:
         if self._encoder is None:
-            self._encoder = SpladeEncoder.from_pretrained(self._path or self.model_name, **self._load_args)
+            if self._path:  # FastEmbed encodes the folder by the rules of the model it is named for
+                opts = LoadOptions(**self._load_args, entry=self.model_name)
+                self._encoder = SpladeEncoder(load(self._path, options=opts))
+            else:
+                self._encoder = SpladeEncoder.from_pretrained(self.model_name, **self._load_args)
         return self._encoder
 
     @property
@@ -137,13 +146,14 @@ class SparseTextEmbedding:
         for m in _registry.list_models():
             hub = next((s for s in m.sources if isinstance(s, HubSource)), None)
             d = m.as_dict()
+            model_file = "model.onnx" if hub and hub.format == "onnx" else "model.safetensors"
             d.update(
                 model=m.name,
                 sources={"hf": hub.repo_id if hub else None, "all": d["sources"]},
-                model_file="model.onnx" if hub and hub.format == "onnx" else "model.safetensors",
+                model_file=model_file,
                 size_in_GB=None if m.size_mb is None else round(m.size_mb / 1024, 3),
                 requires_idf=None,
-                additional_files=[],
+                additional_files=[f for f in (hub.files if hub else ()) if f not in (*FASTEMBED_FILES, model_file)],
             )
             out.append(d)
         return out

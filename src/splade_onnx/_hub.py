@@ -6,6 +6,7 @@ key cached artefacts; it never converts or loads anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -15,12 +16,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from . import _hub_probe, _registry
+from ._arch import readable, refusal
 from ._digest import sha256_file
-from ._errors import ArgumentTypeError, FileMissingError, ModelNotFoundError, SourceError
+from ._errors import ArgumentTypeError, FileMissingError, ModelError, ModelNotFoundError, SourceError
 from ._hub_probe import bounded_hub_requests, describe, first_line, hub_endpoint, hub_offline, remember, unreachable
+from ._not_splade import check_splade
 from ._registry import HubSource, PackageSource
 
 logger = logging.getLogger(__name__)
@@ -127,7 +130,24 @@ def _in_hf_cache(repo_id: str, cache_dir: Path | None) -> bool:
     return (root / f"models--{repo_id.replace('/', '--')}" / "snapshots").is_dir()
 
 
-def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool) -> ResolvedModel:
+def _model_type(folder: Path) -> str | None:
+    """``model_type`` of ``folder/config.json``, ``None`` when there is none to read."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = cfg.get("model_type") if isinstance(cfg, dict) else None
+    return kind if isinstance(kind, str) and kind else None
+
+
+def _from_hub(
+    src: HubSource, *, revision: str | None, cache_dir: Path | None, local_files_only: bool, check_config: bool = False
+) -> ResolvedModel:
+    """``src`` from the Hub or the HF cache.  A source whose ``model_type`` (the registry's, or with ``check_config``
+    the repository's ``config.json``, fetched first) the converter cannot read gets no weights downloaded: a
+    safetensors source is refused, and ``"any"`` fetches only an ONNX export, refused when there is none."""
+    if src.format == "safetensors" and not readable(src.model_type):
+        raise ModelError(refusal(src.repo_id, str(src.model_type)))
     endpoint = hub_endpoint()
     why_offline: str | None = None
     if local_files_only:
@@ -141,17 +161,27 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    allow = list(src.files) or _PATTERNS[src.format]
+    refused: str | None = None
+    fetch: dict[str, Any] = {
+        "revision": revision or src.revision,
+        "cache_dir": None if cache_dir is None else str(cache_dir / "hf"),
+        "local_files_only": why_offline is not None,
+        "endpoint": endpoint,
+        "etag_timeout": _hub_probe.HUB_REQUEST_TIMEOUT,
+    }
     try:
         with bounded_hub_requests(_hub_probe.HUB_REQUEST_TIMEOUT):
-            folder = snapshot_download(
-                src.repo_id,
-                revision=revision or src.revision,
-                cache_dir=None if cache_dir is None else str(cache_dir / "hf"),
-                local_files_only=why_offline is not None,
-                allow_patterns=_PATTERNS[src.format],
-                endpoint=endpoint,
-                etag_timeout=_hub_probe.HUB_REQUEST_TIMEOUT,
-            )
+            kind = src.model_type
+            if kind is None and check_config and src.format != "onnx":  # config.json alone first: a few hundred bytes
+                kind = _model_type(Path(str(snapshot_download(src.repo_id, allow_patterns=["config.json"], **fetch))))
+            if not readable(kind):
+                refused = refusal(src.repo_id, str(kind))
+                if src.format == "safetensors":
+                    raise ModelError(refused)
+                # an ONNX export only: no checkpoint weights, not even a module folder's
+                allow = [p for p in allow if p in _PATTERNS["onnx"] and not p.endswith((".safetensors", ".bin"))]
+            folder = snapshot_download(src.repo_id, allow_patterns=allow, **fetch)
     except LocalEntryNotFoundError as e:
         if why_offline is None:  # the probe passed, then a request failed or timed out: the Hub went away
             why = describe(e.__cause__ if isinstance(e.__cause__, Exception) else e)
@@ -159,6 +189,8 @@ def _from_hub(src: HubSource, *, revision: str | None, cache_dir: Path | None, l
             why_offline = f"the Hub at {endpoint} failed ({why})"
         raise SourceError(f"not in the local HF cache and {why_offline}") from e
     path = Path(str(folder))
+    if refused is not None and not any((path / f).is_file() for f in ("model.onnx", "onnx/model.onnx")):
+        raise ModelError(refused)
     fmt = check_folder(path)
     return ResolvedModel(path=path, format=fmt, source=src.label(), revision=f"hf:{path.name}")
 
@@ -258,6 +290,7 @@ def resolve(
         fmt = check_folder(path)
         return ResolvedModel(path=path, format=fmt, source=f"local:{path}", revision=None)
     name = str(model)
+    check_splade(name)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else None
     info = _registry.get(name)
     sources: list[HubSource | PackageSource]
@@ -268,6 +301,7 @@ def resolve(
     else:
         sources = []
     tried: list[str] = []
+    unreadable: list[ModelError] = []
     if revision is None:  # a pinned copy already in the cache needs no network, whatever its place in the order
         for src in sources:
             if isinstance(src, PackageSource) and (res := _cached_package(src, cache or default_cache_dir())):
@@ -276,7 +310,13 @@ def resolve(
     for src in sources:
         try:
             if isinstance(src, HubSource):
-                res = _from_hub(src, revision=revision, cache_dir=cache, local_files_only=local_files_only)
+                res = _from_hub(
+                    src,
+                    revision=revision,
+                    cache_dir=cache,
+                    local_files_only=local_files_only,
+                    check_config=info is None,
+                )
             else:
                 if local_files_only or revision is not None:
                     why = "local_files_only=True" if local_files_only else f"revision={revision!r} is a Hub revision"
@@ -284,6 +324,8 @@ def resolve(
                     continue
                 res = _from_package(src, cache_dir=cache or default_cache_dir())
         except Exception as e:  # noqa: BLE001 - every failure is reported below
+            if isinstance(e, ModelError):
+                unreadable.append(e)
             reason = _short_reason(e)
             tried.append(f"{src.label()}: {reason}")
             logger.info("model source %s failed: %s", src.label(), reason)
@@ -292,6 +334,8 @@ def resolve(
         return res
     tried.insert(0, f"local folder {path}: not a directory")
     listing = "\n  - ".join(tried)
+    if unreadable:  # files that were found but cannot be converted: a ValueError, not "not found"
+        raise ModelError(f"cannot load {name!r}: {first_line(unreadable[0])}\nTried:\n  - {listing}")
     if info is None:
         close = _registry.close_matches(name)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""

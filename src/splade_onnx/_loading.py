@@ -23,10 +23,11 @@ from ._batching import vocab_chunks
 from ._cache import cached_graph, file_identity, save_model, source_fingerprint
 from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine
 from ._errors import ArgumentError, ModelError, ModelMismatchError
+from ._fastembed_rules import context_length, idf_table, special_ids
 from ._graph import CONVERTER_VERSION
 from ._graph_dense import convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
-from ._layout import NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
+from ._layout import Layout, NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
 from ._options import positive_int
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL
@@ -54,6 +55,9 @@ class LoadOptions:
     providers: Sequence[Provider] | None = None
     quantize: str | None = None
     projection: str = "auto"
+    #: A registry name whose entry applies to ``model`` when that is a folder (its query side, its FastEmbed
+    #: rules): the FastEmbed facade's ``specific_model_path``.  ``None``: the entry named by ``model``, if any.
+    entry: str | None = None
 
     def __post_init__(self) -> None:
         positive_int("threads", self.threads)
@@ -111,10 +115,13 @@ def load(
             "given; use from_pretrained(document=..., query=...) or from_pretrained(model, query=...)"
         )
     doc_name = document if document is not None else (model if model is not None else DEFAULT_MODEL)
-    info = _registry.get(str(doc_name))
+    info = _registry.get(opts.entry or str(doc_name))
     where = {"revision": opts.revision, "cache_dir": opts.cache_dir, "local_files_only": opts.local_files_only}
     res = resolve(doc_name, **where)  # type: ignore[arg-type]
     layout = read_layout(res.path)
+    rule = info.fastembed if info is not None else None
+    if info is not None and rule is not None:
+        layout = _fastembed_layout(layout, rule, info.name)
     if query is None and layout.query is None and info is not None and info.query_model is not None:
         query = info.query_model  # a two-tower pair whose document folder does not hold the query tower
     q_side: Side | None = layout.query
@@ -130,14 +137,18 @@ def load(
             )
         q_side = StaticSide(folder=layout.document.folder, weights=None, prompt=layout.document.prompt)
     doc_recipe = _recipe(res, layout.document, opts)
+    if rule == "IfSplade":  # FastEmbed zeroes the special tokens' ids in documents
+        doc_recipe = dataclasses.replace(doc_recipe, drop_ids=special_ids(layout.document.folder))
     doc = doc_recipe.build(threads=opts.threads)
     vocab = int(read_config(layout.document.folder).get("vocab_size") or doc.tokenizer.vocab_size)
     recipes = {"document": doc_recipe}
     q_engine: Engine = doc  # the query side is this network unless a side below says otherwise
     root = _graph_root(opts)
     fingerprints = [source_fingerprint(_at(res, layout.document.folder), root)]
+    if rule == "IfSplade":  # the same files give other vectors than by their own layout
+        fingerprints.append("rules:fastembed-IfSplade")
     if isinstance(q_side, StaticSide):
-        q_engine = _static_engine(q_side, vocab)
+        q_engine = _static_engine(q_side, vocab, fastembed=rule == "IfSplade")
         fingerprints.append("static:" + (file_identity(q_side.weights, root) if q_side.weights else "ones"))
     elif q_side is not None:
         q_recipe = _recipe(q_res, q_side, opts)
@@ -229,15 +240,43 @@ class _LatencyGraph:
         return int8_graph(self.tower, self.root, graph) if self.int8 else graph
 
 
-def _static_engine(side: StaticSide, vocab: int) -> StaticEngine:
-    tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
-    weights = static_weights(side, tok.vocab(), tok.unk_id)
+def _fastembed_layout(layout: Layout, rule: str, name: str) -> Layout:
+    """``layout`` as FastEmbed 0.9.1's class ``rule`` encodes it (:mod:`splade_onnx._fastembed_rules`)."""
+    n = context_length(layout.document.folder)
+    document = dataclasses.replace(
+        layout.document,
+        pooling="max",
+        activation="log1p_relu" if rule == "IfSplade" else "relu",
+        max_seq_length=n if n is not None else layout.document.max_seq_length,
+    )
+    if rule != "IfSplade":
+        return dataclasses.replace(layout, document=document, query=None)
+    q = layout.query
+    if not (isinstance(q, StaticSide) and q.weights is not None and q.weights.name == "idf.json"):
+        raise ModelError(
+            f"{name} is encoded as FastEmbed's IfSplade, whose queries are weighed from idf.json beside the model, but "
+            f"{layout.document.folder} has no idf.json; download the repository's idf.json too"
+        )
+    return dataclasses.replace(layout, document=document)
+
+
+def _static_engine(side: StaticSide, vocab: int, *, fastembed: bool = False) -> StaticEngine:
+    drop: tuple[int, ...] = ()
+    listed = None
+    if fastembed and side.weights is not None:
+        limit = context_length(side.folder)
+        tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=limit, specials=True)
+        weights, listed = idf_table(side.weights, side.folder)
+        drop = special_ids(side.folder)
+    else:
+        tok = TextTokenizer.from_folder(side.folder, max_length=None, model_limit=None, specials=False)
+        weights = static_weights(side, tok.vocab(), tok.unk_id)
     if weights.size != vocab:
         raise ModelMismatchError(
             f"the query weight table {side.weights or '(ones)'} has {weights.size} entries but the document model's "
             f"vocabulary has {vocab}: their vectors cannot be compared"
         )
-    return StaticEngine(tok, weights, prompt=side.prompt)
+    return StaticEngine(tok, weights, prompt=side.prompt, drop_ids=drop, listed=listed)
 
 
 def _combine(fingerprints: list[str]) -> str:

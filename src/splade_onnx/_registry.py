@@ -17,16 +17,45 @@ from typing import Any, Literal
 #: scores MRR@10 30.9 on MS MARCO dev; name a larger model (``list_supported_models()``) for quality.
 DEFAULT_MODEL = "rasyosef/splade-tiny"
 
-__all__ = ["DEFAULT_MODEL", "HubSource", "ModelInfo", "PackageSource", "close_matches", "get", "list_models"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "FASTEMBED_FILES",
+    "FastEmbedRule",
+    "HubSource",
+    "ModelInfo",
+    "PackageSource",
+    "close_matches",
+    "fastembed_files",
+    "get",
+    "list_models",
+]
+
+#: What FastEmbed 0.9.1 fetches from every repository besides its model file and additional files
+#: (``fastembed/common/model_management.py``, ``download_files_from_huggingface``).
+FASTEMBED_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "preprocessor_config.json",
+)
 
 
 @dataclass(frozen=True)
 class HubSource:
-    """A Hugging Face repository holding ONNX logits, safetensors, or either (``"any"``)."""
+    """A Hugging Face repository holding ONNX logits, safetensors, or either (``"any"``).
+
+    ``files``, when set, are exactly the files fetched (FastEmbed's list, for the repositories it serves)
+    instead of the format's patterns.  ``model_type`` is the repository's ``config.json`` ``model_type`` when
+    the registry knows it: a safetensors source whose architecture the converter cannot read is refused
+    before anything is downloaded.
+    """
 
     repo_id: str
     format: Literal["onnx", "safetensors", "any"]
     revision: str | None = None
+    files: tuple[str, ...] = ()
+    model_type: str | None = None
 
     def label(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""
@@ -53,6 +82,14 @@ Source = HubSource | PackageSource
 
 
 QueryMode = Literal["same", "two-tower", "static"]
+#: FastEmbed 0.9.1's classes for SPLADE models: ``SpladePP`` (``fastembed/sparse/splade_pp.py``) and the
+#: inference-free ``IfSplade`` (``fastembed/sparse/if_splade.py``).
+FastEmbedRule = Literal["SpladePP", "IfSplade"]
+
+
+def fastembed_files(model_file: str, *additional: str) -> tuple[str, ...]:
+    """The files FastEmbed 0.9.1 fetches for a model: :data:`FASTEMBED_FILES`, its model file, its additional files."""
+    return (*FASTEMBED_FILES, model_file, *additional)
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,9 @@ class ModelInfo:
     ``"two-tower"`` loads ``query_model`` as the query network, and ``"static"`` requires a query
     weight table in the model folder (``static_query="table"``) or weighs every query token 1
     (``static_query="tokens"``, a plain bag of tokens).
+
+    ``fastembed`` names the FastEmbed 0.9.1 class that serves the model; loading it by this entry then
+    encodes as that class does (:mod:`splade_onnx._fastembed_rules`), whatever the folder's own layout says.
     """
 
     name: str
@@ -81,6 +121,7 @@ class ModelInfo:
     parameters: str | None = None
     card: str = ""
     aliases: tuple[str, ...] = ()
+    fastembed: FastEmbedRule | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -118,7 +159,7 @@ _MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
         name="prithivida/Splade_PP_en_v1",
         sources=(
-            HubSource("Qdrant/Splade_PP_en_v1", "onnx"),
+            HubSource("Qdrant/Splade_PP_en_v1", "onnx", files=fastembed_files("model.onnx")),
             HubSource("prithivida/Splade_PP_en_v1", "safetensors"),
         ),
         license="apache-2.0",
@@ -128,6 +169,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         architecture="BertForMaskedLM (12 layers, 768 hidden)",
         description="SPLADE++ (independent implementation), English; the model FastEmbed's docs use.",
         aliases=("prithvida/Splade_PP_en_v1", "Qdrant/Splade_PP_en_v1"),
+        fastembed="SpladePP",
     ),
     ModelInfo(
         name="naver/splade-cocondenser-ensembledistil",
@@ -316,6 +358,62 @@ _MODELS: tuple[ModelInfo, ...] = (
         parameters="28.8M",
         description="Small SPLADE, MS MARCO dev MRR@10 35.4.",
         card="huggingface.co/rasyosef/splade-small",
+    ),
+    # FastEmbed 0.9.1 serves it as IfSplade (fastembed/sparse/if_splade.py). 133M and 0.546: the card field's page;
+    # apache-2.0 and model_type "new" (GTE custom code): huggingface.co/opensearch-project/<name>'s file pages.
+    ModelInfo(
+        name="opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
+        sources=(
+            HubSource(
+                "Qdrant/opensearch-neural-sparse-encoding-doc-v3-gte",
+                "onnx",
+                files=fastembed_files("model.onnx", "idf.json"),
+            ),
+            HubSource(
+                "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte", "safetensors", model_type="new"
+            ),
+        ),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=563.2,  # FastEmbed's size_in_GB=0.55
+        vocab_size=30522,
+        architecture="GTE (model_type 'new', custom code): the ONNX export only",
+        parameters="133M",
+        activation="log1p_relu",
+        description="OpenSearch inference-free sparse encoder v3 on GTE: BEIR-13 avg nDCG@10 0.546. Encoded as "
+        "FastEmbed does: Qdrant's ONNX export, special tokens zeroed in documents, queries weighed from idf.json.",
+        query_mode="static",
+        static_query="table",
+        card="opensearch.org/blog/advancing-search-with-opensearch-v3-neural-sparse-models-and-a-multilingual-retrieval-model",
+        aliases=("Qdrant/opensearch-neural-sparse-encoding-doc-v3-gte",),
+        fastembed="IfSplade",
+    ),
+    ModelInfo(
+        name="opensearch-project/opensearch-neural-sparse-encoding-multilingual-v1",
+        sources=(HubSource("opensearch-project/opensearch-neural-sparse-encoding-multilingual-v1", _ST),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=670.0,  # model.safetensors on the repository's file list
+        vocab_size=105879,
+        architecture="BertForMaskedLM (12 layers, 768 hidden, uncased multilingual vocabulary)",
+        parameters="160M",
+        description="OpenSearch inference-free multilingual sparse encoder v1: MIRACL avg nDCG@10 0.629 "
+        "(Thai excluded).",
+        query_mode="static",
+        static_query="table",
+        card="huggingface.co/opensearch-project/opensearch-neural-sparse-encoding-multilingual-v1",
+    ),
+    ModelInfo(
+        name="ibm-granite/granite-embedding-30m-sparse",
+        sources=(HubSource("ibm-granite/granite-embedding-30m-sparse", _ST),),
+        license="apache-2.0",
+        commercial_use=True,
+        size_mb=None,
+        vocab_size=50265,
+        architecture="RobertaForMaskedLM (RoBERTa BPE vocabulary)",
+        parameters="30M",
+        description="IBM Granite sparse bi-encoder, English (released 2025-02-26); max pooling of log(1 + relu).",
+        card="huggingface.co/ibm-granite/granite-embedding-30m-sparse",
     ),
 )
 
