@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 XDIST  ?= -n 2 --dist loadgroup
 
 .PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
-	golden golden-families clean docs
+	golden golden-families golden-fastembed clean docs
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ golden-families: .venv-st/.installed $(STAMP)
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -e . fastembed==0.9.1 ir-measures pytrec-eval-terrier bm25s matplotlib
 	touch $@
+
+# FastEmbed's own vectors on look-alikes of the repositories it downloads, and its model list (FastEmbed 0.9.1).
+golden-fastembed: .venv-bench/.installed
+	HF_HUB_OFFLINE=1 PYTHONPATH=src:tests .venv-bench/bin/python scripts/make_golden_fastembed.py
 
 bench-prepare: .venv-ref/.installed $(STAMP)
 	.venv-ref/bin/python benchmarks/prepare.py --tiny-dir "$(TINY_DIR)"
