@@ -6,6 +6,7 @@ any weight is downloaded."""
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,14 @@ def test_the_facade_loads_fastembed_names_and_encodes_as_fastembed(
     assert_same(list(model.query_embed(texts)), case["queries"], f"{name} query_embed")
 
 
+def test_worker_processes_encode_by_the_same_rules(hub_cache: Path) -> None:
+    """Workers rebuild the document side from its recipe, the special ids FastEmbed zeroes included."""
+    enc = SpladeEncoder.from_pretrained(GTE, cache_dir=hub_cache, local_files_only=True)
+    assert enc.loaded.recipes["document"].drop_ids == (0, 100, 101, 102, 103)  # [PAD] [UNK] [CLS] [SEP] [MASK]
+    docs = list(enc.embed(GOLDEN["texts"], parallel=2, batch_size=GOLDEN["batch_size"]))
+    assert_same(docs, GOLDEN["models"][GTE]["documents"], "parallel documents")
+
+
 def test_the_facade_applies_fastembed_rules_to_specific_model_path(hub_cache: Path) -> None:
     """FastEmbed encodes ``specific_model_path`` by the rules of the model it is named for; so does the facade."""
     snap = hub_cache / "hf" / f"models--{GOLDEN['models'][GTE]['repo'].replace('/', '--')}" / "snapshots" / COMMIT
@@ -108,6 +117,16 @@ def test_fastembed_query_rule_differs_from_sentence_transformers_where_it_should
     assert len(special) == 0
     assert tok.token_to_id(IDF_FOREIGN) is None
     assert enc.query_max_length == enc.max_length == 24  # tokenizer_config.json: min(model_max_length, max_length)
+    # a long text (windows: no truncation) takes the table's array path: the same rule as a query's
+    ids = tok.encode(["paris is the [MASK] of france, the moon and the mission"])[0]
+    assert len(ids * 30) > 256
+    shipped = pickle.loads(pickle.dumps(enc.loaded.query))  # as Ray ships a static side to its actors
+    assert shipped.vector(ids) == enc.loaded.query.vector(ids)
+    assert (
+        enc.loaded.query.vector(ids * 30)
+        == enc.loaded.query.vector(ids)
+        == enc.encode_queries(["paris is the [MASK] of france, the moon and the mission"])[0]
+    )
 
 
 def test_every_splade_model_of_fastembed_is_in_the_registry() -> None:

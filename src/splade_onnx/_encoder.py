@@ -157,7 +157,7 @@ class SpladeEncoder:
 
     @property
     def query_max_length(self) -> int:
-        """Queries are truncated to this many tokens (content tokens only on a static side)."""
+        """Queries are truncated to this many tokens (content tokens only on a static side, but FastEmbed's)."""
         return self.loaded.query.max_length
 
     def __repr__(self) -> str:
