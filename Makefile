@@ -67,6 +67,7 @@ TINY_DIR = $$($(BIN)/python -c "from splade_onnx._hub import resolve; print(reso
 
 golden: .venv-ref/.installed $(STAMP)
 	.venv-ref/bin/python scripts/make_golden.py --model-dir "$(TINY_DIR)"
+	.venv-ref/bin/python scripts/make_golden_modernbert.py --model-dir "$(TINY_DIR)"
 
 # The model-family fixtures and their references need sentence-transformers 6.x beside torch.
 .venv-st/.installed:

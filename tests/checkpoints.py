@@ -128,14 +128,16 @@ class _Seeded:
     def w(self, *shape: int, std: float | None = None) -> np.ndarray:
         return (self.rng.standard_normal(shape) * (self.std if std is None else std)).astype(np.float32)
 
-    def ln(self, prefix: str, n: int) -> None:
+    def ln(self, prefix: str, n: int, *, bias: bool = True) -> None:
         g, b = ("gamma", "beta") if self.legacy else ("weight", "bias")
         self.t[f"{prefix}.{g}"] = (1 + self.rng.standard_normal(n) * 0.1).astype(np.float32)
-        self.t[f"{prefix}.{b}"] = self.w(n, std=0.1)
+        if bias:
+            self.t[f"{prefix}.{b}"] = self.w(n, std=0.1)
 
-    def lin(self, prefix: str, n_out: int, n_in: int) -> None:
+    def lin(self, prefix: str, n_out: int, n_in: int, *, bias: bool = True) -> None:
         self.t[f"{prefix}.weight"] = self.w(n_out, n_in, std=1 / np.sqrt(n_in) if self.fan_in else None)
-        self.t[f"{prefix}.bias"] = self.w(n_out, std=0.1)
+        if bias:
+            self.t[f"{prefix}.bias"] = self.w(n_out, std=0.1)
 
     def bert(self, base: str, *, vocab: int, hidden: int, inner: int, positions: int, types: int, layers: int) -> None:
         """Embeddings and encoder layers of a BERT or RoBERTa (``base`` "bert" / "roberta")."""
@@ -228,6 +230,124 @@ def write_checkpoint(name: str, folder: Path, seed: int = 0) -> dict[str, Any]:
     save_file(t, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
     return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Tiny ModernBertForMaskedLM checkpoints with BERT's 30,522-token vocabulary (splade-tiny's
+# tokenizer): too big to commit, so the tests write them byte for byte from the seed and the
+# output-bias shift that scripts/make_golden_modernbert.py recorded in tests/golden/modernbert.json.
+# --------------------------------------------------------------------------------------------
+
+_MODERNBERT_BASE: dict[str, Any] = {
+    "model_type": "modernbert",
+    "architectures": ["ModernBertForMaskedLM"],
+    "vocab_size": 30522,
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 128,
+    "pad_token_id": 0,
+    "cls_token_id": 101,
+    "bos_token_id": 101,
+    "sep_token_id": 102,
+    "eos_token_id": 102,
+    "embedding_dropout": 0.0,
+    "attention_dropout": 0.0,
+    "mlp_dropout": 0.0,
+    "initializer_range": 0.02,
+}
+
+#: name -> config.json of the ModernBERT cases.
+MODERNBERT_CASES: dict[str, dict[str, Any]] = {
+    # ModernBERT-base's flags, in the config form it was published with (transformers 4.4x): no biases but
+    # the decoder's, tied decoder, global layers 0 and 3 of 4, a legacy (ignored) position_embedding_type.
+    "modernbert": {
+        **_MODERNBERT_BASE,
+        "hidden_activation": "gelu",
+        "classifier_activation": "gelu",
+        "norm_eps": 1e-5,
+        "layer_norm_eps": 1e-5,
+        "norm_bias": False,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "classifier_bias": False,
+        "decoder_bias": True,
+        "tie_word_embeddings": True,
+        "global_attn_every_n_layers": 3,
+        "global_rope_theta": 160000.0,
+        "local_rope_theta": 10000.0,
+        "local_attention": 16,
+        "position_embedding_type": "absolute",
+        "classifier_pooling": "mean",
+    },
+    # transformers 5's config form (layer_types, rope_parameters), every bias on, an untied decoder, a local first
+    # layer, an odd local_attention (11: |i - j| <= 5) and other activations.
+    "modernbert-biases-untied": {
+        **_MODERNBERT_BASE,
+        "hidden_activation": "silu",
+        "classifier_activation": "gelu_pytorch_tanh",
+        "norm_eps": 1e-6,
+        "norm_bias": True,
+        "attention_bias": True,
+        "mlp_bias": True,
+        "classifier_bias": True,
+        "decoder_bias": True,
+        "tie_word_embeddings": False,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+        "rope_parameters": {
+            "full_attention": {"rope_type": "default", "rope_theta": 1000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 500.0},
+        },
+        "local_attention": 11,
+    },
+}
+
+
+def modernbert_tensors(name: str, *, seed: int, bias_shift: float = 0.0) -> dict[str, np.ndarray]:
+    """The state dict of ModernBERT case ``name``, keyed as transformers saves ``ModernBertForMaskedLM`` (a tied
+    decoder has no ``decoder.weight``), every tensor from ``np.random.default_rng(seed)`` in a fixed order; the
+    float32 ``bias_shift`` is subtracted from ``decoder.bias`` (how the oracle makes the vectors sparse)."""
+    cfg = MODERNBERT_CASES[name]
+    shift = np.float32(bias_shift)
+    if float(shift) != bias_shift:
+        raise ValueError(f"bias_shift {bias_shift!r} is not a float32 value")
+    V, H, F = cfg["vocab_size"], cfg["hidden_size"], cfg["intermediate_size"]
+    norm, attn, mlp = cfg["norm_bias"], cfg["attention_bias"], cfg["mlp_bias"]
+    r = _Seeded(seed, std=0.2, fan_in=True)
+    t = r.t
+    t["model.embeddings.tok_embeddings.weight"] = r.w(V, H)
+    r.ln("model.embeddings.norm", H, bias=norm)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}"
+        if i:
+            r.ln(f"{p}.attn_norm", H, bias=norm)
+        r.lin(f"{p}.attn.Wqkv", 3 * H, H, bias=attn)
+        r.lin(f"{p}.attn.Wo", H, H, bias=attn)
+        r.ln(f"{p}.mlp_norm", H, bias=norm)
+        r.lin(f"{p}.mlp.Wi", 2 * F, H, bias=mlp)
+        r.lin(f"{p}.mlp.Wo", H, F, bias=mlp)
+    r.ln("model.final_norm", H, bias=norm)
+    r.lin("head.dense", H, H, bias=cfg["classifier_bias"])
+    r.ln("head.norm", H, bias=norm)
+    if not cfg["tie_word_embeddings"]:
+        t["decoder.weight"] = r.w(V, H)
+    t["decoder.bias"] = r.w(V, std=0.5) - shift
+    assert t["decoder.bias"].dtype == np.float32
+    return t
+
+
+def write_modernbert(name: str, folder: Path, *, seed: int, bias_shift: float, tokenizer_dir: Path) -> str:
+    """Write ModernBERT case ``name`` to ``folder``: config.json, model.safetensors (metadata ``{"format": "pt"}``,
+    as transformers saves it) and the tokenizer files of ``tokenizer_dir`` (splade-tiny's); returns the weights'
+    sha256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "model.safetensors"
+    save_file(modernbert_tensors(name, seed=seed, bias_shift=bias_shift), str(weights), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(MODERNBERT_CASES[name], indent=1))
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(tokenizer_dir / f, folder / f)
+    return hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -103,14 +103,20 @@ class GraphBuilder:
     def op(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs: Any) -> str:
         return self.node(op_type, inputs, self.name(hint or op_type.lower()), **attrs)
 
-    def linear(self, x: str, wb: tuple[Array, Array], hint: str) -> str:
+    def linear(self, x: str, wb: tuple[Array, Array | None], hint: str) -> str:
+        """``x @ W.T + b`` for a ``(weight [out, in], bias)`` pair; a layer without bias (``None``) is the MatMul."""
         w = self.const(wb[0].T.copy(), f"{hint}.weight")
+        if wb[1] is None:
+            return self.op("MatMul", [x, w], hint)
         b = self.const(wb[1], f"{hint}.bias")
         return self.op("Add", [self.op("MatMul", [x, w]), b], hint)
 
-    def layer_norm(self, x: str, gb: tuple[Array, Array], eps: float, hint: str) -> str:
-        g, b = self.const(gb[0], f"{hint}.weight"), self.const(gb[1], f"{hint}.bias")
-        return self.op("LayerNormalization", [x, g, b], hint, axis=-1, epsilon=eps)
+    def layer_norm(self, x: str, gb: tuple[Array, Array | None], eps: float, hint: str) -> str:
+        """LayerNorm over the last axis with ``(weight, bias)``; a norm without bias (``None``) omits the input."""
+        inputs = [x, self.const(gb[0], f"{hint}.weight")]
+        if gb[1] is not None:
+            inputs.append(self.const(gb[1], f"{hint}.bias"))
+        return self.op("LayerNormalization", inputs, hint, axis=-1, epsilon=eps)
 
     def model(
         self,

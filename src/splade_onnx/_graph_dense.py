@@ -5,6 +5,11 @@ The graph takes ``input_ids`` and ``attention_mask`` ([batch, seq] int64) and re
 of the graph, in vocabulary slices (:func:`~splade_onnx._batching.vocab_chunks`), so the ``[batch, seq, vocab]``
 logits never leave onnxruntime.  An ONNX export that outputs ``logits`` gets the same pooling appended
 (:func:`pool_logits_model`).
+
+The encoder is BERT's (post-LayerNorm blocks, absolute or RoBERTa positions) unless the spec says otherwise, and
+the blocks that differ are here beside it: pre-LayerNorm blocks with a final LayerNorm, rotary positions
+(:func:`_rotary_tables`, :func:`_rotate`), local attention (:func:`_window_bias`), the gated MLP (:func:`_mlp`),
+linears and LayerNorms without bias, and the MLM transform's own activation: ModernBERT.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -21,6 +26,7 @@ from ._batching import vocab_chunks
 from ._errors import ModelError
 from ._graph import (
     APPEND_START,
+    BOOL,
     FLOAT,
     INT32,
     INT64,
@@ -31,7 +37,7 @@ from ._graph import (
     token_mask,
     value,
 )
-from ._spec import Array, EncoderSpec, load_spec
+from ._spec import Array, EncoderSpec, LayerWeights, Linear, load_spec
 
 if TYPE_CHECKING:
     import onnx
@@ -152,6 +158,121 @@ def add_fused_pooling(
     b.node("Identity", [summed], out, name="splade_pool")
 
 
+class _Heads(NamedTuple):
+    """What every attention layer shares: the shapes that split and merge the heads, the score scale, the
+    additive bias of its mask (global or local) and the head width."""
+
+    split: str
+    merge: str
+    scale: str
+    bias: str
+    head_dim: int
+
+
+def _bias(wb: Linear) -> Array:
+    """A linear layer's bias, zeros when it has none."""
+    return np.zeros(len(wb[0]), np.float32) if wb[1] is None else wb[1]
+
+
+def _norm(b: GraphBuilder, x: str, ln: Linear | None, eps: float, hint: str) -> str:
+    """The LayerNorm ``ln`` of ``x``; ``x`` itself where the block has none (ModernBERT's first ``attn_norm``)."""
+    return x if ln is None else b.layer_norm(x, ln, eps, hint)
+
+
+def _embeddings(b: GraphBuilder, spec: EncoderSpec, ids: str) -> str:
+    """Word embeddings, plus absolute (or RoBERTa) position embeddings unless the positions are rotary."""
+    word = b.op("Gather", [b.const(spec.word, "word_embeddings"), ids])
+    if spec.position is None:
+        return word
+    table = b.const(spec.position, "position_embeddings")
+    if spec.roberta_positions:
+        # RoBERTa: positions count non-padding tokens, offset by padding_idx.
+        notpad = b.op("Cast", [b.op("Not", [b.op("Equal", [ids, b.const(spec.pad_id, dtype=np.int64)])])], to=INT64)
+        pid = b.op(
+            "Add",
+            [
+                b.op("Mul", [b.op("CumSum", [notpad, b.const(1, dtype=np.int64)]), notpad]),
+                b.const(spec.pad_id, dtype=np.int64),
+            ],
+        )
+        pos = b.op("Gather", [table, pid])
+    else:
+        seq = b.op("Shape", [ids], start=1, end=2)
+        pos = b.op("Slice", [table, b.const([0], dtype=np.int64), seq, b.const([0], dtype=np.int64)])
+    return b.op("Add", [word, pos])
+
+
+def _window_bias(b: GraphBuilder, mask: str, window: int) -> str:
+    """``[batch, 1, seq, seq]`` additive attention bias of local attention: 0 where key ``j`` is a token of the
+    text and ``|i - j| <= window``, the float32 minimum elsewhere (one minimum, never two added: a padding query
+    with no key in reach gets uniform weights, as in transformers' eager attention, not NaN)."""
+    seq = b.op("Squeeze", [b.op("Shape", [mask], start=1, end=2)])
+    pos = b.op("Range", [b.const(0, dtype=np.int64), seq, b.const(1, dtype=np.int64)])
+    rows = b.op("Unsqueeze", [pos, b.const([1], dtype=np.int64)])
+    cols = b.op("Unsqueeze", [pos, b.const([0], dtype=np.int64)])
+    near = b.op("LessOrEqual", [b.op("Abs", [b.op("Sub", [rows, cols])]), b.const(window, dtype=np.int64)])
+    keys = b.op("Unsqueeze", [b.op("Cast", [mask], to=BOOL), b.const([1, 2], dtype=np.int64)])  # [batch, 1, 1, seq]
+    return b.op("Where", [b.op("And", [near, keys]), b.const(0.0), b.const(_F32_MIN)], f"window_bias.{window}")
+
+
+def _rotary_tables(b: GraphBuilder, ids: str, theta: float, head_dim: int, positions: int) -> tuple[str, str]:
+    """cos and sin ``[seq, 1, head_dim / 2]`` of the default rotary embeddings for positions ``0 .. seq - 1``, as
+    transformers computes them: frequencies ``1 / theta ** (2k / head_dim)`` and angles ``position x frequency`` in
+    float32; cos and sin of those angles rounded from float64 (within an ulp of torch's float32 ones)."""
+    exponent = (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)).astype(np.float64)
+    inv_freq = np.float32(1.0) / np.power(np.float64(theta), exponent).astype(np.float32)
+    angles = (np.arange(positions, dtype=np.float32)[:, None] * inv_freq[None, :]).astype(np.float64)
+    seq = b.op("Shape", [ids], start=1, end=2)
+    out = []
+    for name, table in (("cos", np.cos(angles)), ("sin", np.sin(angles))):
+        t = b.const(table[:, None, :].astype(np.float32), f"rotary.{name}.{theta:g}")
+        out.append(b.op("Slice", [t, b.const([0], dtype=np.int64), seq, b.const([0], dtype=np.int64)]))
+    return out[0], out[1]
+
+
+def _rotate(b: GraphBuilder, x: str, rope: tuple[str, str], half: int) -> str:
+    """``x`` [batch, seq, heads, head_dim] rotated as transformers' ``x cos + rotate_half(x) sin``: with halves
+    ``x1, x2``, ``[x1 cos - x2 sin, x2 cos + x1 sin]`` (the same products and sums, so the same rounding)."""
+    cos, sin = rope
+    axis = b.const([3], dtype=np.int64)
+    x1 = b.op("Slice", [x, b.const([0], dtype=np.int64), b.const([half], dtype=np.int64), axis])
+    x2 = b.op("Slice", [x, b.const([half], dtype=np.int64), b.const([2 * half], dtype=np.int64), axis])
+    first = b.op("Sub", [b.op("Mul", [x1, cos]), b.op("Mul", [x2, sin])])
+    second = b.op("Add", [b.op("Mul", [x2, cos]), b.op("Mul", [x1, sin])])
+    return b.op("Concat", [first, second], axis=3)
+
+
+def _attention(b: GraphBuilder, x: str, L: LayerWeights, p: str, heads: _Heads, rope: tuple[str, str] | None) -> str:
+    """Multi-head attention of ``x`` up to the merged heads (before the output projection); ``rope``: the rotary
+    tables, applied to q and k."""
+    split_heads, merge_heads, scale, bias, hd = heads
+    q = b.op("Reshape", [b.linear(x, L.q, f"{p}.q"), split_heads])
+    if rope is not None:
+        q = _rotate(b, q, rope, hd // 2)
+    q = b.op("Transpose", [q], perm=[0, 2, 1, 3])
+    k = b.op("Reshape", [b.linear(x, L.k, f"{p}.k"), split_heads])
+    if rope is not None:
+        k = _rotate(b, k, rope, hd // 2)
+    k = b.op("Transpose", [k], perm=[0, 2, 3, 1])
+    v = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.v, f"{p}.v"), split_heads])], perm=[0, 2, 1, 3])
+    scores = b.op("Add", [b.op("Mul", [b.op("MatMul", [q, k]), scale]), bias])
+    ctx = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
+    return b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_heads])
+
+
+def _mlp(b: GraphBuilder, x: str, L: LayerWeights, p: str, act: Callable[[GraphBuilder, str], str], gated: bool) -> str:
+    """The MLP up to its output projection: ``act(x W_in)``, or gated (GeGLU) ``act(input) * gate`` with the
+    input the first half of ``x W_in`` and the gate the second."""
+    h = b.linear(x, L.ffn_in, f"{p}.ffn_in")
+    if not gated:
+        return act(b, h)
+    width = int(L.ffn_in[0].shape[0]) // 2
+    axis = b.const([2], dtype=np.int64)
+    first = b.op("Slice", [h, b.const([0], dtype=np.int64), b.const([width], dtype=np.int64), axis])
+    gate = b.op("Slice", [h, b.const([width], dtype=np.int64), b.const([2 * width], dtype=np.int64), axis])
+    return b.op("Mul", [act(b, first), gate])
+
+
 def build_graph(
     spec: EncoderSpec,
     *,
@@ -176,28 +297,19 @@ def build_graph(
     H, nh = spec.hidden, spec.num_heads
     hd = H // nh
     act = _activation(spec.activation)
-
-    word = b.op("Gather", [b.const(spec.word, "word_embeddings"), ids])
-    table = b.const(spec.position, "position_embeddings")
-    if spec.roberta_positions:
-        # RoBERTa: positions count non-padding tokens, offset by padding_idx.
-        notpad = b.op("Cast", [b.op("Not", [b.op("Equal", [ids, b.const(spec.pad_id, dtype=np.int64)])])], to=INT64)
-        pid = b.op(
-            "Add",
-            [
-                b.op("Mul", [b.op("CumSum", [notpad, b.const(1, dtype=np.int64)]), notpad]),
-                b.const(spec.pad_id, dtype=np.int64),
-            ],
+    head_act = _activation(spec.head_activation or spec.activation)
+    if fused_attention and (spec.pre_norm or spec.position is None):
+        raise ModelError(
+            f"fused_attention=True is not supported for {spec.family}: onnxruntime's contrib Attention op has no "
+            "rotary positions or local attention; build the graph with standard ops (fused_attention=False)"
         )
-        pos = b.op("Gather", [table, pid])
-    else:
-        seq = b.op("Shape", [ids], start=1, end=2)
-        pos = b.op("Slice", [table, b.const([0], dtype=np.int64), seq, b.const([0], dtype=np.int64)])
-    x = b.layer_norm(b.op("Add", [word, pos]), spec.emb_ln, spec.eps, "emb_ln")
+
+    x = b.layer_norm(_embeddings(b, spec, ids), spec.emb_ln, spec.eps, "emb_ln")
 
     maskf = b.op("Cast", [mask], to=FLOAT)
     bias = b.op("Mul", [b.op("Sub", [b.const(1.0), maskf]), b.const(_F32_MIN)])
-    bias = b.op("Unsqueeze", [bias, b.const([1, 2], dtype=np.int64)], "attn_bias")
+    biases: dict[int | None, str] = {None: b.op("Unsqueeze", [bias, b.const([1, 2], dtype=np.int64)], "attn_bias")}
+    rotary: dict[float, tuple[str, str]] = {}
     split_heads = b.const([0, 0, nh, hd], dtype=np.int64)
     merge_heads = b.const([0, 0, H], dtype=np.int64)
     scale = b.const(1.0 / math.sqrt(hd))
@@ -207,23 +319,31 @@ def build_graph(
         p = f"layer{i}"
         if fused_attention:  # onnxruntime's contrib Attention: QKV in one GEMM, masked softmax, heads merged
             qkv_w = b.const(np.concatenate([L.q[0].T, L.k[0].T, L.v[0].T], axis=1), f"{p}.qkv.weight")
-            qkv_b = b.const(np.concatenate([L.q[1], L.k[1], L.v[1]]), f"{p}.qkv.bias")
+            qkv_b = b.const(np.concatenate([_bias(L.q), _bias(L.k), _bias(L.v)]), f"{p}.qkv.bias")
             ctx = b.op("Attention", [x, qkv_w, qkv_b, mask_i32], f"{p}.attention", domain="com.microsoft", num_heads=nh)
-            x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
+            x = _norm(b, b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
             h = act(b, b.linear(x, L.ffn_in, f"{p}.ffn_in"))
-            x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
+            x = _norm(b, b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
             continue
-        q = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.q, f"{p}.q"), split_heads])], perm=[0, 2, 1, 3])
-        k = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.k, f"{p}.k"), split_heads])], perm=[0, 2, 3, 1])
-        v = b.op("Transpose", [b.op("Reshape", [b.linear(x, L.v, f"{p}.v"), split_heads])], perm=[0, 2, 1, 3])
-        scores = b.op("Add", [b.op("Mul", [b.op("MatMul", [q, k]), scale]), bias])
-        ctx = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
-        ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_heads])
-        x = b.layer_norm(b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
-        h = act(b, b.linear(x, L.ffn_in, f"{p}.ffn_in"))
-        x = b.layer_norm(b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
+        if L.window not in biases and L.window is not None:
+            biases[L.window] = _window_bias(b, mask, L.window)
+        if L.rope_theta is not None and L.rope_theta not in rotary:
+            rotary[L.rope_theta] = _rotary_tables(b, ids, L.rope_theta, hd, spec.rope_positions)
+        rope = rotary.get(L.rope_theta) if L.rope_theta is not None else None
+        heads = _Heads(split_heads, merge_heads, scale, biases[L.window], hd)
+        if spec.pre_norm:  # x + attention(ln1(x)), then x + mlp(ln2(x))
+            ctx = _attention(b, _norm(b, x, L.ln1, spec.eps, f"{p}.ln1"), L, p, heads, rope)
+            x = b.op("Add", [x, b.linear(ctx, L.attn_out, f"{p}.attn_out")])
+            h = _mlp(b, _norm(b, x, L.ln2, spec.eps, f"{p}.ln2"), L, p, act, spec.gated_mlp)
+            x = b.op("Add", [x, b.linear(h, L.ffn_out, f"{p}.ffn_out")])
+            continue
+        ctx = _attention(b, x, L, p, heads, rope)
+        x = _norm(b, b.op("Add", [b.linear(ctx, L.attn_out, f"{p}.attn_out"), x]), L.ln1, spec.eps, f"{p}.ln1")
+        h = _mlp(b, x, L, p, act, spec.gated_mlp)
+        x = _norm(b, b.op("Add", [b.linear(h, L.ffn_out, f"{p}.ffn_out"), x]), L.ln2, spec.eps, f"{p}.ln2")
+    x = _norm(b, x, spec.final_ln, spec.eps, "final_ln")
 
-    h = b.layer_norm(act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
+    h = b.layer_norm(head_act(b, b.linear(x, spec.head_dense, "head.dense")), spec.head_ln, spec.eps, "head.ln")
     if pooled:
         n = chunks or vocab_chunks(spec.vocab)
         add_fused_pooling(

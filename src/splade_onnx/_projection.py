@@ -112,11 +112,15 @@ class Plan:
 
 
 def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
-    """``(hidden, layers, intermediate, vocab)`` from a BERT/RoBERTa/DistilBERT ``config.json``."""
+    """``(hidden, layers, intermediate, vocab)`` from a BERT/RoBERTa/DistilBERT/ModernBERT ``config.json``; a gated
+    MLP's (ModernBERT's) intermediate size counts 3/2, for its three projections (:attr:`EncoderSpec.mlp_width`)."""
     try:
         hidden = int(config.get("hidden_size") or config["dim"])
         layers = int(config.get("num_hidden_layers") or config["n_layers"])
-        return hidden, layers, int(config.get("intermediate_size") or config["hidden_dim"]), int(config["vocab_size"])
+        inner = int(config.get("intermediate_size") or config["hidden_dim"])
+        if config.get("model_type") == "modernbert":
+            inner = inner * 3 // 2
+        return hidden, layers, inner, int(config["vocab_size"])
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -177,7 +181,7 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
     stats = FitStats(
         hidden=spec.hidden,
         layers=len(spec.layers),
-        intermediate=int(spec.layers[0].ffn_in[0].shape[0]),
+        intermediate=spec.mlp_width,
         vocab=spec.vocab,
         kept=kept_shares(long, spec.decoder, spec.decoder_bias, basis),
         tokens=int(np.mean([len(h) for h in long])),

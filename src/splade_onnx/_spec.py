@@ -2,9 +2,11 @@
 
 The spec holds every tensor a SPLADE graph needs under this project's names, whatever the checkpoint calls them,
 so the graph writers (:mod:`splade_onnx._graph_dense`, :mod:`splade_onnx._graph_pruned`) never see a
-checkpoint's naming.  Supported: BERT, DistilBERT and RoBERTa (tested); XLM-RoBERTa and CamemBERT read as
-RoBERTa (not yet tested).  All are post-LayerNorm encoders with a transform + LayerNorm + tied or untied decoder
-MLM head.
+checkpoint's naming.  Supported: BERT, DistilBERT, RoBERTa and XLM-RoBERTa (tested); CamemBERT reads as RoBERTa;
+ModernBERT (tested).  All have a transform + LayerNorm + tied or untied decoder MLM head.  BERT, DistilBERT and
+RoBERTa are post-LayerNorm encoders with absolute positions; ModernBERT (:func:`_read_modernbert`) has
+pre-LayerNorm blocks, rotary positions, alternating global and sliding-window attention, a GeGLU MLP, and
+linears and LayerNorms whose biases its config switches off, which is what the spec's optional fields say.
 
 **Adding an architecture.** Write one reader ``(weights, config) -> EncoderSpec`` that maps the checkpoint's
 tensor names onto :class:`EncoderSpec` (see :func:`_read_distilbert`), and register it under the checkpoint's
@@ -26,23 +28,36 @@ from numpy.typing import NDArray
 
 from ._errors import FileMissingError, ModelError
 
-__all__ = ["SPEC_READERS", "EncoderSpec", "LayerWeights", "Weights", "load_spec", "load_tensors"]
+__all__ = ["SPEC_READERS", "Array", "EncoderSpec", "LayerWeights", "Linear", "Weights", "load_spec", "load_tensors"]
 
 Array = NDArray[np.float32]
 
 
+#: A linear layer's ``(weight [out, in], bias)``, or a LayerNorm's ``(weight, bias)``; ``None`` when it has no bias.
+Linear = tuple[Array, Array | None]
+
+
 @dataclass
 class LayerWeights:
-    """One encoder block's ``(weight, bias)`` pairs, weights as the checkpoint stores them ([out, in])."""
+    """One encoder block, weights as the checkpoint stores them ([out, in]).
 
-    q: tuple[Array, Array]
-    k: tuple[Array, Array]
-    v: tuple[Array, Array]
-    attn_out: tuple[Array, Array]
-    ln1: tuple[Array, Array]
-    ffn_in: tuple[Array, Array]
-    ffn_out: tuple[Array, Array]
-    ln2: tuple[Array, Array]
+    Post-LayerNorm blocks (BERT): ``ln1`` follows the attention and ``ln2`` the MLP.  Pre-LayerNorm blocks
+    (:attr:`EncoderSpec.pre_norm`): ``ln1`` precedes the attention (``None``: none, ModernBERT's first layer)
+    and ``ln2`` the MLP.
+    """
+
+    q: Linear
+    k: Linear
+    v: Linear
+    attn_out: Linear
+    ln1: Linear | None
+    ffn_in: Linear  # a gated MLP's holds [input; gate] rows: 2 x its width
+    ffn_out: Linear
+    ln2: Linear
+    #: Local attention: a query sees the keys at most this many positions away; ``None``: every key.
+    window: int | None = None
+    #: Rotary position embeddings' base (theta) for this layer's queries and keys; ``None``: no rotary.
+    rope_theta: float | None = None
 
 
 @dataclass
@@ -54,16 +69,25 @@ class EncoderSpec:
     activation: str
     eps: float
     word: Array
-    position: Array  # token-type row 0 already added
-    emb_ln: tuple[Array, Array]
+    position: Array | None  # token-type row 0 already added; None when positions are rotary
+    emb_ln: Linear
     layers: list[LayerWeights]
-    head_dense: tuple[Array, Array]
-    head_ln: tuple[Array, Array]
+    head_dense: Linear
+    head_ln: Linear
     decoder: Array  # [vocab, hidden]
-    decoder_bias: Array
+    decoder_bias: Array  # zeros when the decoder has none
     roberta_positions: bool = False
     pad_id: int = 0
     notes: list[str] = field(default_factory=list)
+    #: Pre-LayerNorm blocks (``x + f(ln(x))``) with ``final_ln`` after the last one (ModernBERT).
+    pre_norm: bool = False
+    final_ln: Linear | None = None
+    #: A gated MLP: ``activation(input) * gate``, the two halves of ``ffn_in``'s output (GeGLU).
+    gated_mlp: bool = False
+    #: The MLM transform's activation when it is not the encoder's (ModernBERT's ``classifier_activation``).
+    head_activation: str | None = None
+    #: Positions the rotary tables cover (``max_position_embeddings``); 0 without rotary layers.
+    rope_positions: int = 0
 
     @property
     def hidden(self) -> int:
@@ -72,6 +96,12 @@ class EncoderSpec:
     @property
     def vocab(self) -> int:
         return int(self.decoder.shape[0])
+
+    @property
+    def mlp_width(self) -> int:
+        """The width of a BERT MLP with as many multiply-adds per token: a gated MLP's width times 3/2."""
+        inner = int(self.layers[0].ffn_out[0].shape[1])
+        return inner * 3 // 2 if self.gated_mlp else inner
 
 
 def load_tensors(path: Path) -> dict[str, Array]:
@@ -129,6 +159,10 @@ class Weights:
     def linear(self, prefix: str) -> tuple[Array, Array]:
         return self(prefix + ".weight"), self(prefix + ".bias")
 
+    def layer(self, prefix: str, *, bias: bool) -> Linear:
+        """A linear layer or LayerNorm whose config says whether it has a bias."""
+        return self(prefix + ".weight"), (self(prefix + ".bias") if bias else None)
+
     def without_prefix(self, base: str) -> Weights:
         """These weights with every key under the base-model prefix (``bert.``, ``roberta.``, ...): checkpoints
         are saved with or without it."""
@@ -162,7 +196,22 @@ _DISTILBERT_LAYER = {
 
 
 def _layers(w: Weights, prefix: str, n: int, names: Mapping[str, str]) -> list[LayerWeights]:
-    return [LayerWeights(**{f: w.linear(f"{prefix}.{i}.{name}") for f, name in names.items()}) for i in range(n)]
+    out = []
+    for i in range(n):
+        pairs = {f: w.linear(f"{prefix}.{i}.{name}") for f, name in names.items()}
+        out.append(
+            LayerWeights(
+                pairs["q"],
+                pairs["k"],
+                pairs["v"],
+                pairs["attn_out"],
+                pairs["ln1"],
+                pairs["ffn_in"],
+                pairs["ffn_out"],
+                pairs["ln2"],
+            )
+        )
+    return out
 
 
 def _decoder(w: Weights, names: tuple[str, ...], word: Array, notes: list[str]) -> Array:
@@ -243,6 +292,115 @@ def _read_roberta(w: Weights, cfg: Mapping[str, Any]) -> EncoderSpec:
     return _bert_like(w.without_prefix("roberta"), cfg, "roberta", roberta=True)
 
 
+# ModernBERT's layer types -> (the legacy config key of their rotary base, its default), as transformers 5 reads them.
+_MODERNBERT_ROPE = {
+    "full_attention": ("global_rope_theta", 160_000.0),
+    "sliding_attention": ("local_rope_theta", 10_000.0),
+}
+
+
+def _modernbert_layer_types(cfg: Mapping[str, Any]) -> list[str]:
+    """Each layer's attention: ``layer_types``, or every ``global_attn_every_n_layers``-th layer global (from 0)."""
+    n = int(cfg.get("num_hidden_layers", 22))
+    types = cfg.get("layer_types")
+    if types is None:
+        every = cfg.get("global_attn_every_n_layers", 3)
+        if not isinstance(every, int) or every < 1:
+            raise ModelError(f"global_attn_every_n_layers={every!r} is not supported; it must be an integer >= 1")
+        return ["sliding_attention" if i % every else "full_attention" for i in range(n)]
+    bad = [f"{i}: {t!r}" for i, t in enumerate(types) if t not in _MODERNBERT_ROPE]
+    if bad or len(types) != n:
+        raise ModelError(
+            f"layer_types={types!r} is not supported: it needs one entry per layer ({n}), each one of "
+            f"{', '.join(map(repr, _MODERNBERT_ROPE))}" + (f"; not: {', '.join(bad)}" if bad else "")
+        )
+    return [str(t) for t in types]
+
+
+def _modernbert_rope(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """The rotary base of each layer type: ``rope_parameters[type]["rope_theta"]``, else the legacy
+    ``global_rope_theta`` / ``local_rope_theta``, else transformers' defaults; only the default rope type is exact."""
+    params = cfg.get("rope_parameters") or {}
+    extra = sorted(set(params) - set(_MODERNBERT_ROPE)) if isinstance(params, Mapping) else [repr(params)]
+    if extra:
+        raise ModelError(
+            f"rope_parameters with {', '.join(extra)} is not supported: it must map "
+            f"{' and '.join(map(repr, _MODERNBERT_ROPE))} to their parameters"
+        )
+    out: dict[str, float] = {}
+    for kind, (legacy, default) in _MODERNBERT_ROPE.items():
+        p = {**(params.get(kind) or {}), **(cfg.get("rope_scaling") or {})}
+        rope_type = p.get("rope_type", p.get("type", "default"))
+        theta = p.get("rope_theta", cfg.get(legacy, default))
+        if rope_type != "default" or not isinstance(theta, (int, float)) or theta <= 0:
+            raise ModelError(
+                f"the rotary embeddings of the {kind} layers (rope_type={rope_type!r}, rope_theta={theta!r}) are not "
+                "supported; supported: rope_type 'default' with a positive rope_theta"
+            )
+        out[kind] = float(theta)
+    return out
+
+
+def _read_modernbert(w: Weights, cfg: Mapping[str, Any]) -> EncoderSpec:
+    """ModernBERT (transformers' ``ModernBertForMaskedLM``): pre-LayerNorm blocks with rotary positions, global
+    and local (sliding window) attention, a GeGLU MLP, and linears and norms with or without bias per config."""
+    H, heads = int(cfg.get("hidden_size", 768)), int(cfg.get("num_attention_heads", 12))  # transformers' defaults
+    if cfg.get("head_dim") not in (None, H // heads):
+        raise ModelError(f"head_dim={cfg['head_dim']!r} is not supported; only hidden_size / num_attention_heads")
+    norm_bias, attn_bias, mlp_bias = (bool(cfg.get(k, False)) for k in ("norm_bias", "attention_bias", "mlp_bias"))
+    window = int(cfg.get("local_attention", 128)) // 2  # a query sees |i - j| <= local_attention // 2
+    thetas = _modernbert_rope(cfg)
+    layers = []
+    for i, kind in enumerate(_modernbert_layer_types(cfg)):
+        p = f"model.layers.{i}"
+        qkv, qkv_b = w.layer(f"{p}.attn.Wqkv", bias=attn_bias)  # rows: q, k, v, each [heads x head_dim]
+        if qkv.shape != (3 * H, H):
+            raise ModelError(
+                f"{p}.attn.Wqkv.weight has shape {qkv.shape}; hidden_size={H} in config.json needs {(3 * H, H)}"
+            )
+        q, k, v = ((qkv[j * H : (j + 1) * H], None if qkv_b is None else qkv_b[j * H : (j + 1) * H]) for j in range(3))
+        layers.append(
+            LayerWeights(
+                q=q,
+                k=k,
+                v=v,
+                attn_out=w.layer(f"{p}.attn.Wo", bias=attn_bias),
+                ln1=w.layer(f"{p}.attn_norm", bias=norm_bias) if i else None,
+                ffn_in=w.layer(f"{p}.mlp.Wi", bias=mlp_bias),
+                ffn_out=w.layer(f"{p}.mlp.Wo", bias=mlp_bias),
+                ln2=w.layer(f"{p}.mlp_norm", bias=norm_bias),
+                window=window if kind == "sliding_attention" else None,
+                rope_theta=thetas[kind],
+            )
+        )
+    word = w("model.embeddings.tok_embeddings.weight")
+    notes: list[str] = []
+    # transformers 5 ties the decoder only when the file lacks decoder.weight (a saved one wins, tied or not)
+    tied = cfg.get("tie_word_embeddings", True)
+    decoder = _decoder(w, ("decoder.weight",), word, notes) if tied else w("decoder.weight")
+    return EncoderSpec(
+        family="modernbert",
+        num_heads=heads,
+        activation=str(cfg.get("hidden_activation", "gelu")),
+        eps=float(cfg.get("norm_eps", 1e-5)),
+        word=word,
+        position=None,
+        emb_ln=w.layer("model.embeddings.norm", bias=norm_bias),
+        layers=layers,
+        head_dense=w.layer("head.dense", bias=bool(cfg.get("classifier_bias", False))),
+        head_ln=w.layer("head.norm", bias=norm_bias),
+        decoder=decoder,
+        decoder_bias=w("decoder.bias") if cfg.get("decoder_bias", True) else np.zeros(len(decoder), np.float32),
+        pad_id=int(cfg.get("pad_token_id") or 0),
+        notes=notes,
+        pre_norm=True,
+        final_ln=w.layer("model.final_norm", bias=norm_bias),
+        gated_mlp=True,
+        head_activation=str(cfg.get("classifier_activation", "gelu")),
+        rope_positions=int(cfg.get("max_position_embeddings", 8192)),
+    )
+
+
 #: ``model_type`` (``config.json``) -> the reader of its checkpoints.
 SPEC_READERS: dict[str, Callable[[Weights, Mapping[str, Any]], EncoderSpec]] = {
     "bert": _read_bert,
@@ -250,6 +408,7 @@ SPEC_READERS: dict[str, Callable[[Weights, Mapping[str, Any]], EncoderSpec]] = {
     "roberta": _read_roberta,
     "xlm-roberta": _read_roberta,
     "camembert": _read_roberta,
+    "modernbert": _read_modernbert,
 }
 
 
