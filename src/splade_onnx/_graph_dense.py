@@ -393,7 +393,7 @@ def pool_logits_model(model: onnx.ModelProto, *, pooling: str = "max", activatio
 def convert_checkpoint(
     folder: Path, weights: Path, *, pooling: str = "max", activation: str = "relu", chunks: int | None = None
 ) -> tuple[onnx.ModelProto, list[str]]:
-    """Load a safetensors checkpoint and build its SPLADE graph; also return notes for the log."""
+    """Load a checkpoint (safetensors or pytorch_model.bin), build its SPLADE graph; also return notes for the log."""
     spec = load_spec(folder, weights)
     notes = [
         f"{spec.family}: {len(spec.layers)} layers, hidden {spec.hidden}, vocab {spec.vocab}, {spec.activation}",

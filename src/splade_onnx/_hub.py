@@ -37,7 +37,9 @@ __all__ = [
     "resolve",
 ]
 
-Format = Literal["onnx", "safetensors"]
+#: The weights a folder holds: ONNX logits (wrapped), or a checkpoint that is converted (safetensors, or a
+#: PyTorch ``pytorch_model.bin`` read without torch by :mod:`splade_onnx._torch_bin`).
+Format = Literal["onnx", "safetensors", "pytorch"]
 
 
 _TOKENIZER_FILES = [
@@ -51,6 +53,8 @@ _PATTERNS: dict[str, list[str]] = {
     "onnx": [*_TOKENIZER_FILES, "model.onnx", "model.onnx_data", "onnx/model.onnx", "onnx/model.onnx_data"],
     "safetensors": [*_TOKENIZER_FILES, "model.safetensors", "model.safetensors.index.json", "model-*.safetensors"],
 }
+#: A PyTorch checkpoint, at the root or in a module folder: fetched only when a repo has nothing better.
+_PICKLE_WEIGHTS = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
 #: sentence-transformers and OpenSearch files: module configs, router, per-module folders, the query weight table.
 _LAYOUT_FILES = [
     "modules.json",
@@ -69,6 +73,16 @@ _LAYOUT_FILES = [
 for _fmt in ("onnx", "safetensors"):
     _PATTERNS[_fmt] += _LAYOUT_FILES
 _PATTERNS["any"] = sorted(set(_PATTERNS["onnx"]) | set(_PATTERNS["safetensors"]))
+_PATTERNS["pytorch"] = [*_TOKENIZER_FILES, *_LAYOUT_FILES, *_PICKLE_WEIGHTS, *(f"*/{p}" for p in _PICKLE_WEIGHTS)]
+#: The files each format is read from, in the order :func:`detect_format` prefers them.
+_WEIGHT_FILES: tuple[tuple[Format, str], ...] = (
+    ("safetensors", "model.safetensors"),
+    ("safetensors", "model.safetensors.index.json"),
+    ("onnx", "model.onnx"),
+    ("onnx", "onnx/model.onnx"),
+    ("pytorch", "pytorch_model.bin"),
+    ("pytorch", "pytorch_model.bin.index.json"),
+)
 
 
 @dataclass(frozen=True)
@@ -102,23 +116,25 @@ def check_folder(folder: Path) -> Format:
 
 
 def detect_format(folder: Path) -> tuple[Format, Path]:
-    """The model format in ``folder`` and the file to load, or a FileNotFoundError."""
-    for name in ("model.onnx", "onnx/model.onnx"):
+    """The model format in ``folder`` and the file to load, or a FileNotFoundError.
+
+    Preferred in this order: safetensors, then ONNX (``model.onnx`` with a ``logits`` output), then a PyTorch
+    ``pytorch_model.bin`` (or its shards' index), so the file a cache entry was converted from changes, and
+    the entry with it, when a better one appears beside it.
+    """
+    for fmt, name in _WEIGHT_FILES:
         if (folder / name).is_file():
-            return "onnx", folder / name
-    for name in ("model.safetensors", "model.safetensors.index.json"):
-        if (folder / name).is_file():
-            return "safetensors", folder / name
-    if (folder / "pytorch_model.bin").is_file():
-        raise FileMissingError(
-            f"{folder} holds only pytorch_model.bin, which cannot be read without torch. "
-            "Save the checkpoint as safetensors (model.save_pretrained(path, safe_serialization=True)) "
-            "or export it to ONNX."
-        )
+            return fmt, folder / name
     raise FileMissingError(
         f"no model file in {folder}: expected model.onnx (ONNX with a 'logits' output) or "
-        "model.safetensors + config.json (a *ForMaskedLM checkpoint), plus tokenizer.json"
+        "model.safetensors + config.json (a *ForMaskedLM checkpoint; pytorch_model.bin is read too), "
+        "plus tokenizer.json"
     )
+
+
+def _has_weights(folder: Path) -> bool:
+    """Whether a downloaded snapshot holds safetensors or ONNX weights, at its root or in a module folder."""
+    return any(any(folder.glob(pattern)) for pattern in ("*.safetensors", "*/*.safetensors", "*.onnx", "*/*.onnx"))
 
 
 def _in_hf_cache(repo_id: str, cache_dir: Path | None) -> bool:
@@ -182,6 +198,11 @@ def _from_hub(
                 # an ONNX export only: no checkpoint weights, not even a module folder's
                 allow = [p for p in allow if p in _PATTERNS["onnx"] and not p.endswith((".safetensors", ".bin"))]
             folder = snapshot_download(src.repo_id, allow_patterns=allow, **fetch)
+            # A repo with only pytorch_model.bin (safetensors, then ONNX, preferred): a second pass fetches it.
+            bin_only = refused is None and not src.files and src.format != "onnx" and why_offline is None
+            if bin_only and not _has_weights(Path(str(folder))):
+                logger.info("%s has no safetensors or ONNX weights; fetching its pytorch_model.bin", src.label())
+                folder = snapshot_download(src.repo_id, allow_patterns=_PATTERNS["pytorch"], **fetch)
     except LocalEntryNotFoundError as e:
         if why_offline is None:  # the probe passed, then a request failed or timed out: the Hub went away
             why = describe(e.__cause__ if isinstance(e.__cause__, Exception) else e)
@@ -343,7 +364,7 @@ def resolve(
             f"unknown model {name!r}: not in the registry and not found.{hint}\n"
             f"Tried:\n  - {listing}\n"
             "Pass a registry name (splade_onnx.list_supported_models()), a Hugging Face repo id, "
-            "or a local folder with model.safetensors/model.onnx and tokenizer.json."
+            "or a local folder with model.safetensors/model.onnx/pytorch_model.bin and tokenizer.json."
         )
     raise ModelNotFoundError(
         f"could not load {info.name!r} from any source. Tried:\n  - {listing}\n"

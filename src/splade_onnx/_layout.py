@@ -4,14 +4,16 @@ Pure reading of JSON and small weight tables; nothing here builds a graph or a s
 
 Layouts understood (the reference for each is the library that defines it):
 
-* **Plain checkpoint** (``config.json`` + ``model.safetensors`` or ``model.onnx`` + ``tokenizer.json``):
+* **Plain checkpoint** (``config.json`` + ``model.safetensors``, ``model.onnx`` or ``pytorch_model.bin`` +
+  ``tokenizer.json``):
   both sides are the same network, max pooling of ``log(1 + relu)``.  This is also what
   sentence-transformers builds for a ``*ForMaskedLM`` folder without ``modules.json``.
 * **sentence-transformers** ``SparseEncoder`` (``modules.json``; 6.x and the 5.x names the Hub
   still carries): ``MLMTransformer`` or ``Transformer`` (fill-mask) followed by ``SpladePooling``
   (``max`` or ``sum`` pooling, ``relu`` or ``log1p_relu`` activation; ``chunk_size`` only saves
   memory there and is ignored), or a ``Router`` whose ``query`` and ``document`` routes are such
-  chains or a ``SparseStaticEmbedding`` (the inference-free query side).  Router module ids are
+  chains or a ``SparseStaticEmbedding`` (the inference-free query side; its ``weight`` in
+  ``model.safetensors`` or ``pytorch_model.bin``).  Router module ids are
   folders relative to the router's folder, ``""`` being that folder itself.  Prompts,
   ``max_seq_length`` / ``do_lower_case`` (5.x ``sentence_bert_config.json``) and ``max_active_dims``
   are honoured.  Any other module is refused by name.
@@ -92,8 +94,8 @@ class NetworkSide:
 class StaticSide:
     """An inference-free side: the text's distinct token ids, each weighted from a table.
 
-    ``weights`` is a safetensors file with one tensor ``weight`` [vocab], or an ``idf.json``
-    ``{token: weight}``; ``None`` means every token weighs 1 (a plain bag of tokens).
+    ``weights`` is a safetensors file (or a PyTorch ``pytorch_model.bin``) with one tensor ``weight`` [vocab], or
+    an ``idf.json`` ``{token: weight}``; ``None`` means every token weighs 1 (a plain bag of tokens).
     """
 
     folder: Path
@@ -210,11 +212,8 @@ def _static(folder: Path, where: str) -> StaticSide:
         return StaticSide(folder=folder, weights=folder / "model.safetensors")
     if isinstance(path, str):
         return StaticSide(folder=folder, weights=_subfolder(folder, path, where))
-    if (folder / "pytorch_model.bin").is_file():
-        raise ModelError(
-            f"{where}: the SparseStaticEmbedding weights are only in pytorch_model.bin, which cannot be read "
-            "without torch; save them as model.safetensors"
-        )
+    if (folder / "pytorch_model.bin").is_file():  # read without torch (splade_onnx._torch_bin)
+        return StaticSide(folder=folder, weights=folder / "pytorch_model.bin")
     return StaticSide(folder=folder, weights=None)
 
 
@@ -361,6 +360,21 @@ def _token_weights_txt(path: Path) -> dict[str, float]:
     return out
 
 
+def _weight_tables(path: Path) -> dict[str, NDArray[Any]]:
+    """The tensors of a safetensors file, or of a ``pytorch_model.bin`` (read without torch)."""
+    if path.suffix == ".bin":
+        from ._torch_bin import read_checkpoint
+
+        return read_checkpoint(path)
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"cannot read {path} as safetensors ({type(e).__name__}: {e})") from e
+
+
 def static_weights(side: StaticSide, vocab: dict[str, int], unk_id: int | None) -> NDArray[np.float32]:
     """The weight of every vocabulary id for ``side``, as sentence-transformers builds it.
 
@@ -399,13 +413,7 @@ def static_weights(side: StaticSide, vocab: dict[str, int], unk_id: int | None) 
                 unknown,
             )
         return out
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(f"cannot read {path} as safetensors ({type(e).__name__}: {e})") from e
+    tensors = _weight_tables(path)
     w = tensors.get("weight")
     if w is None or w.ndim != 1:
         found = {k: v.shape for k, v in tensors.items()}

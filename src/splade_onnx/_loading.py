@@ -196,7 +196,7 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions) -> Network
     root = _graph_root(opts)
     int8 = opts.quantize == "int8"
     fmt, weights = detect_format(tower.path)
-    sliced = fmt == "safetensors"  # a wrapped logits graph has no vocabulary slices
+    sliced = fmt != "onnx"  # a converted checkpoint; a wrapped logits graph has no vocabulary slices
     fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
     head = None
     projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling, quantize=opts.quantize)
@@ -296,7 +296,7 @@ def pooled_graph(
     fmt, main = detect_format(res.path)
     # max + relu graphs keep their historical cache keys
     pool = "" if (pooling, activation) == ("max", "relu") else f" pooling={pooling} activation={activation}"
-    if fmt == "safetensors":
+    if fmt != "onnx":  # a checkpoint to convert: safetensors or pytorch_model.bin
         vocab = int(read_config(res.path).get("vocab_size") or 0)
         n = chunks or vocab_chunks(vocab)
 
@@ -305,7 +305,7 @@ def pooled_graph(
             logger.info("converting %s (%d vocabulary slices): %s", res.source, n, "; ".join(notes))
             save_model(graph, dest)
 
-        variant = f"safetensors->splade v{CONVERTER_VERSION} fp32 chunks={n}{pool}"
+        variant = f"{fmt}->splade v{CONVERTER_VERSION} fp32 chunks={n}{pool}"
         return cached_graph(res, root, variant, build)
 
     def wrap(dest: Path) -> None:

@@ -44,7 +44,7 @@ from ._pruned import (
 )
 from ._sample import SAMPLE_TEXTS
 from ._session import OrtBackend
-from ._spec import EncoderSpec, load_spec
+from ._spec import EncoderSpec, load_spec, weights_format
 from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ Fit = tuple[Path, Plan]
 
 
 def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder: Path) -> Fit:
-    """The pruned head's plan for a safetensors checkpoint on this machine: its fit (``fit.json`` and the basis,
+    """The pruned head's plan for a converted checkpoint on this machine: its fit (``fit.json`` and the basis,
     ``basis.npz``, made on the built-in sample), this machine's calibration, each cached on first use, and the
     decision made from them; the folder holding the fit, and the plan."""
 
@@ -222,7 +222,7 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
         np.savez(dest.parent / "basis.npz", A=basis.A, B=basis.B, a_hat=basis.a_hat, rho=np.float64(basis.rho))
         dest.write_text(json.dumps(asdict(stats), indent=1))
 
-    variant = f"safetensors->splade v{CONVERTER_VERSION} pruned-fit {FIT_VERSION}"
+    variant = f"{weights_format(weights)}->splade v{CONVERTER_VERSION} pruned-fit {FIT_VERSION}"
     entry = cached_graph(res, root, variant, build, main="fit.json").parent
     stats = FitStats.from_json((entry / "fit.json").read_text())
     cal = calibrated(res, root, stats)
@@ -249,7 +249,7 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
 
 
 def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str) -> tuple[Path, Path]:
-    """The pruned head's state graph and per-text head graph for a safetensors checkpoint, built from its fit
+    """The pruned head's state graph and per-text head graph for a converted checkpoint, built from its fit
     and plan (:func:`fitted_plan`) and cached in their turn."""
     folder, plan = fit
     act = "" if activation == "relu" else f" activation={activation}"
@@ -264,9 +264,8 @@ def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activ
         shutil.copy(folder / "fit.json", dest.parent / "fit.json")
         (dest.parent / "pruned.json").write_text(json.dumps(asdict(plan), indent=1))
 
-    variant = (
-        f"safetensors->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} rank={plan.rank} tile={BOUND_TILE}{act}"
-    )
+    source = weights_format(weights)
+    variant = f"{source}->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} rank={plan.rank} tile={BOUND_TILE}{act}"
     state = cached_graph(res, root, variant, build)
     return state, state.parent / "head.onnx"
 
@@ -275,14 +274,14 @@ def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, poo
     """``projection`` (one of :data:`PROJECTIONS`, checked by the caller) narrowed by what the model allows:
     ``"dense"``, ``"pruned"``, or ``"auto"`` when the fit decides.
 
-    The pruned head needs a ``converted`` checkpoint (safetensors), max pooling and fp32; ``"pruned"`` asked of
-    another model is an error that says why, and ``"auto"`` takes dense there.
+    The pruned head needs a ``converted`` checkpoint (safetensors or pytorch_model.bin), max pooling and fp32;
+    ``"pruned"`` asked of another model is an error that says why, and ``"auto"`` takes dense there.
     """
     if projection == "dense":
         return "dense"
     why = None
     if not converted:
-        why = "it is an ONNX export (the pruned head is built when splade-onnx converts a safetensors checkpoint)"
+        why = "it is an ONNX export (the pruned head is built when splade-onnx converts a checkpoint)"
     elif pooling != "max":
         why = f"it pools by {pooling} (the bound rules out ids by their max over tokens)"
     elif quantize is not None:

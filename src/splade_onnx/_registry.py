@@ -48,7 +48,8 @@ class HubSource:
     ``files``, when set, are exactly the files fetched (FastEmbed's list, for the repositories it serves)
     instead of the format's patterns.  ``model_type`` is the repository's ``config.json`` ``model_type`` when
     the registry knows it: a safetensors source whose architecture the converter cannot read is refused
-    before anything is downloaded.
+    before anything is downloaded.  A ``"safetensors"`` or ``"any"`` repo with neither (only
+    ``pytorch_model.bin``) gets its ``.bin`` fetched, unless ``files`` is set.
     """
 
     repo_id: str
@@ -221,7 +222,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         architecture="BertForMaskedLM (BERT-base)",
         parameters="109M",
         description="SPLADE v3 (NAVER), MS MARCO dev MRR@10 40.2, BEIR-13 nDCG@10 51.7. Non-commercial, gated. "
-        "The Hub repo ships pytorch_model.bin only: save it as safetensors once to load it without torch.",
+        "The Hub repo ships pytorch_model.bin only, which is read without torch.",
         card="huggingface.co/naver/splade-v3",
     ),
     ModelInfo(
@@ -234,7 +235,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         architecture="DistilBertForMaskedLM",
         parameters="67M",
         description="SPLADE v3 on DistilBERT (NAVER), MS MARCO dev MRR@10 38.7, BEIR-13 nDCG@10 50.0. Non-commercial. "
-        "The Hub's main branch ships pytorch_model.bin only: save it as safetensors once to load it without torch.",
+        "The Hub's main branch ships pytorch_model.bin only, which is read without torch.",
         card="huggingface.co/naver/splade-v3-distilbert",
     ),
     ModelInfo(
@@ -247,7 +248,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         architecture="BertForMaskedLM (BERT-base)",
         parameters="109M",
         description="SPLADE-doc v3 (NAVER): no inference on the query side (each query token weighs 1), MS MARCO dev "
-        "MRR@10 37.8, BEIR-13 nDCG@10 47.0. Non-commercial, gated; pytorch_model.bin only (save it as safetensors).",
+        "MRR@10 37.8, BEIR-13 nDCG@10 47.0. Non-commercial, gated; pytorch_model.bin only (read without torch).",
         query_mode="static",
         static_query="tokens",
         card="huggingface.co/naver/splade-v3-doc",

@@ -1,4 +1,4 @@
-"""A checkpoint's architecture, read into one spec: ``config.json`` and safetensors weights -> :class:`EncoderSpec`.
+"""A checkpoint's architecture, read into one spec: ``config.json`` and its weights -> :class:`EncoderSpec`.
 
 The spec holds every tensor a SPLADE graph needs under this project's names, whatever the checkpoint calls them,
 so the graph writers (:mod:`splade_onnx._graph_dense`, :mod:`splade_onnx._graph_pruned`) never see a
@@ -28,7 +28,17 @@ from numpy.typing import NDArray
 
 from ._errors import FileMissingError, ModelError
 
-__all__ = ["SPEC_READERS", "Array", "EncoderSpec", "LayerWeights", "Linear", "Weights", "load_spec", "load_tensors"]
+__all__ = [
+    "SPEC_READERS",
+    "Array",
+    "EncoderSpec",
+    "LayerWeights",
+    "Linear",
+    "Weights",
+    "load_spec",
+    "load_tensors",
+    "weights_format",
+]
 
 Array = NDArray[np.float32]
 
@@ -104,28 +114,58 @@ class EncoderSpec:
         return inner * 3 // 2 if self.gated_mlp else inner
 
 
-def load_tensors(path: Path) -> dict[str, Array]:
-    """Every tensor of a safetensors file (or of the shards an ``.index.json`` names) as float32, legacy
-    ``gamma``/``beta`` LayerNorm names read as ``weight``/``bias``."""
+#: Integer buffers some checkpoints carry beside their weights (older transformers saved ``position_ids``);
+#: the graph computes them itself, so they are skipped.
+_BUFFERS = (".position_ids", ".token_type_ids")
+
+
+def weights_format(path: Path) -> str:
+    """``"pytorch"`` for a ``torch.save`` checkpoint (``pytorch_model.bin``, its shards or their index),
+    else ``"safetensors"``: the source format that cached graphs record."""
+    return "pytorch" if path.name.endswith((".bin", ".bin.index.json")) else "safetensors"
+
+
+def _read_file(f: Path) -> dict[str, NDArray[Any]]:
+    if f.name.endswith(".bin"):
+        from ._torch_bin import read_checkpoint
+
+        return read_checkpoint(f)
     from safetensors.numpy import load_file
 
+    try:
+        return load_file(str(f))
+    except Exception as e:
+        raise ModelError(
+            f"cannot read {f} as safetensors ({type(e).__name__}: {e}); the file is corrupt or "
+            "not safetensors. Delete it and download it again."
+        ) from e
+
+
+def load_tensors(path: Path) -> dict[str, Array]:
+    """Every tensor of a safetensors file or a PyTorch ``.bin`` checkpoint (or of the shards an ``.index.json``
+    names) as float32, legacy ``gamma``/``beta`` LayerNorm names read as ``weight``/``bias``.
+
+    Integer ``position_ids``/``token_type_ids`` buffers are skipped; any other tensor that is not float16,
+    bfloat16 (read as float32), float32 or float64 is a :class:`ModelError`.
+    """
     files: list[Path]
     if path.name.endswith(".index.json"):
         index = json.loads(path.read_text())
-        files = [path.parent / f for f in sorted(set(index["weight_map"].values()))]
+        shards = set(index["weight_map"].values())
+        bad = [s for s in shards if not isinstance(s, str) or Path(s).name != s or s in ("", ".", "..")]
+        if bad:
+            raise ModelError(f"{path}: weight_map names shards {bad[:3]!r} outside its folder; expected file names")
+        files = [path.parent / f for f in sorted(shards)]
     else:
         files = [path]
     out: dict[str, Array] = {}
     for f in files:
-        try:
-            tensors = load_file(str(f))
-        except Exception as e:
-            raise ModelError(
-                f"cannot read {f} as safetensors ({type(e).__name__}: {e}); the file is corrupt or "
-                "not safetensors. Delete it and download it again."
-            ) from e
-        for k, v in tensors.items():
+        tensors = _read_file(f)
+        for k in list(tensors):
+            v = tensors.pop(k)  # each source array is released once converted
             if v.dtype not in (np.float32, np.float16, np.float64):
+                if v.dtype.kind in "iub" and k.endswith(_BUFFERS):
+                    continue
                 raise ModelError(f"tensor {k} in {f} has dtype {v.dtype}; only float16/32/64 are supported")
             # Legacy checkpoints name LayerNorm parameters gamma/beta.
             if k.endswith(".gamma"):
@@ -413,10 +453,10 @@ SPEC_READERS: dict[str, Callable[[Weights, Mapping[str, Any]], EncoderSpec]] = {
 
 
 def load_spec(folder: Path, weights: Path) -> EncoderSpec:
-    """Read ``config.json`` and the safetensors weights into an :class:`EncoderSpec`."""
+    """Read ``config.json`` and the weights (safetensors or a PyTorch ``.bin``) into an :class:`EncoderSpec`."""
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
-        raise FileMissingError(f"{cfg_path} is missing; a safetensors checkpoint needs its config.json")
+        raise FileMissingError(f"{cfg_path} is missing; a checkpoint needs its config.json beside {weights.name}")
     cfg = json.loads(cfg_path.read_text())
     model_type = str(cfg.get("model_type", "")).lower()
     reader = SPEC_READERS.get(model_type)
