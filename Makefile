@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 XDIST  ?= -n 2 --dist loadgroup
 
 .PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
-	golden golden-families golden-fastembed clean docs
+	bench-bin-memory golden golden-families golden-fastembed torch-bin-fixtures clean docs
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,15 @@ golden: .venv-ref/.installed $(STAMP)
 golden-families: .venv-st/.installed $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-st/bin/python scripts/make_golden_families.py --tiny-dir "$(TINY_DIR)"
 
+# The pytorch_model.bin fixtures need transformers 4.x (5.x writes safetensors only) beside torch.
+.venv-tf4/.installed:
+	$(PYTHON) -m venv .venv-tf4
+	.venv-tf4/bin/python -m pip install -q torch==2.13.0 'transformers>=4.50,<5' safetensors numpy
+	touch $@
+
+torch-bin-fixtures: .venv-tf4/.installed $(STAMP)
+	.venv-tf4/bin/python scripts/make_torch_bin_fixtures.py --tiny-dir "$(TINY_DIR)"
+
 # Benchmarks (not tests): FastEmbed 0.9.1 pins huggingface_hub<2, so it gets its own venv beside splade-onnx.
 .venv-bench/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-bench
@@ -119,5 +128,8 @@ bench-fusion: bench-prepare
 bench-static-query: .venv-st/.installed $(STAMP)
 	$(BIN)/python benchmarks/static_query.py --st-python .venv-st/bin/python
 
+bench-bin-memory: $(STAMP)
+	$(BIN)/python benchmarks/bin_memory.py
+
 clean:
-	rm -rf $(VENV) $(LI_MILVUS) .venv-ref .venv-st .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) $(LI_MILVUS) .venv-ref .venv-st .venv-tf4 .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

@@ -9,7 +9,9 @@ imports splade_onnx.  Two parts:
   ``neg`` bit), parameters with and without Python state, inside a module's ``state_dict()`` (whose
   ``_metadata`` is pickled too).  Saved in the zip format and in the legacy format
   (``_use_new_zipfile_serialization=False``); the files are committed with the arrays torch reads back
-  (``small_expected.npz``).
+  (``small_expected.npz``).  Beside them, the seeded query table of the ``st_inference_free`` family, saved as
+  sentence-transformers saves a ``SparseStaticEmbedding`` with ``safe_serialization=False``
+  (``static_table.bin``).
 * ``tiny``: splade-tiny saved by transformers' own ``save_pretrained(..., safe_serialization=False)``
   (transformers 4.x: 5.x writes safetensors only) as one zip file in float32 and in float16, as a legacy
   file (``save_function=torch.save`` with the legacy format), and as two zip shards with their
@@ -112,6 +114,26 @@ def small() -> None:
         assert all(np.array_equal(expected(back[k]), expected(sd[k])) for k in names), name
     np.savez(OUT / "small_expected.npz", **{k: expected(v) for k, v in sd.items()})
     print(f"wrote {OUT.relative_to(ROOT)}/small_zip.bin, small_legacy.bin, small_expected.npz")
+
+
+class _StaticTable(torch.nn.Module):
+    """What a SparseStaticEmbedding saves with safe_serialization=False: ``torch.save(module.state_dict())`` of
+    its one ``weight`` parameter."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight, requires_grad=False)
+
+
+def static_table() -> None:
+    """The seeded query table of the ``st_inference_free`` family (tests/checkpoints.py) as a pytorch_model.bin."""
+    import checkpoints
+
+    spec = json.loads((ROOT / "tests" / "golden" / "families.json").read_text(encoding="utf-8"))["weights"]["files"]
+    rec = spec["st_inference_free/query_0_SparseStaticEmbedding/model.safetensors"]
+    table = checkpoints.family_static_table(vocab_size=int(rec["vocab_size"]), seed=int(rec["seed"]))
+    torch.save(_StaticTable(torch.from_numpy(table)).state_dict(), OUT / "static_table.bin")
+    print(f"wrote {OUT.relative_to(ROOT)}/static_table.bin")
 
 
 class _Walker(pickle.Unpickler):
@@ -262,6 +284,7 @@ if __name__ == "__main__":
     args = ap.parse_args()
     if args.part in ("small", "all"):
         small()
+        static_table()
     if args.part in ("tiny", "all"):
         if args.tiny_dir is None:
             ap.error("--tiny-dir is required for the tiny part")

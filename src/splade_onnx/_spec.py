@@ -129,7 +129,7 @@ def _read_file(f: Path) -> dict[str, NDArray[Any]]:
     if f.name.endswith(".bin"):
         from ._torch_bin import read_checkpoint
 
-        return read_checkpoint(f)
+        return read_checkpoint(f, as_float32=True)  # float16 widened while read: no 16-bit copy held
     from safetensors.numpy import load_file
 
     try:

@@ -62,6 +62,9 @@ _STORAGES = {
 }
 #: ``torch.<dtype>`` globals (``_rebuild_tensor_v3``) that numpy can hold.
 _DTYPES = {*_STORAGES.values(), "uint16", "uint32", "uint64"}
+#: 16-bit floats that ``as_float32`` widens while reading, ``_CHUNK`` bytes at a time.
+_HALVES = ("float16", "bfloat16")
+_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,15 +199,10 @@ def _unpickle(f: IO[bytes], path: Path, *, legacy: bool) -> tuple[dict[str, _Vie
 
 
 def _check_extent(v: _View, name: str, path: Path) -> None:
-    """A view's elements must lie inside its storage (torch's own rule, checked before reading anything)."""
-    item = v.dtype.stored.itemsize
-    held = v.storage.nbytes // item
+    """A view's elements must lie inside its storage (torch's own rule), and a view may not hold more elements
+    than its storage (only a zero stride could), so memory stays bounded by the file; checked before reading."""
+    held = v.storage.nbytes // v.dtype.stored.itemsize
     count = math.prod(v.size)
-    if count > held:  # only a zero stride could do this: refused, so that memory stays bounded by the file
-        raise ModelError(
-            f"{path}: tensor {name!r} (size {list(v.size)}, stride {list(v.stride)}) has {count} elements but its "
-            f"storage {v.storage.key!r} holds {held}; such a broadcast is refused to keep memory bounded"
-        )
     if count == 0:
         return
     end = v.offset + sum((n - 1) * s for n, s in zip(v.size, v.stride, strict=True)) + 1
@@ -214,6 +212,11 @@ def _check_extent(v: _View, name: str, path: Path) -> None:
             f"element {end} of storage {v.storage.key!r}, which holds {held} {v.dtype.name} elements "
             f"({v.storage.nbytes} bytes); the file is corrupt"
         )
+    if count > held:
+        raise ModelError(
+            f"{path}: tensor {name!r} (size {list(v.size)}, stride {list(v.stride)}) has {count} elements but its "
+            f"storage {v.storage.key!r} holds {held}; such a broadcast is refused to keep memory bounded"
+        )
 
 
 def _materialise(buf: NDArray[np.uint8], v: _View, big_endian: bool) -> NDArray[Any]:
@@ -222,15 +225,15 @@ def _materialise(buf: NDArray[np.uint8], v: _View, big_endian: bool) -> NDArray[
     base = buf[: buf.size - buf.size % stored.itemsize].view(stored)
     out_type = np.dtype(np.float32) if v.dtype.name == "bfloat16" else stored.newbyteorder("=")
     if math.prod(v.size) == 0:
-        return np.zeros(v.size, dtype=out_type)
-    contiguous = [math.prod(v.size[i + 1 :]) for i in range(len(v.size))]
-    whole = v.offset == 0 and math.prod(v.size) == base.size and out_type == stored and not v.neg
-    if whole and all(s == c or n == 1 for n, s, c in zip(v.size, v.stride, contiguous, strict=True)):
+        empty = np.zeros(v.size, dtype=out_type)
+        empty.flags.writeable = False
+        return empty
+    if out_type == stored and math.prod(v.size) == base.size and _is_whole(v):
         return base.reshape(v.size)  # no copy; read-only, shared by every tensor of this storage
     strides = tuple(s * stored.itemsize for s in v.stride)
     src = np.lib.stride_tricks.as_strided(base[v.offset :], shape=v.size, strides=strides, writeable=False)
     if v.dtype.name == "bfloat16":
-        out = src.astype(np.uint32)  # the one copy
+        out = src.astype(np.uint32, order="C")  # the one copy
         out <<= 16
         arr: NDArray[Any] = out.view(np.float32)
     else:
@@ -241,22 +244,59 @@ def _materialise(buf: NDArray[np.uint8], v: _View, big_endian: bool) -> NDArray[
     return arr
 
 
+def _fill(f: io.BufferedReader, view: memoryview, path: Path) -> None:
+    """Fill ``view`` from ``f``'s position, or raise: the file ends too soon."""
+    done = 0
+    while done < len(view):
+        got = f.readinto(view[done:])
+        if not got:
+            raise ModelError(f"{path}: only {done} of {len(view)} bytes at offset {f.tell()} could be read; truncated")
+        done += got
+
+
 def _read_into(f: io.BufferedReader, start: int, nbytes: int, path: Path) -> NDArray[np.uint8]:
     """``nbytes`` at ``start``, read into one new buffer (no intermediate copy), as a read-only uint8 array."""
     raw = bytearray(nbytes)
     f.seek(start)
-    view, done = memoryview(raw), 0
-    while done < nbytes:
-        got = f.readinto(view[done:])
-        if not got:
-            break
-        done += got
-    view.release()
-    if done != nbytes:
-        raise ModelError(f"{path}: only {done} of the {nbytes} bytes at offset {start} could be read; it is truncated")
+    with memoryview(raw) as view:
+        _fill(f, view, path)
     buf = np.frombuffer(raw, dtype=np.uint8)
     buf.flags.writeable = False
     return buf
+
+
+def _is_whole(v: _View) -> bool:
+    """Whether ``v`` is its whole storage, C-contiguous from element 0 and not negated."""
+    contiguous = [math.prod(v.size[i + 1 :]) for i in range(len(v.size))]
+    whole = v.offset == 0 and math.prod(v.size) * v.dtype.stored.itemsize == v.storage.nbytes and not v.neg
+    return whole and all(s == c or n == 1 for n, s, c in zip(v.size, v.stride, contiguous, strict=True))
+
+
+def _widen(f: io.BufferedReader, span: tuple[int, int, int | None], v: _View, big: bool, path: Path) -> NDArray[Any]:
+    """A whole float16/bfloat16 storage read straight into float32, a few MB at a time: no 16-bit copy is held."""
+    start, nbytes, crc = span
+    stored = v.dtype.stored.newbyteorder(">") if big else v.dtype.stored
+    out = np.empty(nbytes // 2, dtype=np.float32)
+    chunk, check, done = bytearray(min(nbytes, _CHUNK)), 0, 0
+    f.seek(start)
+    while done < nbytes:
+        n = min(len(chunk), nbytes - done)
+        with memoryview(chunk)[:n] as view:
+            _fill(f, view, path)
+            check = zlib.crc32(view, check)
+        src = np.frombuffer(chunk, dtype=stored, count=n // 2)
+        if v.dtype.name == "bfloat16":
+            out.view(np.uint32)[done // 2 : (done + n) // 2] = src  # the bits, shifted below
+        else:
+            out[done // 2 : (done + n) // 2] = src
+        done += n
+    if crc and check != crc:
+        raise ModelError(f"{path}: storage {v.storage.key!r} fails its CRC-32 check; the file is corrupt")
+    if v.dtype.name == "bfloat16":
+        out.view(np.uint32)[...] <<= 16
+    arr = out.reshape(v.size)
+    arr.flags.writeable = False
+    return arr
 
 
 def _build(
@@ -265,6 +305,7 @@ def _build(
     spans: dict[str, tuple[int, int, int | None]],
     big_endian: bool,
     path: Path,
+    as_float32: bool,
 ) -> dict[str, NDArray[Any]]:
     """Read each storage once (in file order) and make its tensors; ``spans``: key -> (start, bytes, crc)."""
     by_key: dict[str, list[str]] = {}
@@ -272,19 +313,29 @@ def _build(
         by_key.setdefault(v.storage.key, []).append(name)
     out: dict[str, NDArray[Any]] = {}
     for key in sorted(by_key, key=lambda k: spans[k][0]):
+        shared = {views[name] for name in by_key[key]}
+        if as_float32 and len(shared) == 1 and (v := shared.pop()).dtype.name in _HALVES and _is_whole(v):
+            arr = _widen(f, spans[key], v, big_endian, path)
+            out.update(dict.fromkeys(by_key[key], arr))
+            continue
         start, nbytes, crc = spans[key]
         buf = _read_into(f, start, nbytes, path)
         if crc and zlib.crc32(buf.data) != crc:
-            raise ModelError(f"{path}: storage {key!r} fails its CRC-32 check; the file is corrupt. Download it again.")
+            raise ModelError(f"{path}: storage {key!r} fails its CRC-32 check; the file is corrupt")
         made: dict[_View, NDArray[Any]] = {}  # the same view under two names (tied weights) is made once
         for name in by_key[key]:
             v = views[name]
-            out[name] = made[v] if v in made else made.setdefault(v, _materialise(buf, v, big_endian))
+            if v not in made:
+                made[v] = _materialise(buf, v, big_endian)
+                if as_float32 and v.dtype.name in _HALVES:
+                    made[v] = np.ascontiguousarray(made[v], dtype=np.float32)
+                    made[v].flags.writeable = False
+            out[name] = made[v]
         del buf, made
     return {name: out[name] for name in views}
 
 
-def _read_zip(path: Path) -> dict[str, NDArray[Any]]:
+def _read_zip(path: Path, as_float32: bool) -> dict[str, NDArray[Any]]:
     with zipfile.ZipFile(path) as zf:
         tops = {n.split("/", 1)[0] for n in zf.namelist() if n.count("/") == 1 and n.endswith("/data.pkl")}
         if len(tops) != 1:
@@ -324,10 +375,10 @@ def _read_zip(path: Path) -> dict[str, NDArray[Any]]:
             if start + info.file_size > size:
                 raise ModelError(f"{path}: record {info.filename} runs past the end of the file; it is truncated")
             spans[key] = (start, info.file_size, info.CRC)
-        return _build(f, views, spans, order == "big", path)
+        return _build(f, views, spans, order == "big", path, as_float32)
 
 
-def _read_legacy(path: Path) -> dict[str, NDArray[Any]]:
+def _read_legacy(path: Path, as_float32: bool) -> dict[str, NDArray[Any]]:
     size = path.stat().st_size
     with path.open("rb") as f:
         header = [_Unpickler(f, path, legacy=True).load() for _ in range(3)]
@@ -356,25 +407,26 @@ def _read_legacy(path: Path) -> dict[str, NDArray[Any]]:
                 )
             spans[key] = (pos + 8, st.nbytes, None)
             pos += 8 + st.nbytes
-        return _build(f, views, spans, False, path)
+        return _build(f, views, spans, False, path, as_float32)
 
 
-def read_checkpoint(path: Path) -> dict[str, NDArray[Any]]:
+def read_checkpoint(path: Path, *, as_float32: bool = False) -> dict[str, NDArray[Any]]:
     """Every tensor of the ``torch.save`` file ``path`` (a flat state dict) by name, in the file's order.
 
-    Float types keep their dtype except bfloat16, which becomes float32 exactly; integer and bool tensors are
-    read too.  Arrays are read-only; tensors that share a whole storage (tied weights) share one buffer.
-    Raises :class:`ModelError` naming the file for a global outside the allowlist, a corrupt or truncated
-    file, or sizes that disagree, before any storage is read.
+    Float types keep their dtype except bfloat16, which becomes float32 exactly; with ``as_float32``, float16
+    becomes float32 too, converted as it is read (no 16-bit copy of a whole tensor is held).  Integer and
+    bool tensors are read as they are.  Arrays are read-only; tensors that share a whole storage (tied
+    weights) share one array.  Raises :class:`ModelError` naming the file for a global outside the
+    allowlist, a corrupt or truncated file, or sizes that disagree, before any storage is read.
     """
     try:
         with path.open("rb") as f:
             head = f.read(512)
         if head[:4] == b"PK\x03\x04":
-            return _read_zip(path)
+            return _read_zip(path, as_float32)
         if head[257:262] == b"ustar":
             raise ModelError(f"{path} is a torch checkpoint in the tar format of torch < 0.4, which is not read")
-        return _read_legacy(path)
+        return _read_legacy(path, as_float32)
     except ModelError:
         raise
     except OSError:
