@@ -133,8 +133,10 @@ def detect_format(folder: Path) -> tuple[Format, Path]:
 
 
 def _has_weights(folder: Path) -> bool:
-    """Whether a downloaded snapshot holds safetensors or ONNX weights, at its root or in a module folder."""
-    return any(any(folder.glob(pattern)) for pattern in ("*.safetensors", "*/*.safetensors", "*.onnx", "*/*.onnx"))
+    """Whether a downloaded snapshot holds safetensors or ONNX weights: at its root, or in a module folder."""
+    if any((folder / name).is_file() for fmt, name in _WEIGHT_FILES if fmt != "pytorch"):
+        return True
+    return any(any(folder.glob(f"*/{name}")) for name in ("model.safetensors", "model.safetensors.index.json"))
 
 
 def _in_hf_cache(repo_id: str, cache_dir: Path | None) -> bool:

@@ -386,7 +386,7 @@ def _read_legacy(path: Path, as_float32: bool) -> dict[str, NDArray[Any]]:
             raise ModelError(f"{path}: not a torch checkpoint (no legacy magic number and protocol {_LEGACY_PROTOCOL})")
         views, storages = _unpickle(f, path, legacy=True)
         keys = _Unpickler(f, path, legacy=True).load()
-        if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages) or len(keys) != len(storages):
+        if not isinstance(keys, list) or not all(type(k) is str for k in keys) or sorted(keys) != sorted(storages):
             raise ModelError(f"{path}: the storage list does not match the storages the pickle names; corrupt file")
         spans: dict[str, tuple[int, int, int | None]] = {}
         pos = f.tell()
@@ -417,7 +417,7 @@ def read_checkpoint(path: Path, *, as_float32: bool = False) -> dict[str, NDArra
     becomes float32 too, converted as it is read (no 16-bit copy of a whole tensor is held).  Integer and
     bool tensors are read as they are.  Arrays are read-only; tensors that share a whole storage (tied
     weights) share one array.  Raises :class:`ModelError` naming the file for a global outside the
-    allowlist, a corrupt or truncated file, or sizes that disagree, before any storage is read.
+    allowlist, a corrupt or truncated file, or sizes that disagree (those before any storage is read).
     """
     try:
         with path.open("rb") as f:
@@ -429,8 +429,8 @@ def read_checkpoint(path: Path, *, as_float32: bool = False) -> dict[str, NDArra
         return _read_legacy(path, as_float32)
     except ModelError:
         raise
-    except OSError:
-        raise
+    except OSError as e:
+        raise ModelError(f"cannot read {path} ({type(e).__name__}: {e})") from e
     except Exception as e:  # pickle, zipfile and struct raise many types for one cause
         raise ModelError(
             f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {e}); the file is corrupt, "
