@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import numpy as np
 import safetensors.numpy
-from splade_onnx._spec import load_tensors
+from splade_onnx._tensors import load_tensors
 from splade_onnx._torch_bin import read_checkpoint
 
 def status(key):

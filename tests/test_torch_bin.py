@@ -30,7 +30,7 @@ import pytest
 import splade_onnx._hub as hub
 from splade_onnx import ModelError, SpladeEncoder
 from splade_onnx._hub import detect_format, resolve
-from splade_onnx._spec import load_tensors
+from splade_onnx._tensors import load_tensors
 from splade_onnx._torch_bin import read_checkpoint
 
 from conftest import family_folder, golden

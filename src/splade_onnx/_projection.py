@@ -44,7 +44,8 @@ from ._pruned import (
 )
 from ._sample import SAMPLE_TEXTS
 from ._session import OrtBackend
-from ._spec import EncoderSpec, load_spec, weights_format
+from ._spec import EncoderSpec, load_spec
+from ._tensors import weights_format
 from ._tokenize import TextTokenizer, pad_batch
 
 logger = logging.getLogger(__name__)
