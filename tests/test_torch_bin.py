@@ -252,7 +252,8 @@ def test_a_repo_with_safetensors_never_downloads_its_bin(
     shutil.copy(tiny_dir / "model.safetensors", repo / "model.safetensors")
     fake_hub.repos["someone/both"] = repo
     res = resolve("someone/both", cache_dir=tmp_path / "c")
-    assert (res.format, len(fake_hub.calls)) == ("safetensors", 1)
+    assert res.format == "safetensors" and fake_hub.calls[0] == ["config.json"]  # an unknown repo's architecture first
+    assert len(fake_hub.calls) == 2 and not any("pytorch_model.bin" in p for p in fake_hub.calls)
     assert not (res.path / "pytorch_model.bin").exists()
 
 
