@@ -69,8 +69,9 @@ def test_unknown_options_are_rejected_with_the_valid_ones() -> None:
 
 def test_lazy_load_and_local_folder(tiny_dir: Path, cache_dir: Path) -> None:
     m = SparseTextEmbedding("any-name", cache_dir=str(cache_dir), specific_model_path=str(tiny_dir), lazy_load=True)
-    assert m._encoder is None
+    assert not hasattr(m.model, "model")  # the network is not loaded (lazy_load); the folder is read
     assert len(next(iter(m.embed(["moon"])))) > 0
+    assert hasattr(m.model, "model")
     with pytest.raises(TypeError, match=re.escape("embed() got unexpected option(s) 'foo'")):
         list(m.embed(["x"], foo=1))
     assert m.token_count("moon") == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,11 @@ def test_the_facade_loads_fastembed_names_and_encodes_as_fastembed(
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     case = GOLDEN["models"][name]
-    model = SparseTextEmbedding(name, cache_dir=str(hub_cache), local_files_only=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = SparseTextEmbedding(name, cache_dir=str(hub_cache), local_files_only=True)
+    misspelt = name == "prithvida/Splade_PP_en_v1"  # FastEmbed warns that its misspelling is deprecated, as here
+    assert [w.category for w in caught] == ([DeprecationWarning] if misspelt else [])
     assert model.encoder.source == f"hf:{case['repo']} (onnx)"
     texts = GOLDEN["texts"]
     assert_same(list(model.embed(texts, batch_size=GOLDEN["batch_size"])), case["documents"], f"{name} embed")

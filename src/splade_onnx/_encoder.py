@@ -230,7 +230,8 @@ class SpladeEncoder:
         )
         recipe, workers = None, 1
         if parallel is not None and parallel != 1 and isinstance(engine, NetworkEngine):
-            recipe = self.loaded.recipes.get(task)
+            # a query side that is the document network itself is rebuilt from the document's recipe
+            recipe = self.loaded.recipes.get("document" if engine is self.loaded.document else task)
             if recipe is None:
                 raise ArgumentError("parallel needs an encoder built by from_pretrained (workers reload its files)")
             workers = parallel or default_threads()

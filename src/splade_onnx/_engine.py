@@ -8,6 +8,7 @@ table.  The encoder and the parallel workers both encode through this module, wi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -22,13 +23,32 @@ from ._batching import TOKEN_BUDGET, fast_tokens, merge_max, plan_batches, prune
 from ._errors import ArgumentError, ModelError
 from ._layout import position_limit, read_config
 from ._options import EncodeOptions
-from ._session import Backend, LazyBackend, OrtBackend, Provider, PrunedBackend, run_all
+from ._session import (
+    DEFAULT_SESSION,
+    Backend,
+    LazyBackend,
+    OrtBackend,
+    Provider,
+    PrunedBackend,
+    SessionSettings,
+    run_all,
+)
 from ._tokenize import TextTokenizer, pad_batch
 from ._types import SparseEmbedding, trusted_embedding
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "Engine", "NetworkEngine", "NetworkRecipe", "Settings", "StaticEngine", "settings_for"]
+__all__ = [
+    "Encoded",
+    "Engine",
+    "NetworkEngine",
+    "NetworkRecipe",
+    "Settings",
+    "StaticEngine",
+    "deferred_engine",
+    "settings_for",
+    "side_tokenizer",
+]
 
 
 @dataclass(frozen=True)
@@ -262,15 +282,23 @@ class NetworkRecipe:
     providers: Sequence[Provider] | None = None
     #: Ids zeroed in every vector (:attr:`NetworkEngine.drop_ids`).
     drop_ids: tuple[int, ...] = ()
+    #: The onnxruntime session options of every session of this side.
+    session: SessionSettings = DEFAULT_SESSION
+    #: CUDA device ids handed to worker processes in turn (FastEmbed's ``device_ids``): see :meth:`for_worker`.
+    devices: tuple[int, ...] = ()
 
     def tokenizer(self) -> TextTokenizer:
-        return TextTokenizer.from_folder(
-            self.folder,
-            max_length=self.max_length,
-            model_limit=position_limit(read_config(self.folder)),
-            configured=self.max_seq_length,
-            lowercase=self.lowercase,
+        return side_tokenizer(
+            self.folder, max_length=self.max_length, max_seq_length=self.max_seq_length, lowercase=self.lowercase
         )
+
+    def for_worker(self, index: int) -> NetworkRecipe:
+        """The recipe of worker process ``index``: on CUDA device ``devices[index % len(devices)]`` when ``devices``
+        is set (as FastEmbed hands its ``device_ids`` to its workers), else this recipe."""
+        if not self.devices:
+            return self
+        device = self.devices[index % len(self.devices)]
+        return dataclasses.replace(self, providers=[("CUDAExecutionProvider", {"device_id": device})], devices=())
 
     def build(self, *, threads: int | None, share: NetworkEngine | None = None) -> NetworkEngine:
         """The engine; ``share`` is an engine of the same graphs whose sessions it uses instead of opening its own."""
@@ -293,12 +321,58 @@ class NetworkRecipe:
     def open_backend(self, threads: int | None) -> Backend:
         """The main graph's sessions: the pruned head's pair, or one dense session."""
         if self.head is not None:
-            return PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers)
-        return OrtBackend(self.graph, threads=threads, providers=self.providers)
+            return PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers, session=self.session)
+        return OrtBackend(self.graph, threads=threads, providers=self.providers, session=self.session)
 
     def open_fast(self, graph: Callable[[], Path], threads: int | None) -> OrtBackend:
         """The latency graph's session (``graph`` converts it the first time)."""
-        return OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False)
+        return OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False, session=self.session)
+
+
+def side_tokenizer(
+    folder: Path, *, max_length: int | None, max_seq_length: int | None, lowercase: bool
+) -> TextTokenizer:
+    """The tokenizer of a network side whose files are in ``folder`` (what :meth:`NetworkRecipe.tokenizer` builds)."""
+    return TextTokenizer.from_folder(
+        folder,
+        max_length=max_length,
+        model_limit=position_limit(read_config(folder)),
+        configured=max_seq_length,
+        lowercase=lowercase,
+    )
+
+
+def deferred_engine(
+    recipe: Callable[[], NetworkRecipe],
+    tokenizer: TextTokenizer,
+    *,
+    threads: int | None,
+    latency: bool,
+    prompt: str = "",
+    pooling: str = "max",
+    drop_ids: Sequence[int] = (),
+) -> NetworkEngine:
+    """A network side whose graphs are made only when one of its sessions first opens: ``recipe()`` makes them
+    (converting and caching them on a cache miss) and is called then, not now.  ``latency`` says whether the recipe
+    will have a latency graph; ``tokenizer``, ``prompt``, ``pooling`` and ``drop_ids`` are the recipe's own."""
+
+    def main() -> Backend:
+        return recipe().open_backend(threads)
+
+    def fast() -> OrtBackend:
+        made = recipe()
+        if made.fast_graph is None:
+            raise ModelError(f"the graph of {made.folder} has no latency graph, though one was announced")
+        return made.open_fast(made.fast_graph, threads)
+
+    return NetworkEngine(
+        LazyBackend(main),
+        tokenizer,
+        prompt=prompt,
+        pooling=pooling,
+        drop_ids=drop_ids,
+        fast=LazyBackend(fast) if latency else None,
+    )
 
 
 def settings_for(

@@ -11,27 +11,29 @@ miss, so a cached model never imports ``onnx``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _registry
 from ._batching import vocab_chunks
 from ._cache import cached_graph, file_identity, save_model, source_fingerprint
-from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine
-from ._errors import ArgumentError, ModelError, ModelMismatchError
+from ._engine import Engine, NetworkEngine, NetworkRecipe, StaticEngine, deferred_engine, side_tokenizer
+from ._errors import ArgumentError, ArgumentTypeError, ModelError, ModelMismatchError
 from ._fastembed_rules import context_length, idf_table, special_ids
 from ._graph import CONVERTER_VERSION
 from ._graph_dense import convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._layout import Layout, NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
-from ._options import positive_int
+from ._options import check_bool, int_option, positive_int
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
 from ._registry import DEFAULT_MODEL
-from ._session import Provider, check_providers
+from ._session import DEFAULT_SESSION, Provider, SessionSettings, check_providers
 from ._tokenize import TextTokenizer
 from ._types import ModelIdentity
 
@@ -58,9 +60,22 @@ class LoadOptions:
     #: A registry name whose entry applies to ``model`` when that is a folder (its query side, its FastEmbed
     #: rules): the FastEmbed facade's ``specific_model_path``.  ``None``: the entry named by ``model``, if any.
     entry: str | None = None
+    #: The onnxruntime session options of every session (``enable_cpu_mem_arena``).
+    session: SessionSettings = DEFAULT_SESSION
+    #: Make the document side's graphs (convert, cache, fit the projection) when one of its sessions first opens,
+    #: not while loading: an inference-free model's queries then never touch its network (FastEmbed's
+    #: ``lazy_load``).  The files are still fetched and the tokenizers and query table read while loading.
+    lazy: bool = False
+    #: CUDA device ids for worker processes, in turn (``NetworkRecipe.for_worker``); empty: ``providers`` for all.
+    devices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         positive_int("threads", self.threads)
+        check_bool("lazy", self.lazy)
+        for d in self.devices:
+            int_option("a device id", d, least=0, allowed="an int >= 0")
+        if not isinstance(self.session, SessionSettings):
+            raise ArgumentTypeError(f"session must be a SessionSettings, got {type(self.session).__name__}")
         if self.quantize not in QUANTIZE:
             raise ArgumentError(f"quantize must be one of {QUANTIZE}, got {self.quantize!r}")
         if self.projection not in PROJECTIONS:
@@ -90,6 +105,8 @@ class LoadedModel:
     recipes: Mapping[str, NetworkRecipe] = field(default_factory=dict)
     #: What the files were (for the log): a plain checkpoint, a sentence-transformers folder, ...
     description: str = "custom"
+    #: The folder the document model's files were found in; ``None`` for a model not built from files.
+    path: Path | None = None
 
     @property
     def query_mode(self) -> str:
@@ -136,12 +153,28 @@ def load(
                 "(a SparseStaticEmbedding module or idf.json); download the whole repository"
             )
         q_side = StaticSide(folder=layout.document.folder, weights=None, prompt=layout.document.prompt)
-    doc_recipe = _recipe(res, layout.document, opts)
-    if rule == "IfSplade":  # FastEmbed zeroes the special tokens' ids in documents
-        doc_recipe = dataclasses.replace(doc_recipe, drop_ids=special_ids(layout.document.folder))
-    doc = doc_recipe.build(threads=opts.threads)
-    vocab = int(read_config(layout.document.folder).get("vocab_size") or doc.tokenizer.vocab_size)
-    recipes = {"document": doc_recipe}
+    side = layout.document
+    # FastEmbed's IfSplade zeroes the special tokens' ids in documents
+    drop = special_ids(side.folder) if rule == "IfSplade" else ()
+    doc_recipe = _Once(functools.partial(_recipe, res, side, opts, drop))
+    if opts.lazy:
+        tok = side_tokenizer(
+            side.folder, max_length=opts.max_length, max_seq_length=side.max_seq_length, lowercase=side.lowercase
+        )
+        latency = detect_format(_at(res, side.folder).path)[0] != "onnx"  # as _recipe decides it
+        doc = deferred_engine(
+            doc_recipe,
+            tok,
+            threads=opts.threads,
+            latency=latency,
+            prompt=side.prompt,
+            pooling=side.pooling,
+            drop_ids=drop,
+        )
+    else:
+        doc = doc_recipe().build(threads=opts.threads)
+    vocab = int(read_config(side.folder).get("vocab_size") or doc.tokenizer.vocab_size)
+    recipes: dict[str, Callable[[], NetworkRecipe]] = {"document": doc_recipe}
     q_engine: Engine = doc  # the query side is this network unless a side below says otherwise
     root = _graph_root(opts)
     fingerprints = [source_fingerprint(_at(res, layout.document.folder), root)]
@@ -152,9 +185,9 @@ def load(
         fingerprints.append("static:" + (file_identity(q_side.weights, root) if q_side.weights else "ones"))
     elif q_side is not None:
         q_recipe = _recipe(q_res, q_side, opts)
-        shared = dataclasses.replace(q_recipe, prompt=doc_recipe.prompt) == doc_recipe
+        shared = dataclasses.replace(q_recipe, prompt=doc_recipe().prompt) == doc_recipe()
         q_engine = q_recipe.build(threads=opts.threads, share=doc if shared else None)
-        recipes["query"] = q_recipe
+        recipes["query"] = functools.partial(_same, q_recipe)
         q_vocab = int(read_config(q_side.folder).get("vocab_size") or q_engine.tokenizer.vocab_size)
         if q_vocab != vocab:
             raise ModelMismatchError(
@@ -172,9 +205,48 @@ def load(
         info=info,
         quantize=opts.quantize,
         max_active_dims=layout.max_active_dims,
-        recipes=recipes,
+        recipes=_Recipes(recipes),
         description=layout.description,
+        path=res.path,
     )
+
+
+class _Once:
+    """``make()``, called on first use (once, thread-safe), then kept."""
+
+    def __init__(self, make: Callable[[], NetworkRecipe]) -> None:
+        self._make = make
+        self._made: NetworkRecipe | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> NetworkRecipe:
+        made = self._made
+        if made is None:
+            with self._lock:
+                made = self._made
+                if made is None:
+                    made = self._made = self._make()
+        return made
+
+
+def _same(recipe: NetworkRecipe) -> NetworkRecipe:
+    return recipe
+
+
+class _Recipes(Mapping[str, NetworkRecipe]):
+    """The recipes of the network sides, each made when first asked for (see ``LoadOptions.lazy``)."""
+
+    def __init__(self, makers: Mapping[str, Callable[[], NetworkRecipe]]) -> None:
+        self._makers = dict(makers)
+
+    def __getitem__(self, side: str) -> NetworkRecipe:
+        return self._makers[side]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
 
 
 def _at(res: ResolvedModel, folder: Path) -> ResolvedModel:
@@ -190,8 +262,8 @@ def _graph_root(opts: LoadOptions) -> Path:
     return (Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else default_cache_dir()) / "onnx"
 
 
-def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions) -> NetworkRecipe:
-    """The cached graph of a network side and how to rebuild its engine."""
+def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions, drop_ids: tuple[int, ...] = ()) -> NetworkRecipe:
+    """The cached graph of a network side (converted on a cache miss) and how to rebuild its engine."""
     tower = _at(res, side.folder)
     root = _graph_root(opts)
     int8 = opts.quantize == "int8"
@@ -219,6 +291,9 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions) -> Network
         prompt=side.prompt,
         pooling=side.pooling,
         providers=opts.providers,
+        drop_ids=drop_ids,
+        session=opts.session,
+        devices=opts.devices,
     )
 
 

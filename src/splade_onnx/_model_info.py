@@ -38,7 +38,9 @@ class HubSource:
     instead of the format's patterns.  ``model_type`` is the repository's ``config.json`` ``model_type`` when
     the registry knows it: a safetensors source whose architecture the converter cannot read is refused
     before anything is downloaded.  A ``"safetensors"`` or ``"any"`` repo with neither (only
-    ``pytorch_model.bin``) gets its ``.bin`` fetched, unless ``files`` is set.
+    ``pytorch_model.bin``) gets its ``.bin`` fetched, unless ``files`` is set.  ``model_file`` names the weight
+    file the repository holds when it is not the format's own (``pytorch_model.bin`` for a repository that ships
+    only that): it is listed as the model's FastEmbed ``model_file`` and changes nothing in how files are fetched.
     """
 
     repo_id: str
@@ -46,6 +48,14 @@ class HubSource:
     revision: str | None = None
     files: tuple[str, ...] = ()
     model_type: str | None = None
+    model_file: str | None = None
+
+    def weights(self) -> str:
+        """The file the model is read from: ``model_file`` if set, else the format's (``model.onnx`` for ONNX,
+        ``model.safetensors`` otherwise)."""
+        if self.model_file is not None:
+            return self.model_file
+        return "model.onnx" if self.format == "onnx" else "model.safetensors"
 
     def label(self) -> str:
         rev = f"@{self.revision}" if self.revision else ""

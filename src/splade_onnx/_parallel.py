@@ -11,6 +11,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 from ._batching import windows
 from ._engine import Encoded, NetworkEngine, NetworkRecipe, Settings
@@ -22,9 +23,13 @@ _WORKER_WINDOW = 256
 _worker: NetworkEngine | None = None
 
 
-def _init(recipe: NetworkRecipe, threads: int) -> None:
+def _init(recipe: NetworkRecipe, threads: int, started: Any) -> None:
+    """Build this worker's engine; ``started`` counts the workers started so far, which numbers this one."""
     global _worker
-    _worker = recipe.build(threads=threads)
+    with started.get_lock():
+        index = started.value
+        started.value += 1
+    _worker = recipe.for_worker(index).build(threads=threads)
 
 
 def _run(chunk: list[str], settings: Settings, start: int) -> Encoded:
@@ -38,8 +43,9 @@ def parallel_embed(
     """``(start, encoded)`` for consecutive windows of ``texts``, in order, computed by ``workers`` processes."""
     threads = max(1, default_threads() // workers)
     ctx = multiprocessing.get_context("spawn")
+    started = ctx.Value("i", 0)
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init, initargs=(recipe, threads)
+        max_workers=workers, mp_context=ctx, initializer=_init, initargs=(recipe, threads, started)
     ) as pool:
         pending: deque[tuple[int, Future[Encoded]]] = deque()
         for start, chunk in windows(texts, _WORKER_WINDOW):

@@ -35,6 +35,7 @@ __all__ = [
 
 _NC = "cc-by-nc-sa-4.0"
 _ST: Literal["any"] = "any"  # Hub repos that may hold safetensors or ONNX beside their sentence-transformers files
+_BIN = "pytorch_model.bin"  # the weight file of a repo that ships no other (read without torch)
 
 _MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -68,7 +69,7 @@ _MODELS: tuple[ModelInfo, ...] = (
         ),
         license="apache-2.0",
         commercial_use=True,
-        size_mb=532.0,
+        size_mb=544.8,  # FastEmbed's size_in_GB=0.532
         vocab_size=30522,
         architecture="BertForMaskedLM (12 layers, 768 hidden)",
         description="SPLADE++ (independent implementation), English; the model FastEmbed's docs use.",
@@ -117,7 +118,7 @@ _MODELS: tuple[ModelInfo, ...] = (
     ),
     ModelInfo(
         name="naver/splade-v3",
-        sources=(HubSource("naver/splade-v3", _ST),),
+        sources=(HubSource("naver/splade-v3", _ST, model_file=_BIN),),
         license=_NC,
         commercial_use=False,
         size_mb=None,
@@ -130,7 +131,7 @@ _MODELS: tuple[ModelInfo, ...] = (
     ),
     ModelInfo(
         name="naver/splade-v3-distilbert",
-        sources=(HubSource("naver/splade-v3-distilbert", _ST),),
+        sources=(HubSource("naver/splade-v3-distilbert", _ST, model_file=_BIN),),
         license=_NC,
         commercial_use=False,
         size_mb=None,
@@ -143,7 +144,7 @@ _MODELS: tuple[ModelInfo, ...] = (
     ),
     ModelInfo(
         name="naver/splade-v3-doc",
-        sources=(HubSource("naver/splade-v3-doc", _ST),),
+        sources=(HubSource("naver/splade-v3-doc", _ST, model_file=_BIN),),
         license=_NC,
         commercial_use=False,
         size_mb=None,

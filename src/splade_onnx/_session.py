@@ -14,6 +14,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -21,18 +22,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import ArgumentError, ModelError
-from ._options import positive_int
+from ._options import check_bool, positive_int
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_SESSION",
     "POOL_THREADS",
+    "SESSION_OPTIONS",
     "Backend",
     "LazyBackend",
     "OrtBackend",
     "PrunedBackend",
+    "SessionSettings",
     "check_providers",
     "default_threads",
+    "main_session",
 ]
 
 Provider = str | tuple[str, dict[str, Any]]
@@ -41,6 +46,31 @@ B = TypeVar("B")
 POOL_THREADS = "splade-head"
 #: The inputs :meth:`OrtBackend.run_outputs` feeds a graph.
 _FED = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings:
+    """The onnxruntime ``SessionOptions`` a caller may set, checked when built; every session of a model gets them.
+
+    ``enable_cpu_mem_arena`` is onnxruntime's CPU memory arena (on by default, as in onnxruntime): off, a
+    session hands memory back after each run instead of keeping it for the next, at some cost in speed.
+    These are the session options FastEmbed exposes (``OnnxModel.EXPOSED_SESSION_OPTIONS``).
+    """
+
+    enable_cpu_mem_arena: bool = True
+
+    def __post_init__(self) -> None:
+        check_bool("enable_cpu_mem_arena", self.enable_cpu_mem_arena)
+
+    def apply(self, options: Any) -> None:
+        """Set these on an ``onnxruntime.SessionOptions``."""
+        options.enable_cpu_mem_arena = self.enable_cpu_mem_arena
+
+
+#: The names of :class:`SessionSettings`' options.
+SESSION_OPTIONS = tuple(f.name for f in fields(SessionSettings))
+#: onnxruntime's own defaults.
+DEFAULT_SESSION = SessionSettings()
 
 
 @runtime_checkable
@@ -93,12 +123,14 @@ class OrtBackend:
         threads: int | None = None,
         providers: Sequence[Provider] | None = None,
         spinning: bool = True,
+        session: SessionSettings | None = None,
     ) -> None:
         import onnxruntime as ort
 
         positive_int("threads", threads)
         check_providers(providers)
         opts = ort.SessionOptions()
+        (session or DEFAULT_SESSION).apply(opts)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
@@ -162,12 +194,18 @@ class PrunedBackend:
     """
 
     def __init__(
-        self, state: Path, head: Path, *, threads: int | None = None, providers: Sequence[Provider] | None = None
+        self,
+        state: Path,
+        head: Path,
+        *,
+        threads: int | None = None,
+        providers: Sequence[Provider] | None = None,
+        session: SessionSettings | None = None,
     ) -> None:
         positive_int("threads", threads)
         self.threads = default_threads() if threads is None else threads
-        self.state = OrtBackend(state, threads=1, providers=providers, spinning=False)
-        self.head = OrtBackend(head, threads=1, providers=providers, spinning=False)
+        self.state = OrtBackend(state, threads=1, providers=providers, spinning=False, session=session)
+        self.head = OrtBackend(head, threads=1, providers=providers, spinning=False, session=session)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         #: Every pool started and not yet shut down; the finalizer holds this list, never ``self``.
@@ -243,6 +281,16 @@ class PrunedBackend:
                     pool = self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=POOL_THREADS)
                     self._pools.append(pool)
         return pool
+
+
+def main_session(backend: Backend) -> Any:
+    """The ``onnxruntime.InferenceSession`` of ``backend``'s encoder: an :class:`OrtBackend`'s own, a
+    :class:`PrunedBackend`'s state graph's; ``None`` for another backend (a fake)."""
+    if isinstance(backend, OrtBackend):
+        return backend.session
+    if isinstance(backend, PrunedBackend):
+        return backend.state.session
+    return None
 
 
 def _shut_down(pools: list[ThreadPoolExecutor]) -> None:
