@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 XDIST  ?= -n 2 --dist loadgroup --durations=15
 
 .PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
-	bench-bin-memory golden golden-families golden-fastembed torch-bin-fixtures clean docs
+	bench-bin-memory golden golden-families golden-fastembed torch-bin-fixtures clean docs fastembed-contract
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,17 @@ torch-bin-fixtures: .venv-tf4/.installed $(STAMP)
 # FastEmbed's own vectors on look-alikes of the repositories it downloads, and its model list (FastEmbed 0.9.1).
 golden-fastembed: .venv-bench/.installed
 	HF_HUB_OFFLINE=1 PYTHONPATH=src:tests .venv-bench/bin/python scripts/make_golden_fastembed.py
+
+# FastEmbed's own sparse tests and type stub against the facade, with only the import changed. Not part of
+# make test: it needs a qdrant/fastembed checkout (or its git directory): make fastembed-contract FASTEMBED=<path>
+.venv-fastembed/.installed: pyproject.toml
+	test -x .venv-fastembed/bin/python || $(PYTHON) -m venv .venv-fastembed
+	.venv-fastembed/bin/python -m pip install -q -e . fastembed==0.9.1 pytest mypy
+	touch $@
+
+fastembed-contract: .venv-fastembed/.installed
+	@test -n "$(FASTEMBED)" || { echo "usage: make fastembed-contract FASTEMBED=<a qdrant/fastembed checkout>"; exit 2; }
+	.venv-fastembed/bin/python scripts/run_fastembed_tests.py --fastembed "$(FASTEMBED)" --python .venv-fastembed/bin/python
 
 bench-prepare: .venv-ref/.installed $(STAMP)
 	.venv-ref/bin/python benchmarks/prepare.py --tiny-dir "$(TINY_DIR)"
