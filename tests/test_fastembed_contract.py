@@ -152,6 +152,7 @@ def test_batch_embedding_and_a_single_embedding_agree(tiny_model: SparseTextEmbe
     first = next(iter(tiny_model.embed(["Hello World"] * 10, batch_size=6)))
     alone = next(iter(tiny_model.embed("Hello World")))
     assert len(first) > 0 and first == alone
+    assert first.indices.dtype == np.int64 and first.values.dtype == np.float32
     assert list(tiny_model.embed(x for x in ["Hello World", "moon"])) == list(tiny_model.embed(["Hello World", "moon"]))
 
 
@@ -185,8 +186,8 @@ def test_parallel_equals_serial_for_documents_and_queries(tiny_model: SparseText
 
 def test_a_short_list_is_encoded_in_this_process_whatever_parallel_says(tiny_model: SparseTextEmbedding) -> None:
     """As in FastEmbed: a ``str``, or a list shorter than ``batch_size``, starts no worker."""
-    for texts in (DOCS, DOCS[0]):
-        vectors = tiny_model.embed(texts, parallel=2)
+    for texts, batch_size in ((DOCS, 256), (DOCS[0], 1)):
+        vectors = tiny_model.embed(texts, batch_size=batch_size, parallel=2)
         first = next(vectors)
         assert multiprocessing.active_children() == []
         assert [first, *vectors] == list(tiny_model.embed(texts))

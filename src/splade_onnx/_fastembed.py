@@ -138,8 +138,8 @@ class SparseTextEmbedding:
         int_option(
             "parallel", parallel, least=0, allowed="None, 0 (one worker per core) or a positive int", allow_none=True
         )
-        if isinstance(docs, list) and len(docs) < batch_size:
-            parallel = None  # FastEmbed encodes a short list in this process
+        if isinstance(texts, str) or (isinstance(docs, list) and len(docs) < batch_size):
+            parallel = None  # FastEmbed encodes a str, or a short list, in this process
         return self._encoder.embed(
             docs, task=task, options=options, parallel=parallel, show_progress=kwargs.get("show_progress", False)
         )
