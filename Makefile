@@ -1,7 +1,7 @@
 # Two commands from a fresh clone, with no network but the package registry:
 #   make demo   - the main job, offline, with the real splade-tiny model
 #   make test   - lint, types, the docs site and every test
-#   make test-fast - the inner loop: every test not marked slow, core and both adapters (no lint)
+#   make test-fast - the inner loop: every test not marked slow, core and the adapters (no lint)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -29,31 +29,43 @@ $(LI_MILVUS)/.installed: pyproject.toml integrations/llamaindex/pyproject.toml M
 	$(LI_MILVUS)/bin/python -m pip install -q -e . -e 'integrations/llamaindex[test-milvus]'
 	touch $@
 
+# Haystack's components are tested with only the core and splade-haystack installed, as a Haystack user
+# installs them (nothing else of .venv; haystack-ai's and qdrant-haystack's requirements apart from it).
+HAYSTACK := .venv-haystack
+$(HAYSTACK)/.installed: pyproject.toml integrations/haystack/pyproject.toml Makefile
+	test -x $(HAYSTACK)/bin/python || $(PYTHON) -m venv $(HAYSTACK)
+	$(HAYSTACK)/bin/python -m pip install -q -e . -e 'integrations/haystack[test]' 'mypy>=1.10'
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-lint: $(STAMP)
+lint: $(STAMP) $(HAYSTACK)/.installed
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict integrations/langchain/langchain_splade
 	$(BIN)/mypy --strict integrations/llamaindex/llama_index/sparse_embeddings/splade
+	MYPYPATH=integrations/haystack/src $(HAYSTACK)/bin/mypy --strict --cache-dir .mypy_cache/haystack \
+		-p haystack_integrations.components.embedders.splade
 
-pytest: $(STAMP) $(LI_MILVUS)/.installed
+pytest: $(STAMP) $(LI_MILVUS)/.installed $(HAYSTACK)/.installed
 	$(BIN)/python -m pytest $(XDIST)
 	$(BIN)/python -m pytest integrations/langchain/tests
 	$(BIN)/python -m pytest integrations/llamaindex/tests --ignore=integrations/llamaindex/tests/milvus
 	$(LI_MILVUS)/bin/python -m pytest integrations/llamaindex/tests/milvus
+	$(HAYSTACK)/bin/python -m pytest integrations/haystack/tests
 
 # The documentation site, warnings as errors (mkdocs.yml; docs/hooks.py adds benchmarks/results).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # Without the tests marked slow (whole-corpus parity, the Ray cluster, long command-line runs).
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(HAYSTACK)/.installed
 	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 	$(BIN)/python -m pytest -m "not slow" integrations/langchain/tests
 	$(BIN)/python -m pytest -m "not slow" integrations/llamaindex/tests --ignore=integrations/llamaindex/tests/milvus
+	$(HAYSTACK)/bin/python -m pytest -m "not slow" integrations/haystack/tests
 
 test: lint docs pytest
 
@@ -143,4 +155,4 @@ bench-bin-memory: $(STAMP)
 	$(BIN)/python benchmarks/bin_memory.py
 
 clean:
-	rm -rf $(VENV) $(LI_MILVUS) .venv-ref .venv-st .venv-tf4 .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work
+	rm -rf $(VENV) $(LI_MILVUS) $(HAYSTACK) .venv-ref .venv-st .venv-tf4 .venv-bench .cache .pytest_cache .mypy_cache .ruff_cache benchmarks/.work

@@ -44,7 +44,15 @@ def test_public_names_are_pinned() -> None:
 def test_the_integration_module_is_what_the_adapters_share() -> None:
     import splade_onnx.integration as integration
 
-    assert sorted(integration.__all__) == ["MILVUS_EMPTY_VECTOR", "PayloadFormat", "milvus_vector", "not_single"]
+    assert sorted(integration.__all__) == [
+        "EncoderSpec",
+        "MILVUS_EMPTY_VECTOR",
+        "PayloadFormat",
+        "check_bool",
+        "keyword_options",
+        "milvus_vector",
+        "not_single",
+    ]
     assert not set(integration.__all__) & set(splade_onnx.__all__)
 
 

@@ -16,6 +16,7 @@ CORE = ROOT / "src" / "splade_onnx"
 ADAPTERS = [
     ROOT / "integrations" / "langchain" / "langchain_splade",
     ROOT / "integrations" / "llamaindex" / "llama_index" / "sparse_embeddings" / "splade",
+    ROOT / "integrations" / "haystack" / "src" / "haystack_integrations" / "components" / "embedders" / "splade",
 ]
 LIBRARY = [p for d in [CORE, *ADAPTERS] for p in sorted(d.rglob("*.py"))]
 

@@ -1,4 +1,4 @@
-"""The three distributions build from a checkout (and from a git URL), with what a user needs inside."""
+"""The four distributions build from a checkout (and from a git URL), with what a user needs inside."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ DISTS = {
     ".": "splade_onnx",
     "integrations/langchain": "langchain_splade",
     "integrations/llamaindex": "llama_index_sparse_embeddings_splade",
+    "integrations/haystack": "splade_haystack",
 }
 
 
@@ -48,6 +49,21 @@ def test_wheel_from_a_checkout(dist: str, tmp_path: Path) -> None:
     if dist != ".":  # adapters bound their dependency on the core from both sides
         (core,) = [r for r in meta.get_all("Requires-Dist") or [] if r.startswith("splade-onnx")]
         assert ">=" in core and "<" in core.replace("<=", ""), core
+
+
+def test_the_haystack_wheel_keeps_haystack_integrations_a_namespace(tmp_path: Path) -> None:
+    """Every Haystack integration installs into ``haystack_integrations``: an ``__init__.py`` above our package
+    would hide the others (qdrant-haystack's retrievers and document store among them)."""
+    wheel = pip_wheel(str(ROOT / "integrations" / "haystack"), tmp_path)
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.startswith("haystack_integrations/")]
+    package = "haystack_integrations/components/embedders/splade/"
+    assert {n for n in names if n.endswith("__init__.py")} == {package + "__init__.py"}
+    assert {package + "py.typed", package + "splade_sparse_text_embedder.py"} <= set(names)
+    assert all(n.startswith(package) for n in names), names
+    meta = wheel_metadata(wheel)
+    assert meta["Name"] == "splade-haystack"
+    assert any(r.startswith("haystack-ai") for r in meta.get_all("Requires-Dist") or [])
 
 
 def test_core_sdist_holds_no_machine_state(tmp_path: Path) -> None:

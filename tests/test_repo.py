@@ -67,7 +67,7 @@ def test_collections_are_in_the_repository_with_provenance() -> None:
     assert "Origin" in (ROOT / "data" / "cranfield" / "README.md").read_text()
 
 
-@pytest.mark.parametrize("dist", [".", "integrations/langchain", "integrations/llamaindex"])
+@pytest.mark.parametrize("dist", [".", "integrations/langchain", "integrations/llamaindex", "integrations/haystack"])
 def test_each_distribution_ships_the_license(dist: str) -> None:
     text = (ROOT / dist / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
