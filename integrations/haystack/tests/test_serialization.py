@@ -92,6 +92,15 @@ def test_from_dict_rebuilds_the_same_component(component: object) -> None:
     assert component_to_dict(component_from_dict(type(component), data, "c"), "c") == data  # Haystack's own path
 
 
+def test_paths_are_serialized_as_str(tmp_path: Path) -> None:
+    embedder = SpladeSparseDocumentEmbedder(tmp_path / "model", query_model=tmp_path / "q", cache_dir=tmp_path / "c")
+    params = embedder.to_dict()["init_parameters"]
+    assert (params["model"], params["query_model"], params["cache_dir"]) == tuple(
+        str(tmp_path / p) for p in ("model", "q", "c")
+    )
+    assert embedder.model == str(tmp_path / "model")
+
+
 def test_a_rebuilt_embedder_embeds_the_same() -> None:
     docs = SpladeSparseDocumentEmbedder(cache_dir=str(CACHE), meta_fields_to_embed=["t"], progress_bar=False)
     text = SpladeSparseTextEmbedder(cache_dir=str(CACHE), top_k=4)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component
 
-from splade_onnx import DEFAULT_MODEL, ArgumentTypeError, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, ArgumentTypeError
 from splade_onnx.integration import check_bool, keyword_options, not_single
 
-from .backend import SpladeSide
+from .backend import SpladeEmbedder
 
 __all__ = ["SpladeSparseDocumentEmbedder"]
 
+#: The document side's encoding options (splade_onnx.EncodeOptions); the other arguments load the model or are ours.
+ENCODING = ("batch_size", "max_length", "top_k", "min_weight", "long_documents", "stride")
+
 
 @component
-class SpladeSparseDocumentEmbedder:
+class SpladeSparseDocumentEmbedder(SpladeEmbedder):
     """Embeds Documents with splade-onnx, for a ``QdrantDocumentStore(use_sparse_embeddings=True)``.
 
     Each Document's text is its ``meta_fields_to_embed`` values (those present and not ``None``)
@@ -79,6 +81,7 @@ class SpladeSparseDocumentEmbedder:
         :param meta_fields_to_embed: meta fields embedded with the content, before it.
         :param embedding_separator: what joins the meta values and the content.
         """
+        self.bind("document", locals(), ENCODING)  # the arguments, by name
         check_bool("progress_bar", progress_bar)
         if meta_fields_to_embed is not None:
             not_single(meta_fields_to_embed, "meta_fields_to_embed", expected="a list of str")
@@ -87,55 +90,9 @@ class SpladeSparseDocumentEmbedder:
                 raise ArgumentTypeError(f"meta_fields_to_embed must be a list of str, got {bad[0]!r} in it")
         if not isinstance(embedding_separator, str):
             raise ArgumentTypeError(f"embedding_separator must be a str, got {type(embedding_separator).__name__}")
-        self.model = model
         self.progress_bar = progress_bar
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
         self.embedding_separator = embedding_separator
-        self.load_parameters: dict[str, Any] = {
-            "query_model": query_model,
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "local_files_only": local_files_only,
-            "threads": threads,
-            "providers": providers,
-            "quantize": quantize,
-            "projection": projection,
-        }
-        self.encode_parameters: dict[str, Any] = {
-            "batch_size": batch_size,
-            "max_length": max_length,
-            "top_k": top_k,
-            "min_weight": min_weight,
-            "long_documents": long_documents,
-            "stride": stride,
-        }
-        self.side = SpladeSide("document", model, self.load_parameters, self.encode_parameters)
-
-    @property
-    def encoder(self) -> SpladeEncoder | None:
-        """The loaded encoder (shared with every embedder built with the same load options), or ``None``."""
-        return self.side.encoder
-
-    def warm_up(self) -> None:
-        """Load the model (once per set of load options in this process) and check the options against it."""
-        self.side.warm_up()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The component as Haystack serializes it: its type and every constructor argument."""
-        return default_to_dict(
-            self,
-            model=self.model,
-            **self.load_parameters,
-            **self.encode_parameters,
-            progress_bar=self.progress_bar,
-            meta_fields_to_embed=self.meta_fields_to_embed,
-            embedding_separator=self.embedding_separator,
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpladeSparseDocumentEmbedder:
-        """The component :meth:`to_dict` describes (an unknown option is an error listing the valid ones)."""
-        return default_from_dict(cls, data)
 
     def text_to_embed(self, document: Document) -> str:
         """The meta values to embed (present, not ``None``) and the content, joined by the separator."""

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from haystack import component, default_from_dict, default_to_dict
+from haystack import component
 from haystack.dataclasses import SparseEmbedding
 
-from splade_onnx import DEFAULT_MODEL, ArgumentTypeError, SpladeEncoder
+from splade_onnx import DEFAULT_MODEL, ArgumentTypeError
 from splade_onnx.integration import keyword_options
 
-from .backend import SpladeSide
+from .backend import SpladeEmbedder
 
 __all__ = ["SpladeSparseTextEmbedder"]
 
+#: The query side's encoding options (splade_onnx.EncodeOptions); the other arguments load the model.
+ENCODING = ("max_length", "top_k", "min_weight")
+
 
 @component
-class SpladeSparseTextEmbedder:
+class SpladeSparseTextEmbedder(SpladeEmbedder):
     """Embeds a query with splade-onnx, for ``QdrantSparseEmbeddingRetriever`` or ``QdrantHybridRetriever``.
 
     The query goes through the model's query side (``SpladeEncoder.encode_queries``): the same
@@ -64,37 +66,7 @@ class SpladeSparseTextEmbedder:
         :param top_k: keep each query's ``top_k`` heaviest terms.
         :param min_weight: drop query weights below this.
         """
-        self.model = model
-        self.load_parameters: dict[str, Any] = {
-            "query_model": query_model,
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "local_files_only": local_files_only,
-            "threads": threads,
-            "providers": providers,
-            "quantize": quantize,
-            "projection": projection,
-        }
-        self.encode_parameters: dict[str, Any] = {"max_length": max_length, "top_k": top_k, "min_weight": min_weight}
-        self.side = SpladeSide("query", model, self.load_parameters, self.encode_parameters)
-
-    @property
-    def encoder(self) -> SpladeEncoder | None:
-        """The loaded encoder (shared with every embedder built with the same load options), or ``None``."""
-        return self.side.encoder
-
-    def warm_up(self) -> None:
-        """Load the model (once per set of load options in this process) and check the options against it."""
-        self.side.warm_up()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The component as Haystack serializes it: its type and every constructor argument."""
-        return default_to_dict(self, model=self.model, **self.load_parameters, **self.encode_parameters)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpladeSparseTextEmbedder:
-        """The component :meth:`to_dict` describes (an unknown option is an error listing the valid ones)."""
-        return default_from_dict(cls, data)
+        self.bind("query", locals(), ENCODING)  # the arguments, by name
 
     @component.output_types(sparse_embedding=SparseEmbedding)
     def run(self, text: str) -> dict[str, SparseEmbedding]:
