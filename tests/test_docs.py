@@ -104,7 +104,8 @@ def test_page_snippets_run(page: str, cache_dir: Path, tmp_path: Path, monkeypat
 
 
 def test_the_milvus_snippet_is_the_one_its_environment_runs() -> None:
-    """The docs' Milvus block cannot run here; integrations/llamaindex/tests/milvus runs README.md's."""
+    """The docs' LlamaIndex Milvus block cannot run here; integrations/llamaindex/tests/milvus runs it and
+    README.md's in the Milvus store's own environment, and they are the same code."""
     readme = re.findall(r"```python\n(# needs the \[milvus\] extra.*?)```", (ROOT / "README.md").read_text(), re.S)
     docs = [b for lang, b, r in blocks("integrations.md") if r and b.startswith("# needs the [milvus] extra")]
     assert len(readme) == len(docs) == 1
