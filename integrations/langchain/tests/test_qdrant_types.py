@@ -20,6 +20,8 @@ from langchain_splade import SpladeMilvusSparseEmbedding, SpladeRetriever, Splad
 
 from conftest import CACHE, REPO, SEED
 
+#: This checkout's core and adapter, ahead of whatever the environment has installed (PYTHONPATH, MYPYPATH).
+CHECKOUT = os.pathsep.join([str(REPO / "src"), str(REPO / "integrations" / "langchain")])
 #: The pages whose ```python blocks that import langchain_qdrant must pass ``mypy --strict``.
 PAGES = ["integrations/langchain/README.md", "docs/integrations.md"]
 
@@ -57,8 +59,7 @@ def test_mypy_strict_accepts_the_qdrant_snippets(tmp_path: Path) -> None:
     for name, (_, block) in zip(files, qdrant_snippets()):
         (tmp_path / name).write_text(block, encoding="utf-8")
     (tmp_path / "control.py").write_text(CONTROL, encoding="utf-8")
-    # This checkout's packages first, ahead of whatever the environment has installed.
-    env = {**os.environ, "MYPYPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "integrations" / "langchain")])}
+    env = {**os.environ, "MYPYPATH": CHECKOUT}
     cmd = [sys.executable, "-m", "mypy", "--strict", "--config-file", str(REPO / "pyproject.toml")]
     cmd += ["--cache-dir", str(REPO / ".cache" / "mypy-snippets"), "--no-error-summary", *files, "control.py"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
@@ -119,6 +120,7 @@ print(json.dumps({
 def test_without_the_extra_the_stand_ins_give_the_same_vectors(embeddings: SpladeSparseEmbeddings) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", WITHOUT_THE_EXTRA, str(CACHE), json.dumps(SEED)],
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
         capture_output=True,
         text=True,
         timeout=600,
