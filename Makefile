@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 XDIST  ?= -n 2 --dist loadgroup --durations=15
 
 .PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
-	bench-bin-memory golden golden-families golden-fastembed torch-bin-fixtures clean docs fastembed-contract
+	bench-bin-memory golden golden-families golden-fastembed golden-pinecone torch-bin-fixtures clean docs fastembed-contract
 
 $(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,14 @@ TINY_DIR = $$($(BIN)/python -c "from splade_onnx._hub import resolve; print(reso
 golden: .venv-ref/.installed $(STAMP)
 	.venv-ref/bin/python scripts/make_golden.py --model-dir "$(TINY_DIR)"
 	.venv-ref/bin/python scripts/make_golden_modernbert.py --model-dir "$(TINY_DIR)"
+
+# pinecone-text's own SpladeEncoder (its base install: no torch of its own) beside the oracle's torch and transformers.
+.venv-ref/.pinecone-text: .venv-ref/.installed
+	.venv-ref/bin/python -m pip install -q pinecone-text==0.11.0
+	touch $@
+
+golden-pinecone: .venv-ref/.pinecone-text $(STAMP)
+	HF_HUB_OFFLINE=1 .venv-ref/bin/python scripts/make_golden_pinecone.py --model-dir "$(TINY_DIR)"
 
 # The model-family fixtures and their references need sentence-transformers 6.x beside torch.
 .venv-st/.installed:

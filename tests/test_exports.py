@@ -35,10 +35,11 @@ def test_public_names_are_pinned() -> None:
     for name in EXPECTED:
         assert getattr(splade_onnx, name) is not None
     public = {n for n in vars(splade_onnx) if not n.startswith("_")}
-    # Submodules are private but for the CLI, the Ray extra (splade_onnx.ray, imported on demand) and what
-    # the adapters share with the core (splade_onnx.integration); nothing public leaks beyond __all__ and
-    # annotations helpers.
-    assert public - set(EXPECTED) <= {"Any", "TYPE_CHECKING", "annotations", "cli", "importlib", "integration", "ray"}
+    # Submodules are private but for the CLI, the Ray extra (splade_onnx.ray, imported on demand), pinecone-text's
+    # encoder (splade_onnx.pinecone, imported on demand) and what the adapters share with the core
+    # (splade_onnx.integration); nothing public leaks beyond __all__ and annotations helpers.
+    modules = {"cli", "integration", "pinecone", "ray"}
+    assert public - set(EXPECTED) <= {"Any", "TYPE_CHECKING", "annotations", "importlib", *modules}
 
 
 def test_the_integration_module_is_what_the_adapters_share() -> None:
@@ -54,6 +55,18 @@ def test_the_integration_module_is_what_the_adapters_share() -> None:
         "not_single",
     ]
     assert not set(integration.__all__) & set(splade_onnx.__all__)
+
+
+def test_the_pinecone_module_surface() -> None:
+    import splade_onnx.pinecone as pinecone
+
+    assert sorted(pinecone.__all__) == [
+        "DEFAULT_MAX_SEQ_LENGTH",
+        "FROM_PINECONE_TEXT",
+        "SparseVector",
+        "SpladePineconeEncoder",
+    ]
+    assert not set(pinecone.__all__) & set(splade_onnx.__all__)
 
 
 def test_ships_py_typed() -> None:

@@ -1,27 +1,21 @@
-"""Sparse embeddings in the shapes LangChain's Qdrant and Milvus stores accept."""
+"""Sparse embeddings in the shapes LangChain's Qdrant and Milvus stores accept, and the per-side options."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from splade_onnx import DEFAULT_MODEL, ArgumentError, EncodeOptions, SparseEmbedding, SpladeEncoder
 
-__all__ = ["SideEncoder", "SparseVector", "SpladeSparseEmbeddings", "load_encoder"]
+from .sparse_types import SparseEmbeddings, SparseVector
+
+__all__ = ["SideEncoder", "SparseVector", "SpladeSparseEmbeddings", "load_encoder", "sparse_vector"]
 
 
-@dataclass(frozen=True)
-class SparseVector:
-    """``indices`` and ``values`` as plain Python lists (what ``langchain_qdrant`` reads)."""
-
-    indices: list[int]
-    values: list[float]
-
-    @classmethod
-    def of(cls, emb: SparseEmbedding) -> SparseVector:
-        return cls(indices=emb.indices.tolist(), values=emb.values.tolist())
+def sparse_vector(emb: SparseEmbedding) -> SparseVector:
+    """``emb`` as a :class:`SparseVector`: ``indices`` and ``values`` as plain Python ``int`` and ``float`` lists."""
+    return SparseVector(indices=emb.indices.tolist(), values=emb.values.tolist())
 
 
 #: Encoding options per side, by the names the adapters take -> the core's option names.
@@ -78,8 +72,12 @@ class SideEncoder:
         return self.encoder.encode_queries(texts, options=self.query_options)
 
 
-class SpladeSparseEmbeddings:
+class SpladeSparseEmbeddings(SparseEmbeddings):
     """SPLADE for ``QdrantVectorStore(sparse_embedding=...)`` (SPARSE and HYBRID modes).
+
+    With the ``[qdrant]`` extra installed it is a ``langchain_qdrant.SparseEmbeddings`` and returns
+    ``langchain_qdrant.SparseVector``; without it, stand-ins of the same shape
+    (:mod:`langchain_splade.sparse_types`).
 
     ``model`` is a registry name, HF repo id, local folder or an existing
     :class:`splade_onnx.SpladeEncoder` (default ``splade_onnx.DEFAULT_MODEL``).  Per side:
@@ -106,10 +104,10 @@ class SpladeSparseEmbeddings:
         return f"SpladeSparseEmbeddings(model={self.model!r}, batch_size={self.batch_size})"
 
     def embed_documents(self, texts: Sequence[str]) -> list[SparseVector]:
-        return [SparseVector.of(e) for e in self.sides.encode_documents(texts)]
+        return [sparse_vector(e) for e in self.sides.encode_documents(texts)]
 
     def embed_query(self, text: str) -> SparseVector:
-        return SparseVector.of(self.sides.encode_queries([text])[0])
+        return sparse_vector(self.sides.encode_queries([text])[0])
 
     async def aembed_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         return await asyncio.to_thread(self.embed_documents, texts)

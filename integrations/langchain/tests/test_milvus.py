@@ -63,3 +63,21 @@ def test_insert_search_and_an_empty_query(sparse: SpladeMilvusSparseEmbedding, t
     assert milvus_vector(SparseEmbedding.empty()) == OOV_QUERY and OOV_QUERY is MILVUS_EMPTY_VECTOR
     empty_hits = store.similarity_search_by_vector(OOV_QUERY, k=3)  # type: ignore[arg-type]
     assert isinstance(empty_hits, list)
+
+
+INDEX_PARAMS = {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP", "params": {"drop_ratio_build": 0.0}}
+
+
+@pytest.mark.parametrize("params", [{}, {"index_params": INDEX_PARAMS}], ids=["defaults", "index_params alone"])
+def test_without_search_params_milvus_lite_refuses_the_search(
+    params: dict[str, object], sparse: SpladeMilvusSparseEmbedding, tmp_path: Path
+) -> None:
+    """Why the docs' snippets pass both params: langchain-milvus sends its default drop_ratio_build=0.2 with every
+    search unless search_params says otherwise, and Milvus Lite 3.x takes only 0."""
+    from pymilvus.exceptions import MilvusException
+
+    store = Milvus.from_texts(
+        SEED, embedding=sparse, connection_args={"uri": str(tmp_path / "milvus.db")}, drop_old=True, **params
+    )
+    with pytest.raises(MilvusException, match=re.escape("only drop_ratio_build=0 is supported")):
+        store.similarity_search("How much did the mission cost?", k=1)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import langchain_qdrant
+import langchain_splade
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_qdrant import QdrantVectorStore, RetrievalMode
-from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
+from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings, sparse_types
 from qdrant_client import QdrantClient
 
 from conftest import SEED
@@ -26,6 +28,19 @@ def reference(embeddings: SpladeSparseEmbeddings) -> SpladeRetriever:
 
 def ranking(docs: list) -> list[int]:  # type: ignore[type-arg]
     return [d.metadata["n"] for d in docs]
+
+
+def test_with_the_extra_the_types_are_langchain_qdrants(embeddings: SpladeSparseEmbeddings) -> None:
+    """With langchain-qdrant installed, the embeddings are its SparseEmbeddings and return its SparseVector."""
+    assert sparse_types.FROM_LANGCHAIN_QDRANT
+    assert isinstance(embeddings, langchain_qdrant.SparseEmbeddings)
+    assert langchain_splade.SparseVector is langchain_qdrant.SparseVector
+    assert sparse_types.SparseEmbeddings is langchain_qdrant.SparseEmbeddings
+    q = embeddings.embed_query("lunar rover")
+    docs = embeddings.embed_documents(SEED[:2])
+    assert type(q) is langchain_qdrant.SparseVector and {type(d) for d in docs} == {langchain_qdrant.SparseVector}
+    (core,) = embeddings.encoder.encode_queries(["lunar rover"])
+    assert q.model_dump() == {"indices": core.indices.tolist(), "values": core.values.tolist()}
 
 
 @pytest.mark.parametrize("mode", [RetrievalMode.SPARSE, RetrievalMode.HYBRID])
