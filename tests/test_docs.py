@@ -32,7 +32,7 @@ SKIPPED = {
     "encoding.md": 1,  # models from the Hub
     "fastembed.md": 1,  # a model from the Hub
     "getting-started.md": 2,  # pip install, make
-    "integrations.md": 8,  # pip install (2), Pinecone (2), Milvus (1) and Haystack (2) in their own environments, an LLM
+    "integrations.md": 8,  # pip install (2), Pinecone (2), Milvus (1) and Haystack (2) in own venvs, an LLM
     "models.md": 1,  # placeholder paths
     "ray.md": 2,  # pip install, a script over all of Cranfield
 }
