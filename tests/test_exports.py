@@ -46,9 +46,9 @@ def test_the_integration_module_is_what_the_adapters_share() -> None:
     import splade_onnx.integration as integration
 
     assert sorted(integration.__all__) == [
-        "EncoderSpec",
         "MILVUS_EMPTY_VECTOR",
         "PayloadFormat",
+        "PretrainedEncoder",
         "check_bool",
         "keyword_options",
         "milvus_vector",

@@ -2,8 +2,8 @@
 
 A framework that builds its query and its document component on their own (Haystack's text and
 document embedders, each with its own constructor and its own ``warm_up``) names the same model
-twice.  :class:`EncoderSpec` holds ``SpladeEncoder.from_pretrained``'s arguments as one value,
-checked when it is built, before anything is loaded; :meth:`EncoderSpec.shared` gives every
+twice.  :class:`PretrainedEncoder` holds ``SpladeEncoder.from_pretrained``'s arguments as one value,
+checked when it is built, before anything is loaded; :meth:`PretrainedEncoder.shared` gives every
 component built from an equal value the same :class:`~splade_onnx.SpladeEncoder`, loaded once and
 kept while any of them holds it.
 """
@@ -24,7 +24,7 @@ from ._registry import DEFAULT_MODEL
 if TYPE_CHECKING:
     from ._encoder import SpladeEncoder
 
-__all__ = ["EncoderSpec"]
+__all__ = ["PretrainedEncoder"]
 
 #: Loaded encoders by the spec that loaded them, while something holds them.
 _LOADED: weakref.WeakValueDictionary[str, SpladeEncoder] = weakref.WeakValueDictionary()
@@ -41,14 +41,14 @@ def _path(name: str, v: object, *, allow_none: bool) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EncoderSpec:
+class PretrainedEncoder:
     """``SpladeEncoder.from_pretrained(model, query=, revision=, ...)``'s arguments, checked when built.
 
     Paths become ``str`` and ``providers`` a tuple, so equal options give equal specs.  Nothing is
     read or downloaded until :meth:`load` or :meth:`shared`; what depends on the model's files
     (``max_length``, an int within the model's limit) is checked then.
 
-    >>> EncoderSpec(threads=0)
+    >>> PretrainedEncoder(threads=0)
     Traceback (most recent call last):
     ...
     splade_onnx._errors.ArgumentError: threads must be a positive int or None, got 0

@@ -6,8 +6,8 @@ the core module named, so every adapter behaves the same:
 - :func:`not_single`: the check that a bare ``str`` was not passed where a list is expected;
 - :func:`keyword_options` and :func:`check_bool`: a constructor whose unknown keyword is an error listing its
   options, and the "a bool, nothing else" check, as the core's own functions do it;
-- :class:`EncoderSpec`: ``SpladeEncoder.from_pretrained``'s arguments as one value, checked when built, and
-  :meth:`EncoderSpec.shared`, one loaded encoder for every component built with equal load options;
+- :class:`PretrainedEncoder`: ``SpladeEncoder.from_pretrained``'s arguments as one value, checked when built, and
+  :meth:`PretrainedEncoder.shared`, one loaded encoder for every component built with equal load options;
 - :class:`PayloadFormat`: a versioned JSON payload saved inside a :class:`~splade_onnx.SparseIndex` file
   (``SparseIndex.save(..., payload_format=)`` / ``SparseIndex.load(..., payload_format=, legacy_payload=)``);
 - :data:`MILVUS_EMPTY_VECTOR` and :func:`milvus_vector`: how a vector is written to Milvus, which
@@ -19,13 +19,13 @@ from __future__ import annotations
 from ._checks import not_single
 from ._options import check_bool, keyword_options
 from ._payload import PayloadFormat
-from ._shared import EncoderSpec
+from ._shared import PretrainedEncoder
 from ._types import SparseEmbedding
 
 __all__ = [
     "MILVUS_EMPTY_VECTOR",
-    "EncoderSpec",
     "PayloadFormat",
+    "PretrainedEncoder",
     "check_bool",
     "keyword_options",
     "milvus_vector",

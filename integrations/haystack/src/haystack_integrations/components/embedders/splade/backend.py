@@ -2,7 +2,7 @@
 set of load options, Haystack's vector type, ``warm_up`` and Haystack's serialization.
 
 Both embedders take the same load options; equal ones share one loaded encoder
-(``splade_onnx.integration.EncoderSpec.shared``).  Each keeps its own side's options
+(``splade_onnx.integration.PretrainedEncoder.shared``).  Each keeps its own side's options
 (``splade_onnx.EncodeOptions``).  Both kinds are checked by the core when the component is built;
 what depends on the model's files (``max_length`` within its limit, windows that fit) is checked at
 ``warm_up``, before any text is encoded.
@@ -18,7 +18,7 @@ from haystack import default_from_dict, default_to_dict
 from haystack.dataclasses import SparseEmbedding
 
 from splade_onnx import EncodeOptions, SpladeEncoder
-from splade_onnx.integration import EncoderSpec
+from splade_onnx.integration import PretrainedEncoder
 
 __all__ = ["LOAD_OPTIONS", "SpladeEmbedder", "SpladeSide"]
 
@@ -45,7 +45,7 @@ class SpladeSide:
         load = {name: arguments[name] for name in LOAD_OPTIONS}
         load["query"] = load.pop("query_model")
         self.task = task
-        self.spec = EncoderSpec(model=arguments["model"], **load)
+        self.spec = PretrainedEncoder(model=arguments["model"], **load)
         self.options = EncodeOptions(**{name: arguments[name] for name in encoding})
         self.encoder: SpladeEncoder | None = None
 

@@ -1,4 +1,4 @@
-"""``splade_onnx.integration.EncoderSpec``: from_pretrained's arguments checked when built, and one loaded
+"""``splade_onnx.integration.PretrainedEncoder``: from_pretrained's arguments checked when built, and one loaded
 encoder shared by every component built with equal load options (what the Haystack embedders rely on)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from splade_onnx import ArgumentError, ArgumentTypeError, SpladeEncoder
-from splade_onnx.integration import EncoderSpec
+from splade_onnx.integration import PretrainedEncoder
 
 from conftest import TINY
 from texts import SEED_DOCUMENTS
 
 
-def spec(cache_dir: Path, **options: Any) -> EncoderSpec:
-    return EncoderSpec(model=TINY, cache_dir=cache_dir, **options)
+def spec(cache_dir: Path, **options: Any) -> PretrainedEncoder:
+    return PretrainedEncoder(model=TINY, cache_dir=cache_dir, **options)
 
 
 @pytest.mark.parametrize(
@@ -40,14 +40,14 @@ def spec(cache_dir: Path, **options: Any) -> EncoderSpec:
 )
 def test_bad_options_fail_when_built(options: dict[str, Any], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=re.escape(message)):
-        EncoderSpec(**options)
+        PretrainedEncoder(**options)
 
 
 def test_paths_and_providers_are_normalized(cache_dir: Path) -> None:
     a = spec(cache_dir, providers=["CPUExecutionProvider"])
-    b = EncoderSpec(model=TINY, cache_dir=str(cache_dir), providers=("CPUExecutionProvider",))
+    b = PretrainedEncoder(model=TINY, cache_dir=str(cache_dir), providers=("CPUExecutionProvider",))
     assert a == b and a.cache_dir == str(cache_dir) and a.providers == ("CPUExecutionProvider",)
-    assert EncoderSpec(model=Path("some/folder")).model == "some/folder"
+    assert PretrainedEncoder(model=Path("some/folder")).model == "some/folder"
 
 
 def test_equal_specs_share_one_encoder_while_it_is_held(cache_dir: Path, tiny: SpladeEncoder) -> None:
@@ -71,13 +71,13 @@ def test_nothing_is_kept_once_no_component_holds_it(cache_dir: Path) -> None:
 
 def test_concurrent_warm_ups_load_once(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loads: list[int] = []
-    real = EncoderSpec.load
+    real = PretrainedEncoder.load
 
-    def counting(self: EncoderSpec) -> SpladeEncoder:
+    def counting(self: PretrainedEncoder) -> SpladeEncoder:
         loads.append(threading.get_ident())
         return real(self)
 
-    monkeypatch.setattr(EncoderSpec, "load", counting)
+    monkeypatch.setattr(PretrainedEncoder, "load", counting)
     start = threading.Barrier(4)
     got: list[SpladeEncoder] = []
 
