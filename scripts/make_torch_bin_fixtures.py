@@ -136,6 +136,20 @@ def static_table() -> None:
     print(f"wrote {OUT.relative_to(ROOT)}/static_table.bin")
 
 
+SMALL_FILES = ("small_zip.bin", "small_legacy.bin", "small_expected.npz", "static_table.bin")
+
+
+def pack_small_files() -> None:
+    """Move the small binary files into one text file (base64 and sha256), which is what is committed."""
+    records = {}
+    for name in SMALL_FILES:
+        data = (OUT / name).read_bytes()
+        records[name] = {"sha256": hashlib.sha256(data).hexdigest(), "base64": base64.b64encode(data).decode()}
+        (OUT / name).unlink()
+    (OUT / "small_files.json").write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}/small_files.json")
+
+
 class _Walker(pickle.Unpickler):
     """Reads a checkpoint's object pickle only to list its storages: ``{key: (torch dtype, element count)}``."""
 
@@ -285,6 +299,7 @@ if __name__ == "__main__":
     if args.part in ("small", "all"):
         small()
         static_table()
+        pack_small_files()
     if args.part in ("tiny", "all"):
         if args.tiny_dir is None:
             ap.error("--tiny-dir is required for the tiny part")

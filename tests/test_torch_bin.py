@@ -18,6 +18,7 @@ import re
 import shutil
 import struct
 import subprocess
+import tempfile
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -35,11 +36,12 @@ from splade_onnx._torch_bin import read_checkpoint
 
 from conftest import family_folder, golden
 from texts import DEMO_QUERIES, SEED_DOCUMENTS
-from torch_bin_files import FIXTURES, tiny_spec, tiny_torch_folder
+from torch_bin_files import small_files, tiny_spec, tiny_torch_folder
 
 pytestmark = pytest.mark.xdist_group("torch_bin")
 SPEC = tiny_spec()
-EXPECTED = dict(np.load(FIXTURES / "small_expected.npz"))
+SMALL = small_files(Path(tempfile.mkdtemp(prefix="torch-bin-")))
+EXPECTED = dict(np.load(SMALL / "small_expected.npz"))
 TEXTS = [*DEMO_QUERIES[:3], *SEED_DOCUMENTS[:4], ""]
 FP32 = ["zip_fp32", "legacy_fp32", "sharded_fp32"]
 
@@ -52,7 +54,7 @@ def test_every_tensor_reads_as_torch_reads_it(name: str) -> None:
     """float32/16/64, bfloat16 (signed zero, subnormal, infinities), ints, bool, uint16 (zip only: torch's legacy
     reader cannot read it back), transposed, sliced, strided and zero-stride views, 0-d, empty and negated tensors,
     parameters with and without Python state, in a module's state_dict."""
-    got = read_checkpoint(FIXTURES / name)
+    got = read_checkpoint(SMALL / name)
     want = [k for k in EXPECTED if name == "small_zip.bin" or k != "uint16.values"]
     assert list(got) == want and len(want) >= 25
     for k, arr in got.items():
@@ -65,7 +67,7 @@ def test_every_tensor_reads_as_torch_reads_it(name: str) -> None:
 
 
 def test_a_whole_storage_is_not_copied_and_views_are_copied_once() -> None:
-    got = read_checkpoint(FIXTURES / "small_zip.bin")
+    got = read_checkpoint(SMALL / "small_zip.bin")
     assert np.shares_memory(got["tied.embedding"], got["tied.decoder"])  # tied weights: one buffer
     assert got["tied.embedding"] is got["tied.decoder"]
     assert not got["fp32.base"].flags.owndata  # the storage's own buffer
@@ -75,7 +77,7 @@ def test_a_whole_storage_is_not_copied_and_views_are_copied_once() -> None:
 
 
 def test_the_legacy_and_zip_files_hold_the_same_tensors() -> None:
-    z, legacy = read_checkpoint(FIXTURES / "small_zip.bin"), read_checkpoint(FIXTURES / "small_legacy.bin")
+    z, legacy = read_checkpoint(SMALL / "small_zip.bin"), read_checkpoint(SMALL / "small_legacy.bin")
     assert all(np.array_equal(legacy[k], z[k]) for k in legacy)
 
 
@@ -175,7 +177,7 @@ def test_a_static_query_table_in_pytorch_model_bin(families: Path, tmp_path: Pat
     ref = golden("families.json")["families"]["st_inference_free"]
     folder = shutil.copytree(family_folder(families, ref["folder"]), tmp_path / "st")
     (folder / "query_0_SparseStaticEmbedding" / "model.safetensors").unlink()
-    shutil.copy(FIXTURES / "static_table.bin", folder / "query_0_SparseStaticEmbedding" / "pytorch_model.bin")
+    shutil.copy(SMALL / "static_table.bin", folder / "query_0_SparseStaticEmbedding" / "pytorch_model.bin")
     enc = SpladeEncoder.from_pretrained(folder, cache_dir=tmp_path / "c")
     assert enc.query_mode == "static"
     for got, want in zip(enc.encode_queries(ref["texts"]), ref["queries"], strict=True):
@@ -378,7 +380,7 @@ def test_hand_built_files_read_back(byteorder: str, tmp_path: Path) -> None:
 
 def test_as_float32_widens_16_bit_floats_and_nothing_else() -> None:
     for name in ("small_zip.bin", "small_legacy.bin"):
-        got = read_checkpoint(FIXTURES / name, as_float32=True)
+        got = read_checkpoint(SMALL / name, as_float32=True)
         for k, arr in got.items():
             want = EXPECTED[k].astype(np.float32) if EXPECTED[k].dtype == np.float16 else EXPECTED[k]
             assert arr.dtype == want.dtype and np.array_equal(arr, want) and not arr.flags.writeable, k
@@ -464,8 +466,8 @@ def test_a_missing_storage_record(tmp_path: Path) -> None:
 
 
 def test_a_flipped_byte_fails_the_crc(tmp_path: Path) -> None:
-    raw = bytearray((FIXTURES / "small_zip.bin").read_bytes())
-    with zipfile.ZipFile(FIXTURES / "small_zip.bin") as zf:
+    raw = bytearray((SMALL / "small_zip.bin").read_bytes())
+    with zipfile.ZipFile(SMALL / "small_zip.bin") as zf:
         info = zf.getinfo("small_zip/data/0")
     start = (
         info.header_offset
@@ -481,7 +483,7 @@ def test_a_flipped_byte_fails_the_crc(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["small_zip.bin", "small_legacy.bin"])
 def test_a_truncated_file_names_itself(name: str, tmp_path: Path) -> None:
-    raw = (FIXTURES / name).read_bytes()
+    raw = (SMALL / name).read_bytes()
     path = tmp_path / name
     path.write_bytes(raw[: len(raw) * 2 // 3])
     with pytest.raises(ModelError, match=re.escape(str(path))) as err:

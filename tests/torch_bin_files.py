@@ -18,6 +18,21 @@ from typing import Any
 import numpy as np
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "torch_bin"
+#: The small files torch wrote (``small_files.json``: each file's bytes as base64, and its sha256).
+SMALL_FILES = ("small_zip.bin", "small_legacy.bin", "small_expected.npz", "static_table.bin")
+
+
+def small_files(dest: Path) -> Path:
+    """Write the small torch-written files into ``dest``, each checked against its recorded sha256; return ``dest``."""
+    records = json.loads((FIXTURES / "small_files.json").read_text(encoding="utf-8"))
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES:
+        data = base64.b64decode(records[name]["base64"])
+        assert hashlib.sha256(data).hexdigest() == records[name]["sha256"], name
+        (dest / name).write_bytes(data)
+    return dest
+
+
 #: The folder files beside the weights that a loadable checkpoint needs (copied from splade-tiny's folder).
 _SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 

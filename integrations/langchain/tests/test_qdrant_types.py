@@ -101,7 +101,7 @@ else:
     forbids_extra = False
 retriever = SpladeRetriever.from_texts(texts, ids=[str(i) for i in range(len(texts))], embeddings=embeddings, k=3)
 milvus = SpladeMilvusSparseEmbedding(embeddings.encoder)
-print(json.dumps({
+sys.stdout.write(json.dumps({
     "from_langchain_qdrant": sparse_types.FROM_LANGCHAIN_QDRANT,
     "qdrant_modules": sorted(m for m in sys.modules if m.partition(".")[0] in ("langchain_qdrant", "qdrant_client")),
     "base": [c.__module__ + "." + c.__qualname__ for c in SpladeSparseEmbeddings.__mro__],
@@ -113,7 +113,7 @@ print(json.dumps({
     "forbids_extra": forbids_extra,
     "retriever": [d.id for d in retriever.invoke("How much did the mission cost?")],
     "milvus": {str(k): v for k, v in milvus.embed_query("lunar rover").items()},
-}))
+}) + "\n")
 """
 
 
