@@ -17,27 +17,19 @@ Pure reading of a model folder.  The rules, from FastEmbed 0.9.1's sources:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from tokenizers import AddedToken, Tokenizer
 
 from ._errors import FileMissingError, ModelError
+from ._layout import read_json
 
 __all__ = ["context_length", "idf_table", "special_ids"]
 
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileMissingError(f"{path} is missing: FastEmbed's rules for this model read it") from None
-    except ValueError as e:
-        raise ModelError(f"{path} is not valid JSON: {e}") from e
+_NEEDED_BY = "FastEmbed's rules for this model read it"
 
 
 def _limit(value: object) -> int | None:
@@ -51,7 +43,7 @@ def context_length(folder: Path) -> int | None:
     path = folder / "tokenizer_config.json"
     if not path.is_file():
         return None
-    cfg = _json(path)
+    cfg = read_json(path, _NEEDED_BY)
     if not isinstance(cfg, dict):
         return None
     found = [n for n in (_limit(cfg.get("model_max_length")), _limit(cfg.get("max_length"))) if n is not None]
@@ -62,9 +54,13 @@ def _tokenizer(folder: Path) -> Tokenizer:
     """The tokenizer of ``folder`` with ``special_tokens_map.json``'s tokens added as special tokens."""
     path = folder / "tokenizer.json"
     if not path.is_file():
-        raise FileMissingError(f"{path} is missing: FastEmbed's rules for this model read it")
+        raise FileMissingError(f"{path} is missing: {_NEEDED_BY}")
     tok = Tokenizer.from_file(str(path))
-    mapping = _json(folder / "special_tokens_map.json") if (folder / "special_tokens_map.json").is_file() else {}
+    mapping = (
+        read_json(folder / "special_tokens_map.json", _NEEDED_BY)
+        if (folder / "special_tokens_map.json").is_file()
+        else {}
+    )
     for value in mapping.values() if isinstance(mapping, dict) else ():
         for token in value if isinstance(value, list) else [value]:
             if isinstance(token, str):
@@ -82,7 +78,7 @@ def special_ids(folder: Path) -> tuple[int, ...]:
 
 def idf_table(path: Path, folder: Path) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """``idf.json`` at ``path`` by vocabulary id of ``folder``'s tokenizer: the weights, and which ids it lists."""
-    table = _json(path)
+    table = read_json(path, _NEEDED_BY)
     if not isinstance(table, dict):
         raise ModelError(f"{path} must be a JSON object {{token: weight}}")
     vocab = _tokenizer(folder).get_vocab(with_added_tokens=True)

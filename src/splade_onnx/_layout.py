@@ -40,7 +40,16 @@ from ._errors import FileMissingError, ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Layout", "NetworkSide", "StaticSide", "position_limit", "read_config", "read_layout", "static_weights"]
+__all__ = [
+    "Layout",
+    "NetworkSide",
+    "StaticSide",
+    "position_limit",
+    "read_config",
+    "read_json",
+    "read_layout",
+    "static_weights",
+]
 
 Pooling = Literal["max", "sum"]
 Activation = Literal["relu", "log1p_relu"]
@@ -120,11 +129,13 @@ class Layout:
     description: str = "checkpoint"
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path, needed_by: str = "") -> Any:
+    """``path``'s JSON; a missing file is a :class:`FileMissingError` (naming ``needed_by`` when given) and
+    invalid JSON a :class:`ModelError`."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileMissingError(f"{path} is missing") from None
+        raise FileMissingError(f"{path} is missing{f': {needed_by}' if needed_by else ''}") from None
     except ValueError as e:
         raise ModelError(f"{path} is not valid JSON: {e}") from e
 
@@ -148,7 +159,7 @@ def _st_config(folder: Path) -> dict[str, Any]:
     p = folder / "config_sentence_transformers.json"
     if not p.is_file():
         return {}
-    cfg = _json(p)
+    cfg = read_json(p)
     if not isinstance(cfg, dict):
         raise ModelError(f"{p} must hold a JSON object")
     kind = cfg.get("model_type")
@@ -171,12 +182,12 @@ def _transformer(folder: Path, type_name: str, where: str) -> NetworkSide:
         "sentence_camembert_config.json",
     ):
         if (folder / name).is_file():
-            loaded = _json(folder / name)
+            loaded = read_json(folder / name)
             cfg = loaded if isinstance(loaded, dict) else {}
             break
     if type_name == "Transformer":
         task = cfg.get("transformer_task")
-        archs = (_json(folder / "config.json") if (folder / "config.json").is_file() else {}).get("architectures")
+        archs = (read_json(folder / "config.json") if (folder / "config.json").is_file() else {}).get("architectures")
         mlm = task == "fill-mask" or (task is None and any(str(a).endswith("ForMaskedLM") for a in archs or ()))
         if not mlm:
             raise ModelError(
@@ -193,7 +204,7 @@ def _transformer(folder: Path, type_name: str, where: str) -> NetworkSide:
 
 
 def _pooling(folder: Path, side: NetworkSide, where: str) -> NetworkSide:
-    cfg = _json(folder / "config.json") if (folder / "config.json").is_file() else {}
+    cfg = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
     pooling = cfg.get("pooling_strategy", "max")
     activation = cfg.get("activation_function", "relu")
     if pooling not in _POOLINGS:
@@ -206,7 +217,7 @@ def _pooling(folder: Path, side: NetworkSide, where: str) -> NetworkSide:
 
 
 def _static(folder: Path, where: str) -> StaticSide:
-    cfg = _json(folder / "config.json") if (folder / "config.json").is_file() else {}
+    cfg = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
     path = cfg.get("path") if isinstance(cfg, dict) else None
     if (folder / "model.safetensors").is_file():
         return StaticSide(folder=folder, weights=folder / "model.safetensors")
@@ -259,7 +270,7 @@ def _router(root: Path) -> Layout:
     path = root / "router_config.json"
     if not path.is_file():
         path = root / "config.json"
-    cfg = _json(path)
+    cfg = read_json(path)
     types, structure = cfg.get("types"), cfg.get("structure")
     if not isinstance(types, dict) or not isinstance(structure, dict):
         raise ModelError(f"{path}: a Router config needs 'types' and 'structure' objects")
@@ -295,7 +306,7 @@ def read_layout(folder: Path) -> Layout:
     st = _st_config(folder)
     modules_path = folder / "modules.json"
     if modules_path.is_file():
-        entries = _json(modules_path)
+        entries = read_json(modules_path)
         if not isinstance(entries, list) or not entries:
             raise ModelError(f"{modules_path} must be a non-empty JSON list of modules")
         mods = []
@@ -389,7 +400,7 @@ def static_weights(side: StaticSide, vocab: dict[str, int], unk_id: int | None) 
     if not path.is_file():
         raise FileMissingError(f"{path} is missing: the static query side needs its weight table")
     if path.suffix in (".json", ".txt"):
-        table = _json(path) if path.suffix == ".json" else _token_weights_txt(path)
+        table = read_json(path) if path.suffix == ".json" else _token_weights_txt(path)
         if not isinstance(table, dict):
             raise ModelError(f"{path} must be a JSON object {{token: weight}}")
         # a token missing from idf.json weighs 0 (sentence-transformers); from the text file 1 (OpenSearch)
