@@ -9,8 +9,9 @@ STAMP  := $(VENV)/.installed
 LINTED := $(wildcard src tests examples benchmarks scripts integrations docs)
 export SPLADE_ONNX_CACHE ?= $(CURDIR)/.cache/splade-onnx
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# The core's suite on two pytest-xdist workers; groups (xdist_group marks) keep shared module fixtures on one.
-XDIST  ?= -n 2 --dist loadgroup --durations=15
+# The core's suite on two pytest-xdist workers, a test module per worker (--dist loadfile): a module's
+# fixtures (the Ray cluster, encoded corpora, loaded checkpoints) are made once, on one worker.
+XDIST  ?= -n 2 --dist loadfile --durations=15
 
 .PHONY: demo test test-fast lint pytest bench bench-prepare bench-search bench-pruning bench-static-query bench-int8 bench-fusion bench-ray bench-pruned-head bench-cold-start \
 	bench-bin-memory golden golden-families golden-fastembed golden-pinecone torch-bin-fixtures clean docs fastembed-contract

@@ -56,3 +56,17 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def family_folder(families: Path, folder: str) -> Path:
     """A fixture folder as families.json names it (``tests/fixtures/families/...``), in the ``families`` copy."""
     return families / Path(folder).relative_to(FAMILIES_REL)
+
+
+#: Modules whose tests form the longest chains of shared fixtures (a Ray cluster and whole encoded corpora,
+#: whole-corpus parity, the reference runs): collected first, so that with ``-n 2 --dist loadfile`` each starts
+#: early on a worker while the many short modules fill the other one.
+LONG_MODULES = ("test_ray.py", "test_pruned.py", "test_eval.py", "test_engine.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order within a module, and of the other modules, is unchanged

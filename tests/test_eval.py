@@ -25,7 +25,6 @@ def results(request: pytest.FixtureRequest, tiny: SpladeEncoder) -> tuple[str, d
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("eval-reference-runs")  # one worker evaluates each collection once
 def test_splade_matches_the_reference_runs(results: tuple[str, dict[str, dict[str, float]]]) -> None:
     name, res = results
     ndcg, recall = REFERENCE[name]
@@ -35,7 +34,6 @@ def test_splade_matches_the_reference_runs(results: tuple[str, dict[str, dict[st
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("eval-reference-runs")
 def test_bm25_and_fusion_are_reported(results: tuple[str, dict[str, dict[str, float]]]) -> None:
     name, res = results
     assert set(res) == {"splade", "bm25", "hybrid-rrf", "hybrid-convex"}

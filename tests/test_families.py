@@ -24,8 +24,6 @@ from conftest import FAMILIES_REL, ROOT, family_folder, golden
 GOLDEN = golden("families.json")
 FAMILIES: dict[str, dict[str, Any]] = GOLDEN["families"]
 TOL = 1e-4
-#: One pytest-xdist worker runs this module: each family and the XLM-R checkpoint are loaded once.
-pytestmark = pytest.mark.xdist_group("families")
 
 
 def load(family: str, families: Path, cache_dir: Path) -> SpladeEncoder:

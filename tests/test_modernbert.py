@@ -36,7 +36,6 @@ GOLDEN = golden("modernbert.json")
 TEXTS: list[str] = GOLDEN["texts"]
 QUERIES = TEXTS[: GOLDEN["queries"]]
 TOL = 1e-4
-pytestmark = pytest.mark.xdist_group("modernbert")
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,6 @@ from conftest import family_folder, golden
 from texts import DEMO_QUERIES, SEED_DOCUMENTS
 from torch_bin_files import small_files, tiny_spec, tiny_torch_folder
 
-pytestmark = pytest.mark.xdist_group("torch_bin")
 SPEC = tiny_spec()
 SMALL = small_files(Path(tempfile.mkdtemp(prefix="torch-bin-")))
 EXPECTED = dict(np.load(SMALL / "small_expected.npz"))

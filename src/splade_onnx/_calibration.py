@@ -1,6 +1,6 @@
 """Measuring the pruned head's kernels on this machine, so ``projection="auto"`` decides from this machine's costs.
 
-Three kernels, each a small graph of the very ops the heads run, timed through onnxruntime on one thread (how
+Four kernels, each a small graph of the very ops the heads run, timed through onnxruntime on one thread (how
 every pruned graph runs):
 
 * **dense**: the dense head's projection, ``[1, tokens, hidden] x [hidden, ids]`` and the max over tokens
@@ -8,7 +8,9 @@ every pruned graph runs):
 * **bound**: the int8 bound of :func:`~splade_onnx._graph_pruned.tile_maxima` over the same ids, at the
   smallest and the largest candidate rank (its cost is a fixed part per (token, id) pair plus a part per
   column);
-* **exact**: :func:`~splade_onnx._graph_pruned.kept_maxima`, the kept ids' rows times the text's states.
+* **exact**: :func:`~splade_onnx._graph_pruned.kept_maxima`, the kept ids' rows times the text's states;
+* **int8 dense**: the dense kernel through onnxruntime's dynamic quantization (:mod:`splade_onnx._quantize`), what
+  the pruned head is weighed against when the encoder is int8.
 
 Each is reported per (token, id) pair relative to the dense kernel: :class:`~splade_onnx._pruned.KernelCosts`.
 :func:`machine` describes what the figures depend on (CPU, its instruction set, onnxruntime, cores); the
@@ -34,6 +36,7 @@ from ._cache import save_model
 from ._graph import FLOAT, INT8, INT64, GraphBuilder, value
 from ._graph_pruned import BOUND_TILE, kept_maxima, tile_maxima
 from ._pruned import KernelCosts
+from ._quantize import quantize
 from ._session import OrtBackend, default_threads
 
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CALIBRATION_VERSION", "Calibration", "machine", "machine_key", "measure_costs"]
 
 #: Bump when the kernels or how they are timed change: cached calibrations are keyed by it.
-CALIBRATION_VERSION = "1"
+CALIBRATION_VERSION = "2"
 #: Vocabulary ids per kernel run (whole bound tiles), and kept ids of the exact kernel.
 _IDS = 8 * BOUND_TILE
 _KEPT = 1024
@@ -140,7 +143,7 @@ def _fastest(runs: list[tuple[str, Any, dict[str, Any]]]) -> dict[str, float]:
 
 
 def measure_costs(*, hidden: int, vocab: int, tokens: int, ranks: tuple[int, int]) -> Calibration:
-    """Time the three kernels for a model of this ``hidden`` size and ``vocab``, on texts of ``tokens`` tokens,
+    """Time the four kernels for a model of this ``hidden`` size and ``vocab``, on texts of ``tokens`` tokens,
     the bound at the ranks ``ranks`` (smallest, largest candidate); a second or two on splade-tiny."""
     rng = np.random.default_rng(0)
     ids = min(_IDS, max(BOUND_TILE, vocab // BOUND_TILE * BOUND_TILE))
@@ -158,11 +161,16 @@ def measure_costs(*, hidden: int, vocab: int, tokens: int, ranks: tuple[int, int
     kernels["exact"] = (_exact_kernel(hidden, ids, rng), {"hidden": h, "idx": idx})
     with tempfile.TemporaryDirectory(prefix="splade-calibration-") as tmp:
         runs: list[tuple[str, Any, dict[str, Any]]] = []
-        for name, (model, feed) in kernels.items():
-            save_model(model, Path(tmp) / f"{len(runs)}.onnx")
+        paths: dict[str, Path] = {}
+        for name, (model, _) in kernels.items():
+            paths[name] = Path(tmp) / f"{len(paths)}.onnx"
+            save_model(model, paths[name])
+        paths["int8 dense"] = Path(tmp) / "int8-dense.onnx"
+        quantize(paths["dense"], paths["int8 dense"], encoder_only=False)
+        feeds = {name: feed for name, (_, feed) in kernels.items()} | {"int8 dense": kernels["dense"][1]}
+        for name, path in paths.items():
             # one onnxruntime thread, as every pruned graph runs
-            session = OrtBackend(Path(tmp) / f"{len(runs)}.onnx", threads=1, spinning=False).session
-            runs.append((name, session, feed))
+            runs.append((name, OrtBackend(path, threads=1, spinning=False).session, feeds[name]))
         seconds = _fastest(runs)
     pair = seconds["dense"] / (tokens * ids)
     lo, hi = min(ranks), max(ranks)
@@ -173,6 +181,7 @@ def measure_costs(*, hidden: int, vocab: int, tokens: int, ranks: tuple[int, int
         bound_fixed=fixed / pair,
         bound_cost=per_column * hidden / pair,
         final_cost=seconds["exact"] / (tokens * kept) / pair,
+        int8_dense=seconds["int8 dense"] / seconds["dense"],
     )
     logger.debug("calibrated the pruned head's kernels in %.2fs: %s", time.perf_counter() - t0, costs)
     shape = {"hidden": hidden, "ids": ids, "kept": kept, "tokens": tokens, "rank_low": lo, "rank_high": hi}

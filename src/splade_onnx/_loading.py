@@ -32,6 +32,7 @@ from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._layout import Layout, NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
 from ._options import check_bool, int_option, positive_int
 from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
+from ._quantize import int8_graph
 from ._registry import DEFAULT_MODEL
 from ._session import DEFAULT_SESSION, Provider, SessionSettings, check_providers
 from ._tokenize import TextTokenizer
@@ -39,7 +40,7 @@ from ._types import ModelIdentity
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUANTIZE", "LoadOptions", "LoadedModel", "int8_graph", "load", "pooled_graph"]
+__all__ = ["QUANTIZE", "LoadOptions", "LoadedModel", "load", "pooled_graph"]
 
 #: What ``quantize`` may be: fp32 (``None``) or onnxruntime's dynamic int8.
 QUANTIZE = (None, "int8")
@@ -271,11 +272,11 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions, drop_ids: 
     sliced = fmt != "onnx"  # a converted checkpoint; a wrapped logits graph has no vocabulary slices
     fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
     head = None
-    projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling, quantize=opts.quantize)
+    projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling)
     if projection != "dense":
-        fit = fitted_plan(tower, weights, root, side.folder)
+        fit = fitted_plan(tower, weights, root, side.folder, int8=int8)
         if projection == "pruned" or fit[1].auto == "pruned":
-            graph, head = pruned_graphs(tower, weights, root, fit, side.activation)
+            graph, head = pruned_graphs(tower, weights, root, fit, side.activation, int8=int8)
     if head is None:
         graph = pooled_graph(tower, root, side.pooling, side.activation)
         if int8:
@@ -393,14 +394,3 @@ def pooled_graph(
         save_model(pool_logits_model(model, pooling=pooling, activation=activation), dest)
 
     return cached_graph(res, root, f"logits->splade v{CONVERTER_VERSION} fp32{pool}", wrap)
-
-
-def int8_graph(res: ResolvedModel, root: Path, fp32: Path) -> Path:
-    """onnxruntime's dynamic quantization (int8 weights, per tensor) of every MatMul in ``fp32``."""
-
-    def build(dest: Path) -> None:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(fp32, dest, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-
-    return cached_graph(res, root, f"{fp32.parent.name} int8 dynamic QInt8 per-tensor MatMul", build)

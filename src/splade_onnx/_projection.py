@@ -42,6 +42,7 @@ from ._pruned import (
     network_share,
     rank_candidates,
 )
+from ._quantize import int8_encoder_graph
 from ._sample import SAMPLE_TEXTS
 from ._session import OrtBackend
 from ._spec import EncoderSpec, load_spec
@@ -101,7 +102,8 @@ class Plan:
     hidden: int
     #: Mean share of the vocabulary the bound kept on the sample at ``rank``.
     kept: float
-    #: Predicted pruned head time as a share of the dense head's, and of the whole network's.
+    #: Predicted pruned head time as a share of the dense head's, and of the whole network's (both of the plan's
+    #: precision: with ``int8`` the encoder and the dense head are int8, the pruned head fp32).
     head_share: float
     network_share: float
     #: What ``projection="auto"`` takes.
@@ -110,6 +112,8 @@ class Plan:
     sample_tokens: int
     #: The kernel costs the prediction used (this machine's).
     costs: dict[str, float]
+    #: The precision planned for: the int8 encoder (``quantize="int8"``) or fp32.
+    int8: bool = False
 
 
 def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
@@ -137,9 +141,13 @@ def shape_rules_out(config: dict[str, Any]) -> bool:
     return network_share(enc, proj, 0.0) > AUTO_SHARE
 
 
-def decide(stats: FitStats, costs: KernelCosts) -> Plan:
+def decide(stats: FitStats, costs: KernelCosts, *, int8: bool = False) -> Plan:
     """The plan from the fit and this machine's kernel costs: the cheapest rank, and ``"pruned"`` for ``"auto"``
-    when the whole network is predicted at most ``AUTO_SHARE`` of its dense time."""
+    when the whole network is predicted at most ``AUTO_SHARE`` of its dense time.
+
+    With ``int8`` both candidates run the int8 encoder, and the pruned head (fp32, exact) is weighed against the
+    int8 dense head (``costs.int8_dense`` of the fp32 one); the encoder's multiply-adds are assumed to gain what
+    the int8 projection gains, as both are the same int8 matrix products."""
     rank, kept, share = choose_rank(stats.kept, stats.hidden, costs)
     enc, proj = network_macs(
         hidden=stats.hidden,
@@ -148,17 +156,20 @@ def decide(stats: FitStats, costs: KernelCosts) -> Plan:
         vocab=stats.vocab,
         tokens=stats.tokens,
     )
-    whole = network_share(enc, proj, share)
+    unit = costs.int8_dense if int8 else 1.0  # the dense head's cost per multiply-add, fp32 = 1
+    head = share / unit
+    whole = network_share(enc, proj, head)  # both terms scaled by ``unit``: the ratio is unchanged
     return Plan(
         rank=rank,
         hidden=stats.hidden,
         kept=kept,
-        head_share=share,
+        head_share=head,
         network_share=whole,
         auto="pruned" if whole <= AUTO_SHARE else "dense",
         sample_texts=stats.sample_texts,
         sample_tokens=stats.sample_tokens,
         costs=asdict(costs),
+        int8=int8,
     )
 
 
@@ -211,10 +222,10 @@ def calibrated(res: ResolvedModel, root: Path, stats: FitStats) -> Calibration:
 Fit = tuple[Path, Plan]
 
 
-def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder: Path) -> Fit:
-    """The pruned head's plan for a converted checkpoint on this machine: its fit (``fit.json`` and the basis,
-    ``basis.npz``, made on the built-in sample), this machine's calibration, each cached on first use, and the
-    decision made from them; the folder holding the fit, and the plan."""
+def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder: Path, *, int8: bool = False) -> Fit:
+    """The pruned head's plan for a converted checkpoint on this machine, for the fp32 or the ``int8`` encoder: its
+    fit (``fit.json`` and the basis, ``basis.npz``, made on the built-in sample), this machine's calibration, each
+    cached on first use, and the decision made from them; the folder holding the fit, and the plan."""
 
     def build(dest: Path) -> None:
         spec = load_spec(res.path, weights)
@@ -227,15 +238,17 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
     entry = cached_graph(res, root, variant, build, main="fit.json").parent
     stats = FitStats.from_json((entry / "fit.json").read_text())
     cal = calibrated(res, root, stats)
-    plan = decide(stats, cal.costs)
+    plan = decide(stats, cal.costs, int8=int8)
     c = cal.costs
     logger.info(
-        "projection for %s on this machine: dense head %.2f ns per (token, id); int8 bound %.3f + %.3f x "
-        "(rank + 1) / hidden of it, exact logits %.2f per kept id; rank %d of %d keeps %.1f %% of the ids on "
-        "the sample, so the pruned head takes %.2f of the dense head's time and the network %.2f of its "
-        "dense time: auto takes %s",
+        "projection for %s (%s) on this machine: dense head %.2f ns per (token, id), int8 dense head %.2f of it; "
+        "int8 bound %.3f + %.3f x (rank + 1) / hidden of it, exact logits %.2f per kept id; rank %d of %d keeps "
+        "%.1f %% of the ids on the sample, so the pruned head takes %.2f of the %s dense head's time and the "
+        "network %.2f of its dense time: auto takes %s",
         res.source,
+        "int8 encoder" if int8 else "fp32",
         cal.dense_ns,
+        c.int8_dense,
         c.bound_fixed,
         c.bound_cost,
         c.final_cost,
@@ -243,15 +256,19 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
         plan.hidden,
         100 * plan.kept,
         plan.head_share,
+        "int8" if int8 else "fp32",
         plan.network_share,
         plan.auto,
     )
     return entry, plan
 
 
-def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str) -> tuple[Path, Path]:
+def pruned_graphs(
+    res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str, *, int8: bool = False
+) -> tuple[Path, Path]:
     """The pruned head's state graph and per-text head graph for a converted checkpoint, built from its fit
-    and plan (:func:`fitted_plan`) and cached in their turn."""
+    and plan (:func:`fitted_plan`) and cached in their turn; with ``int8`` the state graph's encoder is int8
+    (:func:`~splade_onnx._quantize.int8_encoder_graph`), the bound and the head stay fp32."""
     folder, plan = fit
     act = "" if activation == "relu" else f" activation={activation}"
 
@@ -268,15 +285,20 @@ def pruned_graphs(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activ
     source = weights_format(weights)
     variant = f"{source}->splade v{CONVERTER_VERSION} pruned fit={FIT_VERSION} rank={plan.rank} tile={BOUND_TILE}{act}"
     state = cached_graph(res, root, variant, build)
-    return state, state.parent / "head.onnx"
+    head = state.parent / "head.onnx"
+    if int8:
+        notes = {"fit.json": (folder / "fit.json").read_text(), "pruned.json": json.dumps(asdict(plan), indent=1)}
+        state = int8_encoder_graph(res, root, state, notes=notes)
+    return state, head
 
 
-def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, pooling: str, quantize: str | None) -> str:
+def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, pooling: str) -> str:
     """``projection`` (one of :data:`PROJECTIONS`, checked by the caller) narrowed by what the model allows:
     ``"dense"``, ``"pruned"``, or ``"auto"`` when the fit decides.
 
-    The pruned head needs a ``converted`` checkpoint (safetensors or pytorch_model.bin), max pooling and fp32;
-    ``"pruned"`` asked of another model is an error that says why, and ``"auto"`` takes dense there.
+    The pruned head needs a ``converted`` checkpoint (safetensors or pytorch_model.bin) and max pooling, in fp32
+    or with the int8 encoder; ``"pruned"`` asked of another model is an error that says why, and ``"auto"``
+    takes dense there.
     """
     if projection == "dense":
         return "dense"
@@ -285,8 +307,6 @@ def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, poo
         why = "it is an ONNX export (the pruned head is built when splade-onnx converts a checkpoint)"
     elif pooling != "max":
         why = f"it pools by {pooling} (the bound rules out ids by their max over tokens)"
-    elif quantize is not None:
-        why = f"quantize={quantize!r} was asked (the pruned head is fp32)"
     if why is None:
         if projection == "auto" and shape_rules_out(read_config(res.path)):
             return "dense"

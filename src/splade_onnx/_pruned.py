@@ -226,11 +226,23 @@ def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
     return d, bias.astype(np.float64) + decoder.astype(np.float64) @ mu
 
 
-def _kept(d: F32, c: F64, table: Table, rank: int, margin: float = 1e-3) -> NDArray[np.int64]:
+def _exact_codes(table: Table) -> F32 | F64:
+    """The table's codes as floats whose products with codes of at most 127 sum exactly: float32 while every sum
+    stays below 2^24 (``(rank + 1) * 127 * 127``; up to a hidden size of about 1,040), float64 beyond."""
+    wide = table.codes.shape[1] * 127 * 127 >= 2**24
+    return table.codes.astype(np.float64 if wide else np.float32)
+
+
+def _kept(
+    d: F32, c: F64, table: Table, rank: int, margin: float = 1e-3, codes: F32 | F64 | None = None
+) -> NDArray[np.int64]:
+    """The ids kept for one text's centred states ``d`` and shared part ``c``; ``codes`` is
+    :func:`_exact_codes` of ``table``, when the caller reuses it across texts."""
+    codes = _exact_codes(table) if codes is None else codes
     d64 = d.astype(np.float64)
     q = np.concatenate([d64[:, :rank], np.linalg.norm(d64[:, rank:], axis=1)[:, None]], axis=1)
     s = max(float(np.abs(q).max(initial=0.0)), 1e-30) / Q_RANGE
-    top = (table.codes.astype(np.float64) @ np.round(q / s).T).max(1)  # exact integers
+    top = (codes @ np.round(q / s).T.astype(codes.dtype)).max(1)  # exact integers
     err = HALF_STEP * s * table.l1 + table.step * float(np.abs(q).sum(axis=1).max(initial=0.0))
     return np.flatnonzero(s * table.scale * top + err + c > -margin)
 
@@ -248,6 +260,8 @@ class KernelCosts:
     bound_fixed: float
     bound_cost: float
     final_cost: float
+    #: The int8 dense head (onnxruntime's dynamic quantization of the same projection) per (token, id) pair.
+    int8_dense: float = 1.0
 
 
 #: ``projection="auto"`` takes the pruned head when it predicts at most this share of the dense network's time.
@@ -282,7 +296,8 @@ def kept_shares(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> dic
     out: dict[int, float] = {}
     for r in rank_candidates(hidden):
         table = quantize_table(rot, r)
-        out[r] = float(np.mean([_kept(d, c, table, r).size / vocab for d, c in texts]))
+        codes = _exact_codes(table)
+        out[r] = float(np.mean([_kept(d, c, table, r, codes=codes).size / vocab for d, c in texts]))
     return out
 
 
