@@ -113,6 +113,27 @@ def test_the_calibration_is_cached_per_machine_and_model(
     assert f"auto takes {plan.auto}" in caplog.text
 
 
+def test_int8_predicted_slower_than_fp32_is_a_warning(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A machine whose int8 products are dearer than fp32 (``int8_dense`` 1.5): loading int8 says, at WARNING,
+    that fp32 is the faster choice; where they are cheap (0.3), it says the predicted gain at INFO."""
+    res = resolve(tiny_dir)
+    for int8_dense, level, said in ((1.5, logging.WARNING, "fp32 is the faster choice here"), (0.3, logging.INFO, "")):
+        costs = KernelCosts(0.07, 0.24, 0.45, int8_dense)
+        cal = Calibration(costs, 9.0, {"dense": 1e-3}, {"hidden": 128})
+        monkeypatch.setattr(projection, "calibrated", lambda *args, _cal=cal: _cal)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="splade_onnx._projection"):
+            _, plan = projection.fitted_plan(res, tiny_dir / "model.safetensors", tmp_path, tiny_dir, int8=True)
+        (record,) = [r for r in caplog.records if "quantize='int8'" in r.getMessage()]
+        gain = projection.int8_gain(
+            plan, projection.decide(projection.FitStats.from_json(next(tmp_path.glob("*/fit.json")).read_text()), costs)
+        )
+        assert record.levelno == level and f"{gain:.2f}x the speed of fp32" in record.getMessage()
+        assert said in record.getMessage() and (gain < 1) == (int8_dense > 1)
+
+
 def test_the_bound_kernel_is_exact_at_the_extreme_codes(tmp_path: Path) -> None:
     """The largest products the bound can meet (table codes +-127, a text's codes +-round(Q_RANGE)) come out exact
     on this CPU: without VNNI, onnxruntime's u8 x s8 product adds pairs in int16 with saturation, which codes of

@@ -60,6 +60,7 @@ __all__ = [
     "calibrated",
     "decide",
     "fitted_plan",
+    "int8_gain",
     "plan_projection",
     "pruned_graphs",
     "shape_rules_out",
@@ -260,7 +261,36 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
         plan.network_share,
         plan.auto,
     )
+    if int8:
+        fp32 = decide(stats, c)
+        gain = int8_gain(plan, fp32)
+        say = logger.warning if gain < 1.0 else logger.info
+        say(
+            "quantize='int8' for %s is predicted at %.2fx the speed of fp32 on this machine (the int8 encoder with "
+            "the %s head, against fp32 with the %s head)%s",
+            res.source,
+            gain,
+            plan.auto,
+            fp32.auto,
+            ": fp32 is the faster choice here" if gain < 1.0 else "",
+        )
     return entry, plan
+
+
+def int8_gain(int8: Plan, fp32: Plan) -> float:
+    """The predicted speed of the int8 encoder with ``auto``'s head over fp32 with its own, from the two plans of
+    one fit and calibration: each network's time relative to the fp32 dense network (the int8 dense network
+    taking ``int8_dense`` of it).
+
+    >>> costs = {"bound_fixed": 0.1, "bound_cost": 0.2, "final_cost": 1.0, "int8_dense": 0.5}
+    >>> plan = dict(rank=64, hidden=128, kept=0.1, head_share=0.3, sample_texts=1, sample_tokens=1, costs=costs)
+    >>> round(int8_gain(Plan(**plan, network_share=0.8, auto="pruned", int8=True),
+    ...                 Plan(**plan, network_share=0.6, auto="pruned")), 3)
+    1.5
+    """
+    fp32_time = min(1.0, fp32.network_share)
+    int8_time = int8.costs.get("int8_dense", 1.0) * min(1.0, int8.network_share)
+    return fp32_time / int8_time
 
 
 def pruned_graphs(
