@@ -108,7 +108,10 @@ def _run(system: str, args: list[str], stdin: str | None, mem_limit_gb: float) -
     )
     if proc.returncode != 0:
         return {"error": last_line(proc.stderr) if proc.stderr.strip() else f"exit status {proc.returncode}"}
-    return dict(json.loads(last_line(proc.stdout)))
+    try:
+        return dict(json.loads((proc.stdout.strip().splitlines() or [""])[-1]))
+    except json.JSONDecodeError:
+        return {"error": f"no JSON line on stdout: {last_line(proc.stdout)!r}"}
 
 
 def prepare(system: str, model: str, mem_limit_gb: float) -> str | None:
