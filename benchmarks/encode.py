@@ -152,11 +152,11 @@ def main() -> None:
         )
 
     # sentence-transformers' exports (ONNX, int8, OpenVINO), once, before anything is timed.
-    not_ready = {}
-    for s in (s for s in ST_SYSTEMS if s in systems):
+    not_ready: dict[tuple[str, str], str] = {}
+    for st in (st for st in ST_SYSTEMS if st in systems):
         for m in sorted(models):
-            if why := prepare(s, m, args.mem_limit_gb):
-                not_ready[(s, m)] = why
+            if why := prepare(st, m, args.mem_limit_gb):
+                not_ready[(st, m)] = why
     # 0. One 16-token query at a time.
     for model in MODELS:
         chosen = [s for s in (*QUERY_SYSTEMS, *ST_SYSTEMS) if s in systems and (s, model) not in not_ready]
@@ -197,9 +197,9 @@ def main() -> None:
     # 4. sentence-transformers' SparseEncoder on the same documents, its default batch size (32), as many runs
     #    as FastEmbed's (its [32, seq, 30522] logits make it the slowest rows).
     for prefix, model, workload in (("tiny", "splade-tiny", "tiny-cranfield"), ("base", MODELS[1], "base-mixed")):
-        for s in ST_SYSTEMS:
-            kw = {"error": not_ready[(s, model)]} if (s, model) in not_ready else {}
-            add(f"{prefix} {s} bs=32", s, model, workload, batch_size=32, runs=fe_runs, save=f"{prefix}-{s}", **kw)
+        for st in ST_SYSTEMS:
+            kw = {"error": not_ready[(st, model)]} if (st, model) in not_ready else {}
+            add(f"{prefix} {st} bs=32", st, model, workload, batch_size=32, runs=fe_runs, save=f"{prefix}-{st}", **kw)
     # 5. A generator of many texts: RSS stays flat.
     add("generator int8", "splade-onnx int8", "splade-tiny", "generator", n=args.generator // (10 if quick else 1))
 

@@ -70,8 +70,9 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
     src, dest, backend = spec["src"], Path(spec["dest"]), spec["backend"]
     t = time.perf_counter()
-    model = SparseEncoder(src, device="cpu", backend=backend)  # exports: no onnx/openvino file in src
-    model.save_pretrained(str(dest))
+    model = SparseEncoder(src, device="cpu", backend=backend)  # exports when src has no onnx/openvino file
+    if Path(src).resolve() != dest.resolve():
+        model.save_pretrained(str(dest))
     out: dict[str, Any] = {"files": []}
     if spec.get("quantize"):
         from sentence_transformers import export_dynamic_quantized_onnx_model

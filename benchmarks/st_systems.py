@@ -126,6 +126,8 @@ def prepare(system: str, model: str, mem_limit_gb: float) -> str | None:
     spec = {"backend": s.backend, "src": str(model_dir(model)), "dest": str(dest)}
     if "int8" in system:
         spec["quantize"] = quantization_config()
+        if (dest / "onnx" / "model.onnx").is_file():  # quantize the fp32 export already there
+            spec["src"] = str(dest)
     out = _run(system, ["prepare", json.dumps(spec)], None, mem_limit_gb)
     if "error" in out:
         print(f"    failed: {out['error']}")
