@@ -153,8 +153,9 @@ def query_server(spec: dict[str, Any]) -> None:
                 if i >= ROUND_WARMUP:
                     reply.append((time.perf_counter() - t) * 1000)
         elif cmd == "profile":
+            peak = rss_mb()  # before the profile's own session
             reply = {} if system.startswith("fastembed") else query_profile(enc, QUERY16, 300)
-            reply["peak_rss_mb"] = rss_mb()
+            reply["peak_rss_mb"] = peak
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 

@@ -135,6 +135,6 @@ def st_table(results: list[dict[str, Any]]) -> list[str]:
         else:
             shown = f"{value:.2f} ms" if query else f"{value:.1f}"
         rss = f"{r['peak_rss_mb']:.0f}" if "peak_rss_mb" in r else ""
-        workload = "one query" if query else f"{r['workload']} ({r.get('n_texts', '')})"
+        workload = "one query" if query else r["workload"] + (f" ({r['n_texts']})" if "n_texts" in r else "")
         lines.append(f"| {r['model']} | {workload} | {r['system']} | {shown} | {rss} | {ratios[0]} | {ratios[1]} |")
     return lines
