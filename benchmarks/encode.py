@@ -32,7 +32,12 @@ from st_systems import ST_SYSTEMS, SYSTEMS, prepare, quantization_config, run_do
 from workloads import DATA, MODELS, QUERY16_TOKENS, RESULTS, ROOT, WORK, model_dir, queries, texts_for
 
 CHILD = Path(__file__).with_name("encode_child.py")
-OURS = {"fp32": "splade-onnx fp32", "int8": "splade-onnx int8", "fastembed": "fastembed"}
+OURS = {
+    "fp32": "splade-onnx fp32",
+    "int8": "splade-onnx int8",
+    "int8-dense": "splade-onnx int8 dense",
+    "fastembed": "fastembed",
+}
 ALL_SYSTEMS = (*OURS.values(), *ST_SYSTEMS)
 
 
@@ -124,7 +129,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="small subsets, for checking the script")
-    ap.add_argument("--systems", help="comma-separated: fp32,int8,fastembed," + ",".join(ST_SYSTEMS) + " (all)")
+    ap.add_argument(
+        "--systems", help="comma-separated: fp32,int8,int8-dense,fastembed," + ",".join(ST_SYSTEMS) + " (all)"
+    )
     ap.add_argument("--models", help="comma-separated: " + ",".join(MODELS) + " (both)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder the results are written to")
     ap.add_argument("--generator", type=int, default=100_000, help="texts in the streaming-memory run")
@@ -166,6 +173,7 @@ def main() -> None:
     # 1. splade-tiny on the Cranfield abstracts, max_length 512.
     add("tiny fp32", "splade-onnx fp32", "splade-tiny", "tiny-cranfield", save="tiny-fp32")
     add("tiny int8", "splade-onnx int8", "splade-tiny", "tiny-cranfield", save="tiny-int8")
+    add("tiny int8 dense head", "splade-onnx int8 dense", "splade-tiny", "tiny-cranfield", save="tiny-int8-dense")
     add(
         "tiny FastEmbed bs=4",
         "fastembed",
@@ -184,7 +192,8 @@ def main() -> None:
     add("tiny int8, parallel=2", "splade-onnx int8", "splade-tiny", "tiny-cranfield", parallel=2)
     # 3. BERT-base shape, mixed-length documents.
     add("base fp32", "splade-onnx fp32", "bert-base-shape", "base-mixed", save="base-fp32")
-    add("base int8", "splade-onnx int8", "bert-base-shape", "base-mixed")
+    add("base int8", "splade-onnx int8", "bert-base-shape", "base-mixed", save="base-int8")
+    add("base int8 dense head", "splade-onnx int8 dense", "bert-base-shape", "base-mixed", save="base-int8-dense")
     add(
         "base FastEmbed bs=4",
         "fastembed",
@@ -235,6 +244,16 @@ def main() -> None:
         for key, other in pairs:
             if all("vectors" in by.get(k, {}) for k in (f"{prefix} fp32", other)):
                 summary[f"parity_{key}"] = parity(by[f"{prefix} fp32"]["vectors"], by[other]["vectors"])
+        # int8 with the head auto picks (the pruned head where it pays) against fp32 and against the int8 dense head
+        speed = {k: by.get(f"{prefix} {k}", {}).get("docs_per_s_median") for k in ("fp32", "int8", "int8 dense head")}
+        if speed["int8"] and speed["fp32"]:
+            summary[f"{prefix}_int8_over_fp32"] = speed["int8"] / speed["fp32"]
+        if speed["int8"] and speed["int8 dense head"]:
+            summary[f"{prefix}_int8_over_int8_dense_head"] = speed["int8"] / speed["int8 dense head"]
+        if all("vectors" in by.get(f"{prefix} {k}", {}) for k in ("int8", "int8 dense head")):
+            summary[f"parity_{prefix}_int8_vs_int8_dense_head"] = parity(
+                by[f"{prefix} int8"]["vectors"], by[f"{prefix} int8 dense head"]["vectors"]
+            )
     if not quick:
         for label, system in (("tiny fp32", "splade-onnx fp32"), ("tiny int8", "splade-onnx int8")):
             if "vectors" in by.get(label, {}):

@@ -44,7 +44,10 @@ def load(system: str, model: str) -> Any:
     from splade_onnx import SpladeEncoder
 
     src = TINY if model == "splade-tiny" else str(WORK / model)
-    return SpladeEncoder.from_pretrained(src, cache_dir=cache, quantize="int8" if "int8" in system else None)
+    projection = "dense" if system.endswith(" dense") else "auto"  # "auto": the head the calibration picks
+    return SpladeEncoder.from_pretrained(
+        src, cache_dir=cache, quantize="int8" if "int8" in system else None, projection=projection
+    )
 
 
 def encode(system: str, enc: Any, texts: list[str], batch_size: int | None, parallel: int | None) -> list[Any]:
