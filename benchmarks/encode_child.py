@@ -258,7 +258,7 @@ def query_profile(enc: Any, text: str, repeats: int) -> dict[str, Any]:
     trace.unlink()
     return {
         "tokens": len(ids[0]),
-        "graph": "latency (1 slice)" if fast else "main",
+        "graph": ("query (pruned head)" if recipe.fast_per_text else "latency (1 slice)") if fast else "main",
         "session_run_ms": statistics.median(runs),
         "python_ms": statistics.median(python),
         "profile_ms_by_op": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),

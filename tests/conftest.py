@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,32 @@ GOLDEN = ROOT / "tests" / "golden"
 TINY = "rasyosef/splade-tiny"
 #: The committed family fixture folders, without their weight files: read them through the ``families`` fixture.
 FAMILIES_REL = Path("tests") / "fixtures" / "families"
+
+
+@contextlib.contextmanager
+def ray_turn() -> Iterator[None]:
+    """Hold the one Ray turn of this test run: tests that start a local Ray cluster take turns across xdist
+    workers, since a raylet that starts while another cluster loads both cores can miss Ray's fixed 30 s wait
+    for it to register ("The current node timed out during startup")."""
+    from filelock import FileLock
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CACHE / "ray.lock")):
+        yield
+
+
+def identity_basis(hidden: int, *, skewed: bool = False):  # type: ignore[no-untyped-def]
+    """A pruned-head basis fitted on nothing: the identity, or with ``skewed`` the identity whose first axis
+    scales the states by 1000 (and the decoder by 1/1000), so that this one coordinate sets every text's int8
+    scale and the bound's error terms alone keep the active ids."""
+    import numpy as np
+
+    from splade_onnx._pruned import Basis
+
+    skew = np.ones(hidden, np.float32)
+    if skewed:
+        skew[0] = 1000.0
+    return Basis(A=np.diag(skew), B=np.diag(1 / skew), a_hat=np.full(hidden, hidden**-0.5, np.float32), rho=0.0)
 
 
 def golden(name: str) -> dict:  # type: ignore[type-arg]
@@ -70,3 +98,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
 
     items.sort(key=rank)  # stable: the order within a module, and of the other modules, is unchanged
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tiny_dir: Path):  # type: ignore[no-untyped-def]
+    """splade-tiny's architecture spec with its weights, as the converter reads it."""
+    from splade_onnx._spec import load_spec
+
+    return load_spec(tiny_dir, tiny_dir / "model.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_tok(tiny_dir: Path):  # type: ignore[no-untyped-def]
+    """splade-tiny's tokenizer with no length cap (the model's 512 positions)."""
+    from splade_onnx._tokenize import TextTokenizer
+
+    return TextTokenizer.from_folder(tiny_dir, max_length=None, model_limit=512)

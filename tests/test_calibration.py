@@ -24,6 +24,7 @@ TINY_FIT = projection.FitStats(
     tokens=150,
     sample_texts=72,
     sample_tokens=4000,
+    query_kept={64: 0.06, 80: 0.035, 96: 0.02, 112: 0.012, 120: 0.01},
 )
 
 
@@ -31,6 +32,7 @@ def test_cheap_kernels_take_the_pruned_head() -> None:
     plan = projection.decide(TINY_FIT, KernelCosts(bound_fixed=0.07, bound_cost=0.24, final_cost=0.45))
     assert plan.auto == "pruned" and plan.network_share <= projection.AUTO_SHARE
     assert plan.rank in TINY_FIT.kept and plan.kept == TINY_FIT.kept[plan.rank]
+    assert plan.query_rank in TINY_FIT.query_kept and plan.query_kept == TINY_FIT.query_kept[plan.query_rank]
     assert plan.costs == {"bound_fixed": 0.07, "bound_cost": 0.24, "final_cost": 0.45, "int8_dense": 1.0}
     assert not plan.int8
 

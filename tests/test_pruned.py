@@ -22,12 +22,12 @@ from splade_onnx._graph_dense import build_graph
 from splade_onnx._graph_pruned import hidden_graph, pruned_head_graph, pruned_state_graph
 from splade_onnx._hub import resolve
 from splade_onnx._loading import pooled_graph
-from splade_onnx._pruned import AUTO_SHARE, Basis, KernelCosts, fit_basis, make_bound, rank_candidates, survivors
+from splade_onnx._pruned import AUTO_SHARE, KernelCosts, fit_basis, make_bound, rank_candidates, survivors
 from splade_onnx._session import OrtBackend, PrunedBackend
 from splade_onnx._spec import load_spec
 from splade_onnx._tokenize import TextTokenizer, pad_batch
 
-from conftest import ROOT, TINY, golden
+from conftest import ROOT, TINY, golden, identity_basis
 
 TOL = 1e-4
 
@@ -165,16 +165,6 @@ def _feeds(tok: TextTokenizer, texts: list[str], size: int = 16) -> list[dict[st
 
 
 @pytest.fixture(scope="module")
-def tiny_spec(tiny_dir: Path) -> Any:
-    return load_spec(tiny_dir, tiny_dir / "model.safetensors")
-
-
-@pytest.fixture(scope="module")
-def tiny_tok(tiny_dir: Path) -> TextTokenizer:
-    return TextTokenizer.from_folder(tiny_dir, max_length=None, model_limit=512)
-
-
-@pytest.fixture(scope="module")
 def dense_backend(tiny_spec: Any, tmp_path_factory: pytest.TempPathFactory) -> OrtBackend:
     path = tmp_path_factory.mktemp("dense") / "dense.onnx"
     save_model(build_graph(tiny_spec), path)
@@ -231,10 +221,7 @@ def test_exactness_does_not_depend_on_the_fit(
     large as it gets, and only the error terms of the bound keep the active ids."""
     H = tiny_spec.hidden
     if basis_from in ("identity", "a skewed identity"):
-        skew = np.ones(H, np.float32)
-        if basis_from == "a skewed identity":
-            skew[0] = 1000.0
-        basis = Basis(A=np.diag(skew), B=np.diag(1 / skew), a_hat=np.full(H, H**-0.5, np.float32), rho=0.0)
+        basis = identity_basis(H, skewed=basis_from == "a skewed identity")
     else:
         if basis_from == "random token ids":
             rng = np.random.default_rng(3)

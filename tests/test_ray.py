@@ -3,6 +3,7 @@ encoder, Parquet, the Qdrant (local mode) and Milvus (Lite) sinks, killed tasks,
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -21,7 +22,7 @@ import pytest
 from splade_onnx import MissingExtraError, SparseEmbedding, SparseIndex, SpladeEncoder
 from splade_onnx._beir import load_beir
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, ray_turn
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 pa = pytest.importorskip("pyarrow")
@@ -61,6 +62,8 @@ EXPECTED = [
 def cluster() -> Iterator[dict[str, Any]]:
     """A local Ray cluster for this module, stopped at its end: 4 logical CPUs, so that 2 one-CPU actors leave
     room for Ray's read and write tasks (with 2, the readers wait for the actors, which wait for the readers)."""
+    turn = contextlib.ExitStack()
+    turn.enter_context(ray_turn())  # held until the module's cluster is shut down
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the killing subclasses below
     ctx = ray.init(num_cpus=4, include_dashboard=False, configure_logging=False, log_to_driver=False)
     data = ray.data.DataContext.get_current()
@@ -70,6 +73,7 @@ def cluster() -> Iterator[dict[str, Any]]:
     yield {"session_dir": ctx.address_info["session_dir"], "address": ctx.address_info["address"]}
     data.execution_options.preserve_order, data.enable_progress_bars = saved
     ray.shutdown()
+    turn.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ray_turn
 
 #: The main README and each adapter's; this environment has every distribution and extra installed.
 READMES = ["README.md", "integrations/langchain/README.md", "integrations/llamaindex/README.md"]
@@ -67,7 +67,7 @@ def test_readme_snippet_runs_and_prints_what_it_shows(
     monkeypatch.chdir(tmp_path)  # snippets that save something use relative paths
     want = expected_lines(block)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), ray_turn() if "ray.init" in block else contextlib.nullcontext():
         exec(compile(block, readme, "exec"), {"__name__": "__readme__"})
     got = buf.getvalue().splitlines()
     assert len(got) == len(want), f"printed {got}, README shows {want}"

@@ -28,6 +28,7 @@ from ._session import (
     Backend,
     LazyBackend,
     OrtBackend,
+    PerTextBackend,
     Provider,
     PrunedBackend,
     SessionSettings,
@@ -96,7 +97,7 @@ class NetworkEngine:
         *,
         prompt: str = "",
         pooling: str = "max",
-        fast: LazyBackend[OrtBackend] | None = None,
+        fast: LazyBackend[OrtBackend | PerTextBackend] | None = None,
         drop_ids: Sequence[int] = (),
     ) -> None:
         #: The main graph's backend, opened on first use (:attr:`backend`).
@@ -274,6 +275,8 @@ class NetworkRecipe:
     #: Makes the latency graph (one vocabulary slice) for short batches on first use; ``None`` when
     #: ``graph`` has no slices.
     fast_graph: Callable[[], Path] | None = None
+    #: ``fast_graph`` takes one text without padding per run (the pruned head's query graph).
+    fast_per_text: bool = False
     max_length: int | None = None
     max_seq_length: int | None = None
     lowercase: bool = False
@@ -324,9 +327,10 @@ class NetworkRecipe:
             return PrunedBackend(self.graph, self.head, threads=threads, providers=self.providers, session=self.session)
         return OrtBackend(self.graph, threads=threads, providers=self.providers, session=self.session)
 
-    def open_fast(self, graph: Callable[[], Path], threads: int | None) -> OrtBackend:
+    def open_fast(self, graph: Callable[[], Path], threads: int | None) -> OrtBackend | PerTextBackend:
         """The latency graph's session (``graph`` converts it the first time)."""
-        return OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False, session=self.session)
+        backend = OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False, session=self.session)
+        return PerTextBackend(backend) if self.fast_per_text else backend
 
 
 def side_tokenizer(
@@ -359,7 +363,7 @@ def deferred_engine(
     def main() -> Backend:
         return recipe().open_backend(threads)
 
-    def fast() -> OrtBackend:
+    def fast() -> OrtBackend | PerTextBackend:
         made = recipe()
         if made.fast_graph is None:
             raise ModelError(f"the graph of {made.folder} has no latency graph, though one was announced")

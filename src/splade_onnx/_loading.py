@@ -31,7 +31,7 @@ from ._graph_dense import convert_checkpoint, pool_logits_model
 from ._hub import ResolvedModel, default_cache_dir, detect_format, resolve
 from ._layout import Layout, NetworkSide, Side, StaticSide, read_config, read_layout, static_weights
 from ._options import check_bool, int_option, positive_int
-from ._projection import PROJECTIONS, fitted_plan, plan_projection, pruned_graphs
+from ._projection import PROJECTIONS, Fit, fitted_plan, plan_projection, pruned_graphs, pruned_query_path
 from ._quantize import int8_graph
 from ._registry import DEFAULT_MODEL
 from ._session import DEFAULT_SESSION, Provider, SessionSettings, check_providers
@@ -270,13 +270,17 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions, drop_ids: 
     int8 = opts.quantize == "int8"
     fmt, weights = detect_format(tower.path)
     sliced = fmt != "onnx"  # a converted checkpoint; a wrapped logits graph has no vocabulary slices
-    fast = _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
+    fast: _LatencyGraph | _QueryGraph | None = (
+        _LatencyGraph(tower, root, side.pooling, side.activation, int8) if sliced else None
+    )
     head = None
     projection = plan_projection(opts.projection, tower, converted=sliced, pooling=side.pooling)
     if projection != "dense":
         fit = fitted_plan(tower, weights, root, side.folder, int8=int8)
         if projection == "pruned" or fit[1].auto == "pruned":
             graph, head = pruned_graphs(tower, weights, root, fit, side.activation, int8=int8)
+            if not int8:  # with int8, short texts keep the int8 latency graph: its int8 projection is the faster
+                fast = _QueryGraph(tower, weights, root, fit, side.activation)
     if head is None:
         graph = pooled_graph(tower, root, side.pooling, side.activation)
         if int8:
@@ -285,6 +289,7 @@ def _recipe(res: ResolvedModel, side: NetworkSide, opts: LoadOptions, drop_ids: 
         graph=graph,
         head=head,
         fast_graph=fast,
+        fast_per_text=isinstance(fast, _QueryGraph),
         folder=side.folder,
         max_length=opts.max_length,
         max_seq_length=side.max_seq_length,
@@ -314,6 +319,20 @@ class _LatencyGraph:
     def __call__(self) -> Path:
         graph = pooled_graph(self.tower, self.root, self.pooling, self.activation, chunks=1)
         return int8_graph(self.tower, self.root, graph) if self.int8 else graph
+
+
+@dataclass(frozen=True)
+class _QueryGraph:
+    """The pruned head's query graph of a side (one text per run), built on first call, then cached on disk."""
+
+    tower: ResolvedModel
+    weights: Path
+    root: Path
+    fit: Fit
+    activation: str
+
+    def __call__(self) -> Path:
+        return pruned_query_path(self.tower, self.weights, self.root, self.fit, self.activation)
 
 
 def _fastembed_layout(layout: Layout, rule: str, name: str) -> Layout:

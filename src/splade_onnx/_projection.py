@@ -27,12 +27,13 @@ from ._cache import cached_graph, save_model
 from ._calibration import CALIBRATION_VERSION, Calibration, machine, machine_key, measure_costs
 from ._errors import ArgumentError
 from ._graph import CONVERTER_VERSION
-from ._graph_pruned import BOUND_TILE, hidden_graph, pruned_head_graph, pruned_state_graph
+from ._graph_pruned import BOUND_TILE, hidden_graph, pruned_head_graph, pruned_query_graph, pruned_state_graph
 from ._hub import ResolvedModel
 from ._layout import position_limit, read_config
 from ._pruned import (
     AUTO_SHARE,
     Basis,
+    Bound,
     KernelCosts,
     choose_rank,
     fit_basis,
@@ -63,6 +64,7 @@ __all__ = [
     "int8_gain",
     "plan_projection",
     "pruned_graphs",
+    "pruned_query_path",
     "shape_rules_out",
 ]
 
@@ -71,7 +73,8 @@ PROJECTIONS = ("auto", "dense", "pruned")
 _TOKENS = 128
 #: Bump when the fit (sample, what it records) changes: cached fits and pruned graphs are keyed by it.
 #: 4: the fit records the kept share per rank; the rank and the choice are made per machine (calibration).
-FIT_VERSION = "4"
+#: 5: the fit records the centre of short texts and what the query graph's bound keeps per rank.
+FIT_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,14 @@ class FitStats:
     tokens: int
     sample_texts: int
     sample_tokens: int
+    #: The same for the sample's short texts each centred on the fixed centre (the query graph's bound).
+    query_kept: dict[int, float]
 
     @classmethod
     def from_json(cls, text: str) -> FitStats:
         raw = json.loads(text)
-        return cls(**{**raw, "kept": {int(k): float(v) for k, v in raw["kept"].items()}})
+        shares = {name: {int(k): float(v) for k, v in raw[name].items()} for name in ("kept", "query_kept")}
+        return cls(**{**raw, **shares})
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ class Plan:
     costs: dict[str, float]
     #: The precision planned for: the int8 encoder (``quantize="int8"``) or fp32.
     int8: bool = False
+    #: The rank of the query graph's bound (short texts, centred on the fit's centre), and the share it keeps.
+    query_rank: int = 0
+    query_kept: float = 0.0
 
 
 def _shape(config: dict[str, Any]) -> tuple[int, int, int, int] | None:
@@ -150,6 +159,7 @@ def decide(stats: FitStats, costs: KernelCosts, *, int8: bool = False) -> Plan:
     int8 dense head (``costs.int8_dense`` of the fp32 one); the encoder's multiply-adds are assumed to gain what
     the int8 projection gains, as both are the same int8 matrix products."""
     rank, kept, share = choose_rank(stats.kept, stats.hidden, costs)
+    query_rank, query_kept, _ = choose_rank(stats.query_kept, stats.hidden, costs)
     enc, proj = network_macs(
         hidden=stats.hidden,
         layers=stats.layers,
@@ -171,11 +181,14 @@ def decide(stats: FitStats, costs: KernelCosts, *, int8: bool = False) -> Plan:
         sample_tokens=stats.sample_tokens,
         costs=asdict(costs),
         int8=int8,
+        query_rank=query_rank,
+        query_kept=query_kept,
     )
 
 
-def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, FitStats]:
-    """Run the encoder on the built-in sample, fit the basis, measure what each rank keeps."""
+def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tuple[Basis, NDArray[np.float32], FitStats]:
+    """Run the encoder on the built-in sample, fit the basis and the short texts' centre, measure what each rank
+    keeps."""
     # Each text alone, and runs of six joined: documents are longer than queries, and the share of ids a text
     # keeps grows with its length.
     joined = [" ".join(SAMPLE_TEXTS[i : i + 6]) for i in range(0, len(SAMPLE_TEXTS), 6)]
@@ -188,6 +201,9 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
         hs.extend(out[r, : len(x)] for r, x in enumerate(part))
     deltas = np.concatenate([h - h.mean(0, dtype=np.float64) for h in hs])
     basis = fit_basis(deltas, spec.decoder, spec.head_ln[0])
+    # Short texts (queries) are centred on one fixed state, the mean of the sample's short texts.
+    short = hs[: len(SAMPLE_TEXTS)]
+    center = np.concatenate(short).mean(0, dtype=np.float64).astype(np.float32)
     # The pruned head serves documents (short batches take the latency graph): the rank is chosen on the long
     # texts, where more ids survive.
     long = hs[len(SAMPLE_TEXTS) :]
@@ -200,8 +216,9 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
         tokens=int(np.mean([len(h) for h in long])),
         sample_texts=len(hs),
         sample_tokens=sum(len(h) for h in hs),
+        query_kept=kept_shares(short, spec.decoder, spec.decoder_bias, basis, center),
     )
-    return basis, stats
+    return basis, center, stats
 
 
 def calibrated(res: ResolvedModel, root: Path, stats: FitStats) -> Calibration:
@@ -231,8 +248,10 @@ def fitted_plan(res: ResolvedModel, weights: Path, root: Path, tokenizer_folder:
     def build(dest: Path) -> None:
         spec = load_spec(res.path, weights)
         tok = TextTokenizer.from_folder(tokenizer_folder, max_length=None, model_limit=None)
-        basis, stats = _fit(spec, tok, position_limit(read_config(res.path)))
-        np.savez(dest.parent / "basis.npz", A=basis.A, B=basis.B, a_hat=basis.a_hat, rho=np.float64(basis.rho))
+        basis, center, stats = _fit(spec, tok, position_limit(read_config(res.path)))
+        np.savez(
+            dest.parent / "basis.npz", A=basis.A, B=basis.B, a_hat=basis.a_hat, rho=np.float64(basis.rho), center=center
+        )
         dest.write_text(json.dumps(asdict(stats), indent=1))
 
     variant = f"{weights_format(weights)}->splade v{CONVERTER_VERSION} pruned-fit {FIT_VERSION}"
@@ -303,10 +322,7 @@ def pruned_graphs(
     act = "" if activation == "relu" else f" activation={activation}"
 
     def build(dest: Path) -> None:
-        spec = load_spec(res.path, weights)
-        with np.load(folder / "basis.npz") as z:
-            basis = Basis(A=z["A"], B=z["B"], a_hat=z["a_hat"], rho=float(z["rho"]))
-        bound = make_bound(basis, spec.decoder, spec.decoder_bias, plan.rank)
+        spec, bound, _ = _bound(res, weights, folder, plan.rank)
         save_model(pruned_state_graph(spec, bound), dest)
         save_model(pruned_head_graph(spec, bound, activation=activation), dest.parent / "head.onnx")
         shutil.copy(folder / "fit.json", dest.parent / "fit.json")
@@ -320,6 +336,32 @@ def pruned_graphs(
         notes = {"fit.json": (folder / "fit.json").read_text(), "pruned.json": json.dumps(asdict(plan), indent=1)}
         state = int8_encoder_graph(res, root, state, notes=notes)
     return state, head
+
+
+def _bound(
+    res: ResolvedModel, weights: Path, folder: Path, rank: int
+) -> tuple[EncoderSpec, Bound, NDArray[np.float32]]:
+    """The model's spec, the bound at ``rank`` from the basis its fit in ``folder`` wrote (``basis.npz``), and the
+    fit's centre of short texts."""
+    spec = load_spec(res.path, weights)
+    with np.load(folder / "basis.npz") as z:
+        basis, center = Basis(A=z["A"], B=z["B"], a_hat=z["a_hat"], rho=float(z["rho"])), z["center"]
+    return spec, make_bound(basis, spec.decoder, spec.decoder_bias, rank), center
+
+
+def pruned_query_path(res: ResolvedModel, weights: Path, root: Path, fit: Fit, activation: str) -> Path:
+    """The pruned head's query graph (:func:`~splade_onnx._graph_pruned.pruned_query_graph`: one short text, the
+    encoder and the exact head in one run) at the plan's query rank, cached."""
+    folder, plan = fit
+    act = "" if activation == "relu" else f" activation={activation}"
+
+    def build(dest: Path) -> None:
+        spec, bound, center = _bound(res, weights, folder, plan.query_rank)
+        save_model(pruned_query_graph(spec, bound, center, activation=activation), dest)
+
+    source = weights_format(weights)
+    variant = f"{source}->splade v{CONVERTER_VERSION} pruned-query fit={FIT_VERSION} rank={plan.query_rank}{act}"
+    return cached_graph(res, root, variant, build)
 
 
 def plan_projection(projection: str, res: ResolvedModel, *, converted: bool, pooling: str) -> str:

@@ -9,7 +9,10 @@ the same ``h``), so the result is the dense result, not an approximation of it.
 The bound, per text (exact algebra; the basis changes only how tight the bound is, never the result):
 
 * **Centre.** ``h_t = mu + delta_t`` with ``mu`` the text's mean state, so ``logit_tv = delta_t . e_v + c_v``
-  with ``c_v = b_v + mu . e_v`` (one batched GEMM for all texts).
+  with ``c_v = b_v + mu . e_v`` (one batched GEMM for all texts).  Any centre gives the same algebra: a short
+  text (a query) is centred on a fixed ``mu``, the mean state of the fit's short texts, so that ``c`` is a
+  constant of the graph instead of a pass over every decoder row (which, for one text, costs as much as
+  the dense head).
 * **Project.** The head LayerNorm makes ``(h_t - beta) / gamma`` sum to zero, so every ``delta_t`` is
   orthogonal to ``a = 1 / gamma``, and ``e_v`` may be replaced by its projection off ``a``.
 * **Balance.** ``delta' = delta A`` and ``e' = e_proj B`` with ``A B^T = I``, from the Cholesky factors of the
@@ -64,6 +67,7 @@ __all__ = [
     "network_share",
     "quantize_table",
     "rank_candidates",
+    "shared_logits",
     "survivors",
 ]
 
@@ -212,6 +216,12 @@ def make_bound(basis: Basis, decoder: F32, bias: F32, rank: int) -> Bound:
     return Bound(A=basis.A, a_hat=basis.a_hat, rank=rank, table=table, constants=k)
 
 
+def shared_logits(decoder: F32, bias: F32, center: F32) -> F32:
+    """``c_v = b_v + center . e_v`` for every id, in float64 and rounded up to float32: the constant part of the
+    bound of texts centred on ``center``."""
+    return _up(bias.astype(np.float64) + decoder.astype(np.float64) @ center.astype(np.float64))
+
+
 def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, margin: float = 1e-3) -> NDArray[np.int64]:
     """The ids the rank-``rank`` int8 bound keeps for one text ``h`` [tokens, hidden] (a float64 reference of the
     graph's algorithm, used to choose the rank; ``margin`` stands in for the graph's ``eps``)."""
@@ -219,9 +229,10 @@ def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, margi
     return _kept(d, c, quantize_table(basis.rotate(decoder), rank), rank, margin)
 
 
-def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
-    """A text's centred states in the basis, ``delta'`` [tokens, hidden], and its shared logit part ``c``."""
-    mu = h.mean(0, dtype=np.float64)
+def _centred(h: F32, decoder: F32, bias: F32, basis: Basis, center: F32 | None = None) -> tuple[F32, F64]:
+    """A text's centred states in the basis, ``delta'`` [tokens, hidden], and its shared logit part ``c``; centred on
+    its own mean, or on ``center``."""
+    mu = h.mean(0, dtype=np.float64) if center is None else center.astype(np.float64)
     d = ((h - mu) @ basis.A).astype(np.float32)
     return d, bias.astype(np.float64) + decoder.astype(np.float64) @ mu
 
@@ -287,12 +298,15 @@ def head_share(rank: int, hidden: int, kept: float, costs: KernelCosts) -> float
     return costs.bound_fixed + costs.bound_cost * (rank + 1) / hidden + costs.final_cost * kept
 
 
-def kept_shares(hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis) -> dict[int, float]:
+def kept_shares(
+    hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis, center: F32 | None = None
+) -> dict[int, float]:
     """The mean share of the vocabulary the bound keeps for the texts ``hs`` at each of :func:`rank_candidates`
-    (the numpy reference of the graph's bound): what the rank is chosen from, the same on every machine."""
+    (the numpy reference of the graph's bound): what the rank is chosen from, the same on every machine.  With
+    ``center`` every text is centred on it instead of on its own mean (the query graph's bound)."""
     vocab, hidden = decoder.shape
     rot = basis.rotate(decoder)
-    texts = [_centred(h, decoder, bias, basis) for h in hs]  # once per text, not once per rank
+    texts = [_centred(h, decoder, bias, basis, center) for h in hs]  # once per text, not once per rank
     out: dict[int, float] = {}
     for r in rank_candidates(hidden):
         table = quantize_table(rot, r)

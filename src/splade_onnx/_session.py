@@ -33,6 +33,7 @@ __all__ = [
     "Backend",
     "LazyBackend",
     "OrtBackend",
+    "PerTextBackend",
     "PrunedBackend",
     "SessionSettings",
     "check_providers",
@@ -175,6 +176,23 @@ class OrtBackend:
                     "optimum-cli export onnx --task fill-mask)"
                 )
         return list(self.session.run(list(names), feed))
+
+
+class PerTextBackend:
+    """A graph of one text without padding (the pruned head's query graph) run once per row of a padded batch,
+    each row cut to its own length (right padding): [batch, vocab] weights, as :class:`OrtBackend` gives."""
+
+    def __init__(self, inner: OrtBackend) -> None:
+        self.inner = inner
+        self.session = inner.session
+        self.threads = inner.threads
+
+    def run(self, inputs: Mapping[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        lengths = np.asarray(inputs["attention_mask"]).sum(axis=1).tolist()
+        rows = [
+            self.inner.run({k: np.asarray(v)[r : r + 1, :n] for k, v in inputs.items()}) for r, n in enumerate(lengths)
+        ]
+        return rows[0] if len(rows) == 1 else np.concatenate(rows)
 
 
 class PrunedBackend:
