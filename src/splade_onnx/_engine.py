@@ -328,7 +328,8 @@ class NetworkRecipe:
         return OrtBackend(self.graph, threads=threads, providers=self.providers, session=self.session)
 
     def open_fast(self, graph: Callable[[], Path], threads: int | None) -> OrtBackend | PerTextBackend:
-        """The latency graph's session (``graph`` converts it the first time)."""
+        """The session of short batches (``graph`` converts it the first time): the latency graph's, or the pruned
+        head's query graph's, which takes one text per run (:attr:`fast_per_text`)."""
         backend = OrtBackend(graph(), threads=threads, providers=self.providers, spinning=False, session=self.session)
         return PerTextBackend(backend) if self.fast_per_text else backend
 

@@ -204,19 +204,19 @@ def _fit(spec: EncoderSpec, tokenizer: TextTokenizer, limit: int | None) -> tupl
     # Short texts (queries) are centred on one fixed state, the mean of the sample's short texts.
     short = hs[: len(SAMPLE_TEXTS)]
     center = np.concatenate(short).mean(0, dtype=np.float64).astype(np.float32)
-    # The pruned head serves documents (short batches take the latency graph): the rank is chosen on the long
-    # texts, where more ids survive.
+    # The documents' rank is chosen on the long texts, where more ids survive; the query graph's on the short ones.
     long = hs[len(SAMPLE_TEXTS) :]
+    kept, query_kept = kept_shares([(long, None), (short, center)], spec.decoder, spec.decoder_bias, basis)
     stats = FitStats(
         hidden=spec.hidden,
         layers=len(spec.layers),
         intermediate=spec.mlp_width,
         vocab=spec.vocab,
-        kept=kept_shares(long, spec.decoder, spec.decoder_bias, basis),
+        kept=kept,
         tokens=int(np.mean([len(h) for h in long])),
         sample_texts=len(hs),
         sample_tokens=sum(len(h) for h in hs),
-        query_kept=kept_shares(short, spec.decoder, spec.decoder_bias, basis, center),
+        query_kept=query_kept,
     )
     return basis, center, stats
 

@@ -229,12 +229,15 @@ def survivors(h: F32, decoder: F32, bias: F32, basis: Basis, rank: int, *, margi
     return _kept(d, c, quantize_table(basis.rotate(decoder), rank), rank, margin)
 
 
-def _centred(h: F32, decoder: F32, bias: F32, basis: Basis, center: F32 | None = None) -> tuple[F32, F64]:
-    """A text's centred states in the basis, ``delta'`` [tokens, hidden], and its shared logit part ``c``; centred on
-    its own mean, or on ``center``."""
-    mu = h.mean(0, dtype=np.float64) if center is None else center.astype(np.float64)
-    d = ((h - mu) @ basis.A).astype(np.float32)
-    return d, bias.astype(np.float64) + decoder.astype(np.float64) @ mu
+def _centred(h: F32, decoder: F32, bias: F32, basis: Basis) -> tuple[F32, F64]:
+    """A text's centred states in the basis, ``delta'`` [tokens, hidden], and its shared logit part ``c``."""
+    mu = h.mean(0, dtype=np.float64)
+    return _rotated(h, mu, basis), bias.astype(np.float64) + decoder.astype(np.float64) @ mu
+
+
+def _rotated(h: F32, mu: F64, basis: Basis) -> F32:
+    """``delta' = (h - mu) A``: a text's states centred on ``mu``, in the basis."""
+    return ((h - mu) @ basis.A).astype(np.float32)
 
 
 def _exact_codes(table: Table) -> F32 | F64:
@@ -299,19 +302,28 @@ def head_share(rank: int, hidden: int, kept: float, costs: KernelCosts) -> float
 
 
 def kept_shares(
-    hs: Sequence[F32], decoder: F32, bias: F32, basis: Basis, center: F32 | None = None
-) -> dict[int, float]:
-    """The mean share of the vocabulary the bound keeps for the texts ``hs`` at each of :func:`rank_candidates`
-    (the numpy reference of the graph's bound): what the rank is chosen from, the same on every machine.  With
-    ``center`` every text is centred on it instead of on its own mean (the query graph's bound)."""
+    groups: Sequence[tuple[Sequence[F32], F32 | None]], decoder: F32, bias: F32, basis: Basis
+) -> list[dict[int, float]]:
+    """For each group of texts ``(hs, center)``, the mean share of the vocabulary the bound keeps for them at each
+    of :func:`rank_candidates` (the numpy reference of the graph's bound): what the rank is chosen from, the same
+    on every machine.  A group with a ``center`` is centred on it (the query graph's bound), one with ``None``
+    text by text on each text's own mean.  The rotated decoder and each rank's table are made once for all."""
     vocab, hidden = decoder.shape
     rot = basis.rotate(decoder)
-    texts = [_centred(h, decoder, bias, basis, center) for h in hs]  # once per text, not once per rank
-    out: dict[int, float] = {}
+    texts = []  # once per text, not once per rank
+    for hs, center in groups:
+        if center is None:
+            texts.append([_centred(h, decoder, bias, basis) for h in hs])
+        else:
+            mu = center.astype(np.float64)
+            c = bias.astype(np.float64) + decoder.astype(np.float64) @ mu  # one product for the whole group
+            texts.append([(_rotated(h, mu, basis), c) for h in hs])
+    out: list[dict[int, float]] = [{} for _ in groups]
     for r in rank_candidates(hidden):
         table = quantize_table(rot, r)
         codes = _exact_codes(table)
-        out[r] = float(np.mean([_kept(d, c, table, r, codes=codes).size / vocab for d, c in texts]))
+        for shares, group in zip(out, texts):
+            shares[r] = float(np.mean([_kept(d, c, table, r, codes=codes).size / vocab for d, c in group]))
     return out
 
 
