@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from query_protocol import answer
 from st_systems import ST_SYSTEMS, missing_venv, server_command, server_env
 from workloads import QUERY16, QUERY16_TOKENS, ROOT, ROUND, ROUND_WARMUP, TINY, WORK, queries, texts_for
 
@@ -140,27 +141,16 @@ def query_latency(model: str, repeats: int, systems: list[str]) -> dict[str, Any
 
 
 def query_server(spec: dict[str, Any]) -> None:
-    """Answer the coordinator on stdin/stdout: ``ready``, ``round`` (timed calls), ``profile``."""
+    """Answer the coordinator on stdin/stdout (:func:`query_protocol.answer`)."""
     system = spec["system"]
     enc = load(system, spec["model"])
-    for _ in range(10):
-        encode(system, enc, [QUERY16], 1, None)
-    for line in sys.stdin:
-        cmd = line.strip()
-        reply: Any = None
-        if cmd == "round":
-            reply = []
-            for i in range(ROUND):
-                t = time.perf_counter()
-                encode(system, enc, [QUERY16], 1, None)
-                if i >= ROUND_WARMUP:
-                    reply.append((time.perf_counter() - t) * 1000)
-        elif cmd == "profile":
-            peak = rss_mb()  # before the profile's own session
-            reply = {} if system.startswith("fastembed") else query_profile(enc, QUERY16, 300)
-            reply["peak_rss_mb"] = peak
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+
+    def profile() -> dict[str, Any]:
+        peak = rss_mb()  # before the profile's own session
+        reply = {} if system.startswith("fastembed") else query_profile(enc, QUERY16, 300)
+        return {**reply, "peak_rss_mb": peak}
+
+    answer(lambda: encode(system, enc, [QUERY16], 1, None), profile, calls=ROUND, warmup=ROUND_WARMUP)
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from query_protocol import answer
+
 PACKAGES = ("sentence-transformers", "torch", "transformers", "optimum", "optimum-onnx", "optimum-intel", "openvino")
 PACKAGES_ORT = ("onnxruntime",)
 
@@ -127,26 +129,15 @@ def documents(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(spec: dict[str, Any]) -> None:
-    """Answer encode.py's latency coordinator: ``ready``, ``round`` (timed calls), ``profile``."""
+    """Answer encode.py's latency coordinator (:func:`query_protocol.answer`)."""
     model = load(spec)
-    query, calls, warmup = spec["query"], spec["round"], spec["warmup"]
-    for _ in range(10):
-        model.encode_query(query)
-    for line in sys.stdin:
-        cmd = line.strip()
-        reply: Any = None
-        if cmd == "round":
-            reply = []
-            for i in range(calls):
-                t = time.perf_counter()
-                model.encode_query(query)
-                if i >= warmup:
-                    reply.append((time.perf_counter() - t) * 1000)
-        elif cmd == "profile":
-            tokens = len(model.tokenizer(query)["input_ids"])
-            reply = {"tokens": tokens, "peak_rss_mb": peak_rss_mb(), "versions": versions()}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    query = spec["query"]
+
+    def profile() -> dict[str, Any]:
+        tokens = len(model.tokenizer(query)["input_ids"])
+        return {"tokens": tokens, "peak_rss_mb": peak_rss_mb(), "versions": versions()}
+
+    answer(lambda: model.encode_query(query), profile, calls=spec["round"], warmup=spec["warmup"])
 
 
 def main() -> None:
