@@ -15,8 +15,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splade_onnx import SparseEmbedding, _index
+from splade_onnx import SparseEmbedding, _index_engines
 from splade_onnx._index import SparseIndex, top_k
+from splade_onnx._index_engines import ExactEngine
+
+#: "exact" scores small indexes from their rows; "impacts" builds the impact postings from the first row.
+ENGINES = ["exact", "impacts", "exhaustive"]
+
+
+def make_index(engine: str, **kwargs: Any) -> SparseIndex:
+    index = SparseIndex(engine="exact" if engine == "impacts" else engine, **kwargs)  # type: ignore[arg-type]
+    if engine == "impacts":
+        index._engine = ExactEngine(late_min=0)
+    return index
+
 
 VOCAB = 200
 
@@ -85,8 +97,11 @@ def vec(d: dict[int, float]) -> SparseEmbedding:
     queries=st.lists(vectors(), min_size=1, max_size=5),
     k=st.integers(1, 70),
 )
-def test_search_equals_brute_force(docs: list[SparseEmbedding], queries: list[SparseEmbedding], k: int) -> None:
-    index = SparseIndex()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_search_equals_brute_force(
+    engine: str, docs: list[SparseEmbedding], queries: list[SparseEmbedding], k: int
+) -> None:
+    index = make_index(engine)
     ids = index.add(docs)
     assert ids == [str(i) for i in range(len(docs))]
     live = list(zip(ids, docs))
@@ -100,9 +115,10 @@ def test_search_equals_brute_force(docs: list[SparseEmbedding], queries: list[Sp
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_deletes_and_readds_equal_brute_force(data: st.DataObject) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_deletes_and_readds_equal_brute_force(engine: str, data: st.DataObject) -> None:
     """Random adds, deletes (with and without compaction), re-adds and filtered searches against a model."""
-    index = SparseIndex(dim=VOCAB)
+    index = make_index(engine, dim=VOCAB)
     model: list[tuple[str, SparseEmbedding]] = []  # live docs in insertion order
     deleted: list[str] = []
     ops = data.draw(st.lists(st.sampled_from(["add", "add_ids", "delete", "readd", "search"]), min_size=1, max_size=12))
@@ -150,17 +166,18 @@ def test_deletes_and_readds_equal_brute_force(data: st.DataObject) -> None:
         assert i not in index
 
 
-def test_search_batch_equals_search_across_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_search_batch_equals_search_across_blocks(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = corpus(400, seed=1)
     queries = [*corpus(150, seed=2, terms=(1, 30)), SparseEmbedding.empty(), vec({5000: 1.0})]
-    index = SparseIndex()
+    index = make_index(engine)
     index.add(docs)
     index.delete([str(i) for i in range(0, 400, 7)])
     one_by_one = [index.search(q, 7) for q in queries]
     assert index.search_batch(queries, 7) == one_by_one  # default blocks
-    monkeypatch.setattr(_index, "_BLOCK_ENTRIES", 300)  # many small blocks
+    monkeypatch.setattr(_index_engines, "_BLOCK_ENTRIES", 300)  # many small blocks (exhaustive engine)
     assert index.search_batch(queries, 7) == one_by_one
-    monkeypatch.setattr(_index, "_BLOCK_CELLS", 1)  # one query per block
+    monkeypatch.setattr(_index_engines, "_BLOCK_CELLS", 1)  # one query per block
     assert index.search_batch(queries, 7) == one_by_one
     assert index.search_batch([], 7) == []
     live = list(zip(index.ids, (index.get(i) for i in index.ids)))
@@ -168,8 +185,9 @@ def test_search_batch_equals_search_across_blocks(monkeypatch: pytest.MonkeyPatc
         assert_same(got, brute_force(live, q, 7))
 
 
-def test_zero_and_negative_weights_still_count_as_shared_terms() -> None:
-    index = SparseIndex()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_zero_and_negative_weights_still_count_as_shared_terms(engine: str) -> None:
+    index = make_index(engine)
     index.add([vec({1: 0.0}), vec({1: 1.0, 2: 1.0}), vec({3: 1.0}), vec({2: 2.0})], ids=["zero", "cancel", "no", "neg"])
     got = index.search(vec({1: 1.0, 2: -1.0}), k=10)
     assert got == [("zero", 0.0), ("cancel", 0.0), ("neg", -2.0)]
@@ -244,8 +262,9 @@ def test_huge_vocabulary_ids_without_dim(tmp_path: Path) -> None:
     assert loaded.get("0") == index.get("0") and loaded.search(vec({big + 1: 1.0})) == [("1", 2.0)]
 
 
-def test_ties_go_to_the_earlier_insertion() -> None:
-    index = SparseIndex()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ties_go_to_the_earlier_insertion(engine: str) -> None:
+    index = make_index(engine)
     index.add([vec({1: 1.0})] * 5, ids=["e", "d", "c", "b", "a"])
     assert [i for i, _ in index.search(vec({1: 1.0}), k=3)] == ["e", "d", "c"]
     index.delete(["d"])
@@ -253,8 +272,9 @@ def test_ties_go_to_the_earlier_insertion() -> None:
     assert [i for i, _ in index.search(vec({1: 1.0}), k=10)] == ["e", "c", "b", "a", "d"]
 
 
-def test_filter_ids() -> None:
-    index = SparseIndex()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_filter_ids(engine: str) -> None:
+    index = make_index(engine)
     index.add([vec({1: float(i + 1)}) for i in range(6)], ids=list("abcdef"))
     q = vec({1: 1.0})
     assert index.search(q, k=2, filter_ids=["b", "e", "unknown"]) == [("e", 5.0), ("b", 2.0)]
@@ -319,12 +339,12 @@ def test_delete() -> None:
 
 def test_delete_flips_tombstones_and_compacts_lazily() -> None:
     docs = corpus(100, seed=3)
-    index = SparseIndex()
+    index = make_index("impacts")
     index.add(docs)
     index.search(docs[0])  # builds the postings
-    postings = index._postings.docs
+    postings = index._engine.impacts.docs  # type: ignore[attr-defined]
     index.delete([str(i) for i in range(40)])
-    assert index._postings.docs is postings and index._n_dead == 40  # no rebuild, only tombstones
+    assert index._engine.impacts.docs is postings and index._n_dead == 40  # type: ignore[attr-defined]
     live = list(zip(index.ids, docs[40:]))
     for q in docs[:10]:
         assert_same(index.search(q, 5), brute_force(live, q, 5))
@@ -337,17 +357,18 @@ def test_delete_flips_tombstones_and_compacts_lazily() -> None:
 
 def test_incremental_postings_equal_a_fresh_build() -> None:
     docs = corpus(300, seed=4)
-    grown = SparseIndex()
-    for start in range(0, 300, 50):
-        grown.add(docs[start : start + 50])
-        grown.search(docs[0])  # merge the new rows into the existing postings
-    fresh = SparseIndex()
-    fresh.add(docs)
-    fresh.search(docs[0])
-    assert np.array_equal(grown._postings.term_ids, fresh._postings.term_ids)
-    assert np.array_equal(grown._postings.term_indptr, fresh._postings.term_indptr)
-    assert np.array_equal(grown._postings.docs, fresh._postings.docs)
-    assert np.array_equal(grown._postings.values, fresh._postings.values)
+    checked = {"exhaustive": ("term_ids", "term_indptr", "docs", "values"), "impacts": ("indptr", "docs", "weights")}
+    for engine, attrs in checked.items():
+        grown = make_index(engine)
+        for start in range(0, 300, 50):
+            grown.add(docs[start : start + 50])
+            grown.search(docs[0])  # merge the new rows into the existing postings
+        fresh = make_index(engine)
+        fresh.add(docs)
+        fresh.search(docs[0])
+        built = [getattr(x._engine, "postings" if engine == "exhaustive" else "impacts") for x in (grown, fresh)]
+        for attr in attrs:
+            assert np.array_equal(getattr(built[0], attr), getattr(built[1], attr)), (engine, attr)
 
 
 # ---------------------------------------------------------------------------- persistence

@@ -29,19 +29,17 @@ from numpy.typing import NDArray
 
 from ._checks import not_single
 from ._errors import ArgumentError, ArgumentTypeError, CapacityError, UnknownIdError
+from ._index_engines import Engine, EngineName, Rows, make_engine
 from ._index_file import IndexData, check_model, read_index, write_index
 from ._payload import PayloadFormat
-from ._postings import Postings, check_k, drop_documents, merge_rows, score_block, top_k
+from ._postings import check_k, top_k
+from ._seismic import Seismic
 from ._types import ModelIdentity, SparseEmbedding
 
 __all__ = ["SparseIndex", "check_model", "top_k"]
 
 logger = logging.getLogger(__name__)
 
-#: Upper bounds on one block of :meth:`SparseIndex.search_batch`: cells of the dense
-#: ``[queries, documents]`` score array, and posting entries gathered (kept cache-sized).
-_BLOCK_CELLS = 1 << 20
-_BLOCK_ENTRIES = 1 << 17
 #: Document numbers are int32 in the postings.
 _MAX_DOCS = np.iinfo(np.int32).max
 
@@ -73,7 +71,9 @@ class SparseIndex:
     (1, 1, ['b'])
     """
 
-    def __init__(self, *, dim: int | None = None, model: ModelIdentity | None = None) -> None:
+    def __init__(
+        self, *, dim: int | None = None, model: ModelIdentity | None = None, engine: EngineName | Seismic = "exact"
+    ) -> None:
         if model is not None:
             if not isinstance(model, ModelIdentity):
                 raise ArgumentTypeError(
@@ -104,7 +104,8 @@ class SparseIndex:
         self._id_to_doc: dict[str, int] = {}  # live ids, in insertion order
         self._alive: _Bool = np.zeros(0, np.bool_)  # capacity >= _n_docs
         self._n_dead = 0
-        self._postings = Postings()  # over the first _postings.n_docs documents
+        self._engine: Engine = make_engine(engine)
+        self._n_terms = 0  # 1 + the largest vocabulary id stored
 
     # ------------------------------------------------------------------ basics
 
@@ -190,6 +191,8 @@ class SparseIndex:
             return []
 
         lens = np.fromiter((e.indices.size for e in embeddings), dtype=np.int64, count=len(embeddings))
+        tops = [int(e.indices[-1]) for e in embeddings if e.indices.size]
+        self._n_terms = max(self._n_terms, max(tops, default=-1) + 1)
         indices = np.concatenate([e.indices for e in embeddings]).astype(np.int64, copy=False)
         values = np.concatenate([e.values for e in embeddings]).astype(np.float32, copy=False)
         self._pending.append((lens, indices, values))
@@ -272,34 +275,12 @@ class SparseIndex:
         mask = self._base_mask(filter_ids)
         if not queries or not self._id_to_doc:
             return [[] for _ in queries]
-        self._ensure_postings()
-        n_queries = len(queries)
-        q_terms = np.concatenate([q.indices for q in queries])
-        q_values = np.concatenate([q.values for q in queries]).astype(np.float64)
-        q_rows = np.repeat(np.arange(n_queries, dtype=np.int64), [q.indices.size for q in queries])
-        # Map vocabulary ids to postings terms; ids no document has are dropped.
-        term_ids, term_indptr = self._postings.term_ids, self._postings.term_indptr
-        slots = np.searchsorted(term_ids, q_terms)
-        known = slots < term_ids.size
-        known[known] = term_ids[slots[known]] == q_terms[known]
-        slots, q_values = slots[known], q_values[known]
-        q_lens = np.bincount(q_rows[known], minlength=n_queries).astype(np.int64)
-        starts = term_indptr[slots]
-        lens = term_indptr[slots + 1] - starts
-        # Cumulative posting entries at each query boundary, to cut blocks of bounded work.
-        term_bounds = np.concatenate([np.zeros(1, np.int64), np.cumsum(q_lens)])
-        entry_bounds = np.concatenate([np.zeros(1, np.int64), np.cumsum(lens)])[term_bounds]
-        max_rows = max(1, _BLOCK_CELLS // max(self._n_docs, 1))
-        results: list[list[tuple[str, float]]] = []
-        s = 0
-        while s < n_queries:
-            e = int(np.searchsorted(entry_bounds, entry_bounds[s] + _BLOCK_ENTRIES, side="right")) - 1
-            e = min(max(e, s + 1), s + max_rows, n_queries)
-            t0, t1 = int(term_bounds[s]), int(term_bounds[e])
-            block = score_block(self._postings, q_lens[s:e], starts[t0:t1], lens[t0:t1], q_values[t0:t1], k, mask)
-            results.extend([(self._ids[d], score) for d, score in hits] for hits in block)
-            s = e
-        return results
+        rows = self._sync_engine()
+        asked = [(q.indices.astype(np.int64, copy=False), q.values) for q in queries]
+        return [
+            [(self._ids[d], score) for d, score in zip(docs.tolist(), scores.tolist())]
+            for docs, scores in self._engine.search_batch(rows, asked, k, mask)
+        ]
 
     def _base_mask(self, filter_ids: Iterable[str] | None) -> _Bool | None:
         """Documents eligible for results, or ``None`` for "every document number"."""
@@ -323,20 +304,20 @@ class SparseIndex:
         self._doc_values = np.concatenate([self._doc_values, *(p[2] for p in self._pending)])
         self._pending = []
 
-    def _ensure_postings(self) -> None:
-        """Merge the rows not yet in the postings into them (the old postings are not re-sorted).
+    def _rows(self) -> Rows:
+        self._consolidate()
+        return Rows(self._doc_indptr, self._doc_indices, self._doc_values, self._n_terms)
+
+    def _sync_engine(self, *, full: bool = False) -> Rows:
+        """The rows, with the engine brought up to date with them (``full``: every row in its structure).
 
         Serialised by a lock, so concurrent searches (e.g. from async retrievers running in
-        threads) build the postings once; adds and deletes must still not run concurrently.
+        threads) build the structure once; adds and deletes must still not run concurrently.
         """
         with self._lock:
-            self._consolidate()
-            first = self._postings.n_docs
-            if first == self._n_docs:
-                return
-            self._postings = merge_rows(self._postings, self._doc_indptr, self._doc_indices, self._doc_values)
-            new_nnz = self._doc_indices.size - int(self._doc_indptr[first])
-            logger.debug("postings: merged %d new documents (%d entries)", self._n_docs - first, new_nnz)
+            rows = self._rows()
+            self._engine.sync(rows, full=full)
+            return rows
 
     def _compact(self) -> None:
         """Drop deleted rows and renumber the documents, keeping their order; postings are filtered, not rebuilt."""
@@ -349,7 +330,7 @@ class SparseIndex:
         self._doc_indices = self._doc_indices[entry_keep]
         self._doc_values = self._doc_values[entry_keep]
         self._doc_indptr = np.concatenate([np.zeros(1, np.int64), np.cumsum(row_lens[keep])])
-        self._postings = drop_documents(self._postings, keep)
+        self._engine.drop(keep)
         self._ids = [self._ids[d] for d in np.flatnonzero(keep).tolist()]
         self._id_to_doc = {i: d for d, i in enumerate(self._ids)}
         n_live = len(self._ids)
@@ -424,6 +405,7 @@ class SparseIndex:
         index._payload = data.payload
         index._next_id = data.next_id
         index._doc_indptr, index._doc_indices, index._doc_values = data.indptr, data.indices, data.values
+        index._n_terms = int(data.indices.max()) + 1 if data.indices.size else 0
         n = len(data.ids)
         index._n_docs = n
         index._ids = list(data.ids)

@@ -1,0 +1,296 @@
+"""Exact top-k by dot product that skips postings: impact-ordered postings, a safe bound, exact rescoring.
+
+Pure numpy, no ids, no state.  :class:`Impacts` holds, for each vocabulary id, the documents that
+contain it sorted by their weight, largest first (ties by document number).  :func:`search` gives a
+query exactly the top k of an exhaustive scoring (:mod:`._postings`):
+
+1. For a cut ``tau``, each query term's postings are read down to the first entry whose product
+   with the query weight is below ``tau``; the products are added into a bound accumulator.
+2. A document's true score is at most its accumulated sum plus ``rest``, the sum over terms of the
+   query weight times the term's first unread weight (a document can hold at most that much of a
+   term it was not seen in).  A document never seen scores at most ``rest``.
+3. The documents with the largest sums are rescored exactly; the k-th best exact score is a lower
+   bound ``theta`` of the final k-th best.  Once ``rest < theta``, only documents seen whose
+   ``sum + rest`` reaches ``theta`` can enter the top k: they are rescored and the best k returned.
+   Otherwise ``tau`` drops and step 1 reads on.
+
+Exactness.  Rescoring reads a document's CSR row and sums ``weight * query weight`` in row order
+(ascending vocabulary id) in float64, adding exact zeros for terms the query lacks: the same bits as
+the exhaustive scoring, which sums the same exact products in the same order.  The accumulator of
+step 1 adds in another order, so a document is dropped only when its bound, widened by the
+worst-case rounding error of that sum (``(n + 2) * 2**-52`` relative for ``n`` query terms), is
+strictly below ``theta``: a dropped document can neither beat nor tie a kept one (ties go to the lower
+document number).  The bounds need positive weights; a query or index with a weight that is not
+positive (hand-made vectors) rescores every document that shares a term, the exhaustive result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "Impacts",
+    "best",
+    "build",
+    "drop_documents",
+    "merge_rows",
+    "score_range",
+    "score_rows",
+    "search",
+    "shares_term",
+]
+
+#: Documents rescored to set ``theta``, beyond ``k``.
+_PROBE = 16
+#: Candidates left to rescore that end the search (else ``tau`` drops further first).
+_ENOUGH = 512
+#: ``tau`` shrinks by this factor per round.
+_STEP = 4.0
+#: Entries of the CSR arrays sorted in one pass of :func:`build` (bounds its scratch memory).
+_BUILD_ENTRIES = 1 << 25
+
+_Int = NDArray[np.int64]
+_Float64 = NDArray[np.float64]
+_Bool = NDArray[np.bool_]
+_Any = NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Impacts:
+    """Postings of documents ``[0, n_docs)`` by weight: vocabulary id ``t`` owns entries
+    ``indptr[t]:indptr[t + 1]`` of ``docs``/``weights``, largest weight first, ties by document number."""
+
+    n_docs: int
+    indptr: _Int  # [n_terms + 1], n_terms = 1 + the largest vocabulary id stored
+    docs: NDArray[np.int32]
+    weights: NDArray[np.float32]
+    positive: bool  # every weight > 0
+
+
+def build(doc_indptr: _Int, doc_indices: _Any, doc_values: _Any) -> Impacts:
+    """The impact-ordered postings of the CSR rows (rows in document order)."""
+    n_docs = doc_indptr.size - 1
+    nnz = int(doc_indptr[-1])
+    n_terms = int(doc_indices.max()) + 1 if nnz else 0
+    counts = np.zeros(n_terms, np.int64)
+    for lo in range(0, nnz, _BUILD_ENTRIES):
+        counts += np.bincount(np.asarray(doc_indices[lo : lo + _BUILD_ENTRIES]), minlength=n_terms)
+    indptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    docs = np.empty(nnz, np.int32)
+    weights = np.empty(nnz, np.float32)
+    # Pass 1: entries grouped by term, by document within a term (a stable counting sort, pass by pass).
+    fill = indptr[:-1].copy()
+    row_of = np.repeat(np.arange(n_docs, dtype=np.int32), np.diff(doc_indptr))
+    for lo in range(0, nnz, _BUILD_ENTRIES):
+        terms = np.asarray(doc_indices[lo : lo + _BUILD_ENTRIES], dtype=np.int64)
+        order = np.argsort(terms, kind="stable")
+        sorted_terms = terms[order]
+        per_term = np.bincount(sorted_terms, minlength=n_terms)
+        first = np.cumsum(per_term) - per_term
+        dest = fill[sorted_terms] + np.arange(order.size) - first[sorted_terms]
+        docs[dest] = row_of[lo : lo + _BUILD_ENTRIES][order]
+        weights[dest] = np.asarray(doc_values[lo : lo + _BUILD_ENTRIES])[order]
+        fill += per_term
+    del row_of
+    positive = bool(nnz == 0 or weights.min() > 0)
+    # Pass 2: largest weight first within each term, whole terms per pass; lexsort is stable, so equal
+    # weights keep their documents ascending.
+    t0 = 0
+    while t0 < n_terms:
+        t1 = max(t0 + 1, int(np.searchsorted(indptr, indptr[t0] + _BUILD_ENTRIES, side="right")) - 1)
+        t1 = min(t1, n_terms)
+        lo, hi = int(indptr[t0]), int(indptr[t1])
+        local_terms = np.repeat(np.arange(t1 - t0, dtype=np.int32), counts[t0:t1])
+        order = np.lexsort((-weights[lo:hi], local_terms))
+        docs[lo:hi] = docs[lo:hi][order]
+        weights[lo:hi] = weights[lo:hi][order]
+        t0 = t1
+    return Impacts(n_docs, indptr, docs, weights, positive)
+
+
+def merge_rows(imp: Impacts, doc_indptr: _Int, doc_indices: _Any, doc_values: _Any) -> Impacts:
+    """``imp`` with the CSR rows ``imp.n_docs`` onwards merged in, each into its place in its terms' orders.
+
+    New documents come after every old one, so an entry goes after the old entries of its term with a
+    weight at least its own.  One pass over the old arrays (``numpy.insert``), no sort of them.
+    """
+    first, n_docs = imp.n_docs, doc_indptr.size - 1
+    lo = int(doc_indptr[first])
+    new_terms = np.asarray(doc_indices[lo:], dtype=np.int64)
+    if not new_terms.size:
+        return Impacts(n_docs, imp.indptr, imp.docs, imp.weights, imp.positive)
+    new_weights = np.asarray(doc_values[lo:], dtype=np.float32)
+    new_docs = np.repeat(np.arange(first, n_docs, dtype=np.int32), np.diff(doc_indptr[first:]))
+    order = np.lexsort((new_docs, -new_weights, new_terms))
+    new_terms, new_weights, new_docs = new_terms[order], new_weights[order], new_docs[order]
+    n_terms = max(imp.indptr.size - 1, int(new_terms[-1]) + 1)
+    old_indptr = np.concatenate([imp.indptr, np.full(n_terms + 1 - imp.indptr.size, imp.indptr[-1])])
+    at = np.empty(new_terms.size, np.int64)  # where each new entry goes in the old arrays
+    bounds = np.flatnonzero(np.diff(new_terms, prepend=-1, append=n_terms))
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        t = int(new_terms[a])
+        t_lo, t_hi = int(old_indptr[t]), int(old_indptr[t + 1])
+        at[a:b] = t_lo + np.searchsorted(-imp.weights[t_lo:t_hi], -new_weights[a:b], side="right")
+    counts = np.bincount(new_terms, minlength=n_terms)
+    indptr = old_indptr.copy()
+    indptr[1:] += np.cumsum(counts)
+    positive = imp.positive and bool(new_weights.min() > 0)
+    docs = np.insert(np.asarray(imp.docs), at, new_docs)
+    weights = np.insert(np.asarray(imp.weights), at, new_weights)
+    return Impacts(n_docs, indptr, docs, weights, positive)
+
+
+def drop_documents(imp: Impacts, keep: _Bool) -> Impacts:
+    """``imp`` without the documents whose ``keep`` is false, the others renumbered in order (orders hold)."""
+    renumber = (np.cumsum(keep) - 1).astype(np.int32)
+    entry_keep = keep[imp.docs]
+    n_terms = imp.indptr.size - 1
+    counts = np.diff(imp.indptr)
+    kept = np.add.reduceat(entry_keep, imp.indptr[:-1]) if imp.docs.size else np.zeros(n_terms, np.int64)
+    kept = np.where(counts > 0, kept, 0)  # reduceat gives the element itself for empty ranges
+    indptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(kept, out=indptr[1:])
+    docs = renumber[imp.docs[entry_keep]]
+    return Impacts(int(keep[: imp.n_docs].sum()), indptr, docs, np.asarray(imp.weights)[entry_keep], imp.positive)
+
+
+def shares_term(doc_indptr: _Int, doc_indices: _Any, docs: _Int, in_query: _Bool) -> _Bool:
+    """Whether each of ``docs`` holds a vocabulary id the query has (``in_query``, one flag per id)."""
+    lo = doc_indptr[docs]
+    row_lens = doc_indptr[docs + 1] - lo
+    entry = np.repeat(lo - (row_lens.cumsum() - row_lens), row_lens) + np.arange(int(row_lens.sum()), dtype=np.int64)
+    local = np.repeat(np.arange(docs.size, dtype=np.int64), row_lens)
+    hits: _Bool = np.bincount(local, weights=in_query[doc_indices[entry]], minlength=docs.size) > 0
+    return hits
+
+
+def score_range(
+    doc_indptr: _Int, doc_indices: _Any, doc_values: _Any, docs: _Int, dense: _Float64, in_query: _Bool
+) -> tuple[_Int, _Float64]:
+    """Those of ``docs`` that share a term with the query (``in_query``), with exact scores."""
+    scores = score_rows(doc_indptr, doc_indices, doc_values, docs, dense)
+    hit = shares_term(doc_indptr, doc_indices, docs, in_query)
+    return docs[hit], scores[hit]
+
+
+def score_rows(doc_indptr: _Int, doc_indices: _Any, doc_values: _Any, docs: _Int, dense_query: _Float64) -> _Float64:
+    """Exact scores of the documents ``docs``: their CSR rows times ``dense_query`` (a weight per vocabulary
+    id, zero where the query lacks it; ids past its end must not occur), summed in row order in float64."""
+    lo = doc_indptr[docs]
+    row_lens = doc_indptr[docs + 1] - lo
+    n_entries = int(row_lens.sum())
+    entry = np.repeat(lo - (row_lens.cumsum() - row_lens), row_lens) + np.arange(n_entries, dtype=np.int64)
+    products = dense_query[doc_indices[entry]]
+    products *= doc_values[entry]
+    local = np.repeat(np.arange(docs.size, dtype=np.int64), row_lens)
+    scores: _Float64 = np.bincount(local, weights=products, minlength=docs.size).astype(np.float64, copy=False)
+    return scores
+
+
+def best(docs: _Int, scores: _Float64, k: int) -> tuple[_Int, _Float64]:
+    """The ``k`` best of ``docs``: highest score first, equal scores by lower document number."""
+    order = np.lexsort((docs, -scores))[:k]
+    return docs[order], scores[order]
+
+
+def search(
+    imp: Impacts,
+    doc_indptr: _Int,
+    doc_indices: _Any,
+    doc_values: _Any,
+    q_terms: _Int,
+    q_values: NDArray[np.float32],
+    k: int,
+    mask: _Bool | None,
+) -> tuple[_Int, _Float64]:
+    """The top ``k`` (document numbers, exact scores) among documents ``[0, imp.n_docs)`` eligible under
+    ``mask`` that share a term with the query, best first, ties by lower number; ``q_terms`` ascending."""
+    n_terms = imp.indptr.size - 1
+    known = q_terms < n_terms
+    q_terms, q64 = q_terms[known], q_values[known].astype(np.float64)
+    starts, stops = imp.indptr[q_terms], imp.indptr[q_terms + 1]
+    present = stops > starts
+    q_terms, q64, starts, stops = q_terms[present], q64[present], starts[present], stops[present]
+    empty = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    if not q_terms.size:
+        return empty
+    dense = np.zeros(n_terms, np.float64)
+    dense[q_terms] = q64
+    if not (imp.positive and q64.min() > 0):  # no bounds: every document sharing a term
+        docs = np.unique(np.concatenate([imp.docs[a:b] for a, b in zip(starts.tolist(), stops.tolist())]))
+        if mask is not None:
+            docs = docs[mask[docs]]
+        docs = docs.astype(np.int64)
+        return best(docs, score_rows(doc_indptr, doc_indices, doc_values, docs, dense), k)
+    widen = 1.0 + 4 * (q_terms.size + 2) * 2.0**-52
+    acc = np.zeros(imp.n_docs, np.float64)
+    read = starts.copy()  # entries read so far: starts[i]:read[i]
+    # Probe: read the heaviest entries until k + _PROBE documents are seen.
+    tau = float((q64 * imp.weights[starts]).max()) / _STEP
+    while True:
+        _read_down_to(imp, acc, read, stops, q64, tau)
+        seen = np.flatnonzero(acc)
+        if mask is not None:
+            seen = seen[mask[seen]]
+        if seen.size >= k + _PROBE or not (read < stops).any():
+            break
+        tau /= _STEP
+    theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, seen, k, -np.inf)
+    # Every entry left unread then adds less than theta / (2 n) to a score, so ``rest`` < theta / 2.
+    tau = theta / (2 * q_terms.size) if np.isfinite(theta) else 0.0
+    while True:
+        _read_down_to(imp, acc, read, stops, q64, tau)
+        unread = read < stops
+        rest = float((q64[unread] * imp.weights[read[unread]]).sum()) * widen
+        seen = np.flatnonzero(acc)
+        cand = seen[(acc[seen] * widen + rest) >= theta]
+        if mask is not None:
+            cand = cand[mask[cand]]
+        if cand.size <= _ENOUGH or not unread.any():
+            return best(cand, score_rows(doc_indptr, doc_indices, doc_values, cand, dense), k)
+        # Too many to rescore: a better theta from the best sums, and read on.
+        theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, cand, k, theta)
+        tau /= _STEP
+
+
+def _theta(
+    doc_indptr: _Int,
+    doc_indices: _Any,
+    doc_values: _Any,
+    dense: _Float64,
+    acc: _Float64,
+    docs: _Int,
+    k: int,
+    theta: float,
+) -> float:
+    """``theta`` raised to the k-th best exact score of the ``k + _PROBE`` of ``docs`` with the largest sums
+    (any eligible documents' exact scores bound the final k-th best from below)."""
+    if docs.size < k:
+        return theta
+    if docs.size > k + _PROBE:
+        docs = docs[np.argpartition(-acc[docs], k + _PROBE - 1)[: k + _PROBE]]
+    exact = score_rows(doc_indptr, doc_indices, doc_values, docs.astype(np.int64), dense)
+    return max(theta, float(np.partition(exact, exact.size - k)[exact.size - k]))
+
+
+def _read_down_to(
+    imp: Impacts, acc: _Float64, read: _Int, stops: _Int, q64: _Float64, tau: float
+) -> list[NDArray[np.int32]]:
+    """Read each term's entries on from ``read`` while ``query weight * weight >= tau`` into ``acc``;
+    ``read`` moves on; returns the documents read, per term."""
+    heads: list[NDArray[np.int32]] = []
+    for i, (a, b, w) in enumerate(zip(read.tolist(), stops.tolist(), q64.tolist())):
+        if a >= b:
+            continue
+        end = a + int(np.searchsorted(-imp.weights[a:b], -tau / w, side="right")) if tau > 0 else b
+        if end > a:
+            part = imp.docs[a:end]
+            np.add.at(acc, part, w * imp.weights[a:end].astype(np.float64))
+            heads.append(part)
+            read[i] = end
+    return heads

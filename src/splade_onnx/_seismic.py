@@ -1,0 +1,168 @@
+"""The approximate engine of :class:`SparseIndex`: Seismic (``pyseismic-lsr``) finds candidates, the rows score them.
+
+Seismic (Bruch, Nardini, Rulli, Venturini, SIGIR 2024) prunes each term's postings, groups them into
+blocks with summaries, and visits only blocks whose summary promises a high score.  Its top k may
+miss documents the exact engines find (see :meth:`SparseIndex.recall`); every document it returns
+is rescored exactly from its row, so a returned score is the exact engines' score to the bit.
+
+Vocabulary ids become Seismic's string components (``"2054"``); document numbers become its
+document ids.  The Seismic index is built from the rows on the first search after a change (it has no
+incremental adds) and is not saved: a loaded index builds it again on its first search.  Deleted
+documents are asked for on top of ``k`` and removed; a ``filter_ids`` that excludes more than half of
+the documents is answered exactly over the documents it allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _impact
+from ._errors import ArgumentError, ArgumentTypeError, missing_extra
+from ._index_engines import Rows, dense_query
+
+__all__ = ["Seismic", "SeismicEngine"]
+
+logger = logging.getLogger(__name__)
+
+_Int = NDArray[np.int64]
+_Float64 = NDArray[np.float64]
+_Bool = NDArray[np.bool_]
+_Query = tuple[_Int, NDArray[np.float32]]
+_Hits = tuple[_Int, _Float64]
+
+_STDOUT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seismic:
+    """Settings of the approximate engine, passed to ``pyseismic-lsr`` as they are.
+
+    Search: ``query_cut`` (the query's heaviest terms visited) and ``heap_factor`` (a block is visited
+    when its summary's score reaches this share of the k-th best so far; higher is faster and less exact).
+    Build: ``n_postings`` (postings kept per term, on average), ``centroid_fraction``, ``summary_energy``,
+    ``doc_cut``, ``max_fraction`` and ``min_cluster_size`` (see Seismic's documentation).
+    ``num_threads`` is used to build and by :meth:`SparseIndex.search_batch` (0: all cores).
+
+    >>> Seismic(query_cut=10, heap_factor=0.8).heap_factor
+    0.8
+    """
+
+    query_cut: int = 20
+    heap_factor: float = 0.7
+    n_postings: int = 3500
+    centroid_fraction: float = 0.1
+    summary_energy: float = 0.4
+    doc_cut: int = 15
+    max_fraction: float = 1.5
+    min_cluster_size: int = 2
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            kind = float if isinstance(getattr(Seismic, name), float) else int
+            if type(value) is bool or not isinstance(value, (int, float) if kind is float else int):
+                raise ArgumentTypeError(f"Seismic({name}=...) must be {kind.__name__}, got {value!r}")
+            low = 0 if name == "num_threads" else 1 if kind is int else 0.0
+            if value < low or (kind is float and not value > 0):
+                raise ArgumentError(f"Seismic({name}={value!r}) must be > 0" + (" (or 0)" if low == 0 else ""))
+
+
+def _seismic() -> Any:
+    try:
+        import seismic
+    except ImportError as exc:
+        raise missing_extra("engine='seismic' (pyseismic-lsr)", "splade-onnx", "ann", exc) from exc
+    return seismic
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Seismic's builder prints its progress to the process's stdout; send it to the log's null instead."""
+    with _STDOUT_LOCK:
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+class SeismicEngine:
+    """A Seismic index over every row, rebuilt on the first search after a change."""
+
+    name = "seismic"
+
+    def __init__(self, settings: Seismic | None = None) -> None:
+        self.settings = settings or Seismic()
+        self._lib = _seismic()  # fail now, not on the first search
+        self._index: Any = None
+        self._n_docs = 0
+
+    def sync(self, rows: Rows, *, full: bool = False) -> None:
+        if self._index is not None and self._n_docs == rows.n_docs:
+            return
+        s, lib = self.settings, self._lib
+        dataset = lib.SeismicDataset()
+        n = rows.n_docs
+        nnz = int(rows.indptr[-1])
+        dataset.add_documents_by_id(
+            [str(d) for d in range(n)],
+            np.asarray(rows.indices[:nnz], np.int64),
+            np.asarray(rows.values[:nnz], np.float32),
+            np.asarray(rows.indptr, np.int64),
+        )
+        with _quiet_stdout():
+            self._index = lib.SeismicIndex.build_from_dataset(
+                dataset,
+                n_postings=s.n_postings,
+                centroid_fraction=s.centroid_fraction,
+                min_cluster_size=s.min_cluster_size,
+                summary_energy=s.summary_energy,
+                max_fraction=s.max_fraction,
+                doc_cut=s.doc_cut,
+                num_threads=s.num_threads,
+            )
+        self._n_docs = n
+        logger.debug("seismic: built over %d documents", n)
+
+    def drop(self, keep: _Bool) -> None:
+        self._index = None
+
+    def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
+        excluded = 0 if mask is None else rows.n_docs - int(mask.sum())
+        if excluded * 2 > rows.n_docs:  # a narrow filter: score what it allows
+            allowed = np.flatnonzero(mask).astype(np.int64) if mask is not None else np.zeros(0, np.int64)
+            return [self._rescore(rows, q, allowed, k) for q in queries]
+        ask = min(rows.n_docs, k + excluded)
+        strings = self._lib.get_seismic_string()
+        names = np.array([str(i) for i in range(len(queries))], dtype=strings)
+        comps = [np.array([str(t) for t in q[0].tolist()], dtype=strings) for q in queries]
+        vals = [np.asarray(q[1], np.float32) for q in queries]
+        s = self.settings
+        found = self._index.batch_search(
+            names, comps, vals, k=ask, query_cut=s.query_cut, heap_factor=s.heap_factor, num_threads=s.num_threads
+        )
+        out = []
+        for q, hits in zip(queries, found):
+            docs = np.array([int(d) for _, _, d in hits], np.int64)
+            if mask is not None:
+                docs = docs[mask[docs]]
+            out.append(self._rescore(rows, q, docs, k))
+        return out
+
+    @staticmethod
+    def _rescore(rows: Rows, query: _Query, docs: _Int, k: int) -> _Hits:
+        dense, member = dense_query(rows.n_terms, *query)
+        docs, scores = _impact.score_range(rows.indptr, rows.indices, rows.values, docs, dense, member)
+        return _impact.best(docs, scores, k)
