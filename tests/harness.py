@@ -98,8 +98,9 @@ STALL_IN_SAVE = textwrap.dedent("""
         _stall()
 
     def stall_in_save(stall_at):
-        if stall_at == "np.savez":
-            np.savez = _half_written
+        if stall_at == "np.savez":  # the archive writer of splade_onnx's index files
+            import splade_onnx._index_file as index_file
+            index_file.write_npz = _half_written
         else:
             os.replace = _after_rename
 """)

@@ -94,6 +94,23 @@ def test_index_then_search(run, docs_jsonl: Path, tmp_path: Path) -> None:  # ty
     assert hits[0]["id"] == "d4" and len(hits) == 3
 
 
+def test_search_engine_choice(run, docs_jsonl: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    index = tmp_path / "seed.npz"
+    assert run("index", str(docs_jsonl), "-o", str(index))[0] == EXIT_OK
+    search = ("search", str(index), "How much did the mission cost?", "rocket launch site", "-k", "5")
+    default = run(*search)
+    assert default[0] == EXIT_OK and "d4" in default[1]
+    assert run(*search, "--engine", "exhaustive") == run(*search, "--engine", "exact") == default
+    exact = [json.loads(line)["hits"] for line in run(*search, "--json")[1].splitlines()]
+    code, out, _ = run(*search, "--json", "--engine", "seismic")  # approximate: each hit with its exact score
+    assert code == EXIT_OK
+    for want, got in zip(exact, (json.loads(line)["hits"] for line in out.splitlines()), strict=True):
+        assert got[0] == want[0] and all(h in want for h in got)
+    code, out, err = run("search", str(index), "q", "--engine", "bm25")
+    assert (code, out) == (EXIT_USAGE, "") and "invalid choice: 'bm25'" in err
+    assert all(f"'{name}'" in err.split("invalid choice")[1] for name in ("exact", "exhaustive", "seismic"))
+
+
 def test_eval_prints_a_table(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "mini"
     (folder / "qrels").mkdir(parents=True)
@@ -216,6 +233,7 @@ def _beir_folder(folder: Path, corpus: str) -> Path:
         "input_is_a_folder",
         "corrupt_index",
         "missing_index",
+        "missing_ann_extra",
     ],
 )
 def test_errors_come_before_the_model_loads(
@@ -257,6 +275,11 @@ def test_errors_come_before_the_model_loads(
         "input_is_a_folder": (["encode", str(tmp_path)], EXIT_USAGE, "is a folder"),
         "corrupt_index": (["search", str(corrupt), "q"], EXIT_INPUT, f"not a splade-onnx index or corrupt: {corrupt}"),
         "missing_index": (["search", str(tmp_path / "nope.npz"), "q"], EXIT_FAIL, "nope.npz"),
+        "missing_ann_extra": (
+            ["search", str(tmp_path / "ok.npz"), "q", "--engine", "seismic"],
+            EXIT_FAIL,
+            "pip install 'splade-onnx[ann]'",
+        ),
     }[case]
     if case == "missing_extra":
         monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s -> ImportError
@@ -266,6 +289,9 @@ def test_errors_come_before_the_model_loads(
         bad.write_text('{"_id": "d1", "text": "a"}\n\n{"id": "d1", "text": "c"}\n')
     elif case == "bad_id":
         bad.write_text('{"_id": ["d1"], "text": "a"}\n')
+    elif case == "missing_ann_extra":
+        SparseIndex().save(tmp_path / "ok.npz")
+        monkeypatch.setitem(sys.modules, "seismic", None)  # import seismic -> ImportError
     monkeypatch.chdir(tmp_path)
     got, out, err = run(*args)
     assert (got, out) == (code, "") and message in err, err

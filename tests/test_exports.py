@@ -19,6 +19,7 @@ EXPECTED = [
     "ModelNotFoundError",
     "SourceError",
     "SpladeError",
+    "Seismic",
     "SparseEmbedding",
     "SparseIndex",
     "SparseTextEmbedding",

@@ -402,12 +402,15 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
     # The documented format: plain arrays, loadable without pickle.
     with np.load(path, allow_pickle=False) as npz:
-        assert sorted(npz.files) == ["doc_indices", "doc_indptr", "doc_values", "format_version", "meta"]
-        assert int(npz["format_version"]) == 2
+        assert sorted(npz.files) == [
+            "doc_indices", "doc_indptr", "doc_values", "format_version", "imp_docs", "imp_indptr", "imp_weights", "meta"
+        ]  # fmt: skip
+        assert int(npz["format_version"]) == 3
         assert npz["doc_indptr"].dtype == np.int64 and npz["doc_indptr"].size == 198
-        assert npz["doc_indices"].dtype == np.int32 and npz["doc_values"].dtype == np.float32
+        assert npz["doc_indices"].dtype == np.uint16 and npz["doc_values"].dtype == np.float32
+        assert npz["imp_docs"].dtype == np.int32 and npz["imp_weights"].dtype == np.float32
         meta = json.loads(str(npz["meta"]))
-    assert meta["format"] == "splade-onnx-sparse-index" and meta["format_version"] == 2
+    assert meta["format"] == "splade-onnx-sparse-index" and meta["format_version"] == 3
     assert meta["ids"] == loaded.ids[:-1] and meta["dim"] == 1000 and meta["next_id"] == 150
     assert meta["model"] is None and meta["library"].startswith("splade-onnx ")
 
@@ -435,18 +438,18 @@ def _killed_save(path: str, where: str) -> None:
 
         os.fsync = die
     else:  # partway through the arrays
-        import numpy.lib.format as npy_format
+        from splade_onnx import _npz_write
 
-        real = npy_format.write_array
+        real = _npz_write._npy_header
         calls = []
 
-        def write_array(*args: Any, **kwargs: Any) -> None:
+        def npy_header(*args: Any, **kwargs: Any) -> bytes:
             calls.append(1)
-            if len(calls) == 4:  # format_version and doc_indptr written, doc_indices too: die in doc_values
+            if len(calls) == 5:  # format_version, meta, doc_indptr and doc_indices written: die in doc_values
                 os.kill(os.getpid(), signal.SIGKILL)
-            real(*args, **kwargs)
+            return real(*args, **kwargs)
 
-        npy_format.write_array = write_array
+        _npz_write._npy_header = npy_header
     index.save(path)
 
 
@@ -479,7 +482,7 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     SparseIndex().save(path)
     meta = json.loads(str(np.load(path)["meta"]))
     _rewrite(path, format_version=np.array(99), meta=np.array(json.dumps({**meta, "format_version": 99})))
-    with pytest.raises(ValueError, match=r"format version 99.*supports format version 2.*upgrade splade-onnx"):
+    with pytest.raises(ValueError, match=r"format version 99.*supports format version 3.*upgrade splade-onnx"):
         SparseIndex.load(path)
     SparseIndex().save(path)
     _rewrite(path, meta=np.array(json.dumps({**meta, "format_version": 99})))  # only the header says so

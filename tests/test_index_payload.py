@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from splade_onnx import (
@@ -29,6 +28,7 @@ from splade_onnx import (
     SparseEmbedding,
     SparseIndex,
 )
+from splade_onnx import _index_file as index_file
 from splade_onnx.integration import PayloadFormat
 
 from harness import kill_when_stalled
@@ -163,7 +163,7 @@ def test_a_save_failing_at_any_step_keeps_the_previous_file_and_payload(
     step: str, saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if step == "np.savez":
-        monkeypatch.setattr(np, "savez", _half_written_savez)
+        monkeypatch.setattr(index_file, "write_npz", _half_written_savez)
     else:
 
         def no_rename(*args: Any) -> None:

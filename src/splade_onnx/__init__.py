@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from ._fastembed import SparseTextEmbedding
     from ._fusion import fuse
     from ._index import SparseIndex
+    from ._seismic import Seismic
 
 #: Public names defined by heavier modules, imported when first asked for.
 _LAZY = {
     "SpladeEncoder": "._encoder",
     "SparseIndex": "._index",
+    "Seismic": "._seismic",
     "SparseTextEmbedding": "._fastembed",
     "evaluate": "._eval",
     "fuse": "._fusion",
@@ -57,6 +59,7 @@ __all__ = [
     "ModelInfo",
     "ModelMismatchError",
     "ModelNotFoundError",
+    "Seismic",
     "SourceError",
     "SparseEmbedding",
     "SparseIndex",

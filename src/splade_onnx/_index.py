@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from ._checks import not_single
 from ._errors import ArgumentError, ArgumentTypeError, CapacityError, UnknownIdError
-from ._index_engines import Engine, EngineName, Rows, make_engine
+from ._index_engines import Engine, EngineName, ExactEngine, ExhaustiveEngine, Rows, make_engine
 from ._index_file import IndexData, check_model, read_index, write_index
 from ._payload import PayloadFormat
 from ._postings import check_k, top_k
@@ -59,7 +59,10 @@ class SparseIndex:
     ``dim`` (the vocabulary size), when given, makes :meth:`add` reject vocabulary ids
     ``>= dim``.  ``model`` (an encoder's :attr:`~SpladeEncoder.identity`) records which
     model made the vectors; it is saved with the index and checked by :meth:`load`, and
-    sets ``dim`` to its vocabulary size.  Not safe for concurrent use from several threads while it is modified
+    sets ``dim`` to its vocabulary size.  ``engine`` chooses how searches run: ``"exact"`` (impact-ordered
+    postings that skip what cannot reach the top k), ``"exhaustive"`` (every posting scored; the same
+    results), or ``"seismic"`` / :class:`Seismic` (approximate, ``pip install 'splade-onnx[ann]'``; check it
+    with :meth:`recall`).  Not safe for concurrent use from several threads while it is modified
     (searches also build postings lazily).
 
     >>> index = SparseIndex()
@@ -282,6 +285,30 @@ class SparseIndex:
             for docs, scores in self._engine.search_batch(rows, asked, k, mask)
         ]
 
+    def recall(self, queries: Sequence[SparseEmbedding], k: int = 10) -> float:
+        """The mean share of each query's exact top ``k`` that this index's engine returns (1.0 for the
+        exact engines): run it on your own queries to choose the approximate engine's settings."""
+        k = check_k(k)
+        found = self.search_batch(queries, k)
+        if isinstance(self._engine, (ExactEngine, ExhaustiveEngine)) or not found:
+            return 1.0
+        rows = self._sync_engine()
+        exact = ExactEngine()
+        exact.sync(rows, full=True)
+        mask = self._base_mask(None)
+        asked = [(q.indices.astype(np.int64, copy=False), q.values) for q in queries]
+        shares = []
+        for got, (docs, _) in zip(found, exact.search_batch(rows, asked, k, mask)):
+            if docs.size:
+                want = {self._ids[d] for d in docs.tolist()}
+                shares.append(len(want & {i for i, _ in got}) / len(want))
+        return float(np.mean(shares)) if shares else 1.0
+
+    @property
+    def engine(self) -> str:
+        """The search engine's name: ``"exact"``, ``"exhaustive"`` or ``"seismic"``."""
+        return self._engine.name
+
     def _base_mask(self, filter_ids: Iterable[str] | None) -> _Bool | None:
         """Documents eligible for results, or ``None`` for "every document number"."""
         if filter_ids is None:
@@ -355,9 +382,11 @@ class SparseIndex:
         if payload_format is not None:
             payload = payload_format.wrap(payload)
         self._compact()
-        self._consolidate()
-        arrays = self._doc_indptr, self._doc_indices, self._doc_values
-        write_index(path, IndexData(self._ids, self._dim, self._next_id, self._model, *arrays, payload))
+        rows = self._sync_engine(full=True)
+        impacts = self._engine.impacts if isinstance(self._engine, ExactEngine) else None
+        arrays = rows.indptr, rows.indices, rows.values
+        data = IndexData(self._ids, self._dim, self._next_id, self._model, *arrays, payload, impacts)
+        write_index(path, data)
         logger.debug("saved %d documents to %s", len(self), path)
 
     @classmethod
@@ -369,8 +398,15 @@ class SparseIndex:
         allow_model_mismatch: bool = False,
         payload_format: PayloadFormat | None = None,
         legacy_payload: Callable[[], Any] | None = None,
+        engine: EngineName | Seismic = "exact",
+        verify: bool = True,
     ) -> SparseIndex:
-        """Read an index written by :meth:`save`.
+        """Read an index written by :meth:`save`, to search with ``engine`` (see :class:`SparseIndex`).
+
+        The arrays of a file saved by this version are memory-mapped, not read: the operating system
+        pages in what searches touch.  ``verify=True`` first passes over them (checksums, ids in range,
+        orders); ``verify=False`` skips that for a file you trust, and opens in time independent of its
+        size.  Either way its structure is checked and nothing larger than the file is allocated.
 
         Pass the querying encoder's ``identity`` as ``model``: an index made by another model
         (another vocabulary size or fingerprint) raises :class:`ModelMismatchError`, since its
@@ -388,7 +424,7 @@ class SparseIndex:
             raise ArgumentTypeError(
                 f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}"
             )
-        index = cls._from_data(read_index(path))
+        index = cls._from_data(read_index(path, verify=verify), engine)
         if model is not None:
             check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
         if index._payload is None and legacy_payload is not None:
@@ -399,9 +435,11 @@ class SparseIndex:
         return index
 
     @classmethod
-    def _from_data(cls, data: IndexData) -> SparseIndex:
+    def _from_data(cls, data: IndexData, engine: EngineName | Seismic) -> SparseIndex:
         """The index holding what :func:`read_index` read (checked there)."""
-        index = cls(dim=data.dim, model=data.model)
+        index = cls(dim=data.dim, model=data.model, engine=engine)
+        if data.impacts is not None and isinstance(index._engine, ExactEngine):
+            index._engine = ExactEngine(data.impacts)
         index._payload = data.payload
         index._next_id = data.next_id
         index._doc_indptr, index._doc_indices, index._doc_values = data.indptr, data.indices, data.values

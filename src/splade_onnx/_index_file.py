@@ -80,8 +80,10 @@ from numpy.typing import NDArray
 
 from ._atomic import atomic_file
 from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
+from ._impact import Impacts
 from ._json_io import json_bytes, loads
-from ._npz_members import check_directory, members, npy_data, npy_header
+from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_data, npy_header
+from ._npz_write import write_npz
 from ._types import ModelIdentity
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "read_index", "write_index"]
@@ -89,9 +91,12 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "read_in
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "splade-onnx-sparse-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
-_MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload")
+_IMPACTS = ("imp_indptr", "imp_docs", "imp_weights")
+_MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload", *_IMPACTS)
+#: Entries checked per pass when a version-3 file's arrays are verified (bounds the scratch memory).
+_CHECK_ENTRIES = 1 << 23
 _REQUIRED = ("doc_indptr", "doc_indices", "doc_values", "meta")
 #: The dtypes and shapes each member may have.
 _KINDS: dict[str, Callable[[np.dtype[Any], tuple[int, ...]], bool]] = {
@@ -101,6 +106,9 @@ _KINDS: dict[str, Callable[[np.dtype[Any], tuple[int, ...]], bool]] = {
     "doc_values": lambda dt, sh: dt.kind == "f" and len(sh) == 1,
     "meta": lambda dt, sh: (dt.kind == "U" and sh == ()) or (dt == np.uint8 and len(sh) == 1),
     "payload": lambda dt, sh: dt == np.uint8 and len(sh) == 1,
+    "imp_indptr": lambda dt, sh: dt == np.int64 and len(sh) == 1,
+    "imp_docs": lambda dt, sh: dt == np.int32 and len(sh) == 1,
+    "imp_weights": lambda dt, sh: dt == np.float32 and len(sh) == 1,
 }
 
 #: What reading a malformed file can raise (zipfile and numpy raise these on bad bytes); ``read_index``
@@ -131,6 +139,7 @@ class IndexData:
     indices: NDArray[np.int64]  # vocabulary ids, ascending within each row
     values: NDArray[np.float32]
     payload: Any = None  # any JSON value; None for none
+    impacts: Impacts | None = None  # the exact engine's postings, when saved
 
 
 class _VersionError(IndexFormatError):
@@ -149,38 +158,48 @@ def write_index(path: str, data: IndexData) -> None:
         "model": None if data.model is None else data.model.as_dict(),
         "library": f"splade-onnx {_library_version()}",
     }
-    small = not data.indices.size or int(data.indices.max()) < np.iinfo(np.int32).max
+    if data.impacts is not None:
+        meta["impacts_positive"] = data.impacts.positive
+    top = int(data.indices.max()) if data.indices.size else 0
+    kind = np.uint16 if top <= np.iinfo(np.uint16).max else np.int32 if top < np.iinfo(np.int32).max else np.int64
     arrays: dict[str, NDArray[Any]] = {
         "format_version": np.array(FORMAT_VERSION, np.int64),
-        "doc_indptr": data.indptr.astype(np.int64, copy=False),
-        "doc_indices": data.indices.astype(np.int32 if small else np.int64),
-        "doc_values": data.values.astype(np.float32, copy=False),
         "meta": np.array(json.dumps(meta, ensure_ascii=False)),
+        "doc_indptr": np.asarray(data.indptr, np.int64),
+        "doc_indices": np.asarray(data.indices, kind),
+        "doc_values": np.asarray(data.values, np.float32),
     }
     if payload_bytes is not None:
         arrays["payload"] = np.frombuffer(payload_bytes, np.uint8)
+    if data.impacts is not None and data.impacts.n_docs == len(data.ids):
+        imp = data.impacts
+        arrays |= {"imp_indptr": imp.indptr, "imp_docs": imp.docs, "imp_weights": imp.weights}
     with atomic_file(path) as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]
+        write_npz(f, arrays)
 
 
-def read_index(path: str) -> IndexData:
+def read_index(path: str, *, verify: bool = True) -> IndexData:
     """The checked contents of the index file at ``path`` (see "Reading untrusted files" above).
 
-    A missing file is a :class:`FileMissingError`; anything but a well-formed index an :class:`IndexFormatError`.
+    A version-3 file's arrays are memory-mapped, not read; ``verify=False`` skips the passes over
+    their contents (see "Memory-mapped files").  A missing file is a :class:`FileMissingError`;
+    anything but a well-formed index an :class:`IndexFormatError`.
     """
     if not os.path.exists(path):
         raise FileMissingError(f"no splade-onnx index at {path}")
     with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
         try:
-            meta, arrays = _read_npz(fh)
-            return _checked(meta, arrays)
+            meta, arrays, version = _read_npz(fh, path, verify)
+            if version < 3:
+                return _checked(meta, arrays)
+            return _checked_mapped(meta, arrays, verify)
         except _VersionError as exc:
             raise IndexFormatError(f"cannot load {path}: {exc}") from None
         except _LOAD_ERRORS as exc:
             raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
 
 
-def _read_npz(fh: IO[bytes]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+def _read_npz(fh: IO[bytes], path: str, verify: bool) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int]:
     """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read.
 
     Each member's .npy header is read first and must declare exactly the bytes the zip directory
@@ -216,8 +235,30 @@ def _read_npz(fh: IO[bytes]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         meta = _parse_meta(npy_data(zf, heads["meta"]))
         if indptr.count != len(meta["ids"]) + 1:
             raise IndexFormatError(f"doc_indptr has {indptr.count} entries for {len(meta['ids'])} ids")
-        arrays = {name: npy_data(zf, head) for name, head in heads.items() if name != "meta"}
-    return meta, arrays
+        if version < 3:
+            arrays = {name: npy_data(zf, head) for name, head in heads.items() if name != "meta"}
+            return meta, arrays, version
+        arrays = {"payload": npy_data(zf, heads["payload"])} if "payload" in heads else {}
+    for name, head in heads.items():
+        if name not in ("meta", "payload"):
+            arrays[name] = _mapped(fh, path, head, size, verify)
+    return meta, arrays, version
+
+
+def _mapped(fh: IO[bytes], path: str, head: NpyHeader, size: int, verify: bool) -> NDArray[Any]:
+    """A member's array as a read-only memory map of the file (its CRC-32 checked first with ``verify``)."""
+    start = data_offset(fh, head, size)
+    if verify:
+        raw = np.memmap(path, np.uint8, "r", offset=start - head.offset, shape=(head.info.file_size,))
+        crc = 0
+        for lo in range(0, raw.size, 1 << 26):
+            crc = zlib.crc32(raw[lo : lo + (1 << 26)].data, crc)
+        if crc != head.info.CRC:
+            raise IndexFormatError(f"{head.name}: bad CRC-32 (the file is corrupt)")
+        del raw
+    if not head.count:
+        return np.zeros(head.shape, head.dtype)
+    return np.memmap(path, head.dtype, "r", offset=start, shape=head.shape)
 
 
 def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
@@ -247,8 +288,8 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
     return meta
 
 
-def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
-    """The file's data from a parsed header (:func:`_parse_meta`) and the arrays :func:`_read_npz` read, checked."""
+def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[list[str], Any, int, Any, Any]:
+    """The header's fields, checked: ids, dim, next_id, model and the payload."""
     ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
     model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
     if model is not None and dim != model.vocab_size:
@@ -265,6 +306,12 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
         raise IndexFormatError(f"bad dim {dim!r}")
     if type(next_id) is not int or next_id < 0:
         raise IndexFormatError(f"bad next_id {next_id!r}")
+    return ids, dim, next_id, model, payload
+
+
+def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
+    """A version-1/2 file's data from a parsed header (:func:`_parse_meta`) and the arrays read, checked."""
+    ids, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     for name, a, kind in (("doc_indptr", indptr, "iu"), ("doc_indices", indices, "iu"), ("doc_values", values, "f")):
         if a.ndim != 1 or a.dtype.kind not in kind:
@@ -289,6 +336,86 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
         if not np.all(np.isfinite(values)):
             raise IndexFormatError("doc_values not finite")
     return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload)
+
+
+def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: bool) -> IndexData:
+    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) with ``verify`` only."""
+    ids, dim, next_id, model, payload = _header(meta, arrays)
+    indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
+    if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
+        raise IndexFormatError(f"CSR arrays of dtypes {indptr.dtype}, {indices.dtype}, {values.dtype}")
+    n, nnz = len(ids), indices.size
+    if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
+        raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
+    if np.any(np.diff(indptr) < 0):
+        raise IndexFormatError("doc_indptr is not non-decreasing")
+    present = [name for name in _IMPACTS if name in arrays]
+    impacts = None
+    if present:
+        if len(present) != len(_IMPACTS):
+            raise IndexFormatError(f"impact arrays {present} without the others")
+        imp_indptr, imp_docs, imp_weights = (arrays[name] for name in _IMPACTS)
+        if imp_indptr.size < 1 or imp_indptr[0] != 0 or imp_indptr[-1] != nnz or imp_docs.size != nnz:
+            raise IndexFormatError("impact arrays inconsistent with the CSR arrays")
+        if imp_weights.size != nnz or np.any(np.diff(imp_indptr) < 0):
+            raise IndexFormatError("imp_indptr is not non-decreasing over the entries")
+        positive = meta.get("impacts_positive")
+        if type(positive) is not bool:
+            raise IndexFormatError(f"bad impacts_positive {positive!r} in meta")
+        impacts = Impacts(n, np.asarray(imp_indptr), imp_docs, imp_weights, positive)
+    if verify:
+        _verify_contents(indptr, indices, values, dim, impacts)
+    return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload, impacts)
+
+
+def _verify_contents(
+    indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArray[np.float32], dim: int | None, imp: Impacts | None
+) -> None:
+    """Passes over the mapped arrays, a bounded chunk at a time: vocabulary ids in range and ascending within
+    each row, weights finite; the impact postings' documents in range, weights finite, non-increasing within
+    each term and as many per term as the rows hold (with the ``positive`` flag the header claims)."""
+    nnz, n = indices.size, indptr.size - 1
+    limit = dim if dim is not None else np.iinfo(np.int64).max
+    counts = np.zeros(0, np.int64)
+    row_starts = indptr[1:-1]
+    for lo in range(0, nnz, _CHECK_ENTRIES):
+        hi = min(nnz, lo + _CHECK_ENTRIES)
+        chunk = np.asarray(indices[lo : hi + 1], np.int64)  # one past: the step into the next chunk
+        if chunk[: hi - lo].min() < 0 or chunk[: hi - lo].max() >= limit:
+            raise IndexFormatError("doc_indices out of range")
+        ascending = np.diff(chunk) > 0
+        starts = row_starts[(row_starts > lo) & (row_starts <= lo + ascending.size)]
+        ascending[starts - lo - 1] = True
+        if not ascending.all():
+            raise IndexFormatError("doc_indices not strictly ascending within a document")
+        if not np.isfinite(values[lo:hi]).all():
+            raise IndexFormatError("doc_values not finite")
+        if imp is not None:
+            part = np.bincount(chunk[: hi - lo])
+            counts = np.pad(counts, (0, max(0, part.size - counts.size)))
+            counts[: part.size] += part
+    if imp is None:
+        return
+    if not np.array_equal(np.pad(counts, (0, imp.indptr.size - 1 - counts.size)), np.diff(imp.indptr)):
+        raise IndexFormatError("the impact postings do not hold the documents' entries")
+    term_starts = imp.indptr[1:-1]
+    smallest = np.inf
+    for lo in range(0, nnz, _CHECK_ENTRIES):
+        hi = min(nnz, lo + _CHECK_ENTRIES)
+        docs = imp.docs[lo:hi]
+        if docs.min() < 0 or docs.max() >= n:
+            raise IndexFormatError("imp_docs out of range")
+        weights = np.asarray(imp.weights[lo : hi + 1])
+        if not np.isfinite(weights).all():
+            raise IndexFormatError("imp_weights not finite")
+        smallest = min(smallest, float(weights.min()))
+        falling = np.diff(weights) <= 0
+        starts = term_starts[(term_starts > lo) & (term_starts <= lo + falling.size)]
+        falling[starts - lo - 1] = True
+        if not falling.all():
+            raise IndexFormatError("imp_weights not in decreasing order within a term")
+    if nnz and imp.positive != (smallest > 0):
+        raise IndexFormatError("impacts_positive disagrees with the weights")
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:

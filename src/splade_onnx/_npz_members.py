@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ._errors import IndexFormatError
 
-__all__ = ["MAX_MEMBERS", "NpyHeader", "check_directory", "members", "npy_data", "npy_header"]
+__all__ = ["MAX_MEMBERS", "NpyHeader", "check_directory", "data_offset", "members", "npy_data", "npy_header"]
 
 MAX_MEMBERS = 1024
 _MAX_DIRECTORY_BYTES = 1 << 20  # the zip's central directory (an index's is well under 1 kB)
@@ -144,3 +144,17 @@ def npy_data(zf: zipfile.ZipFile, head: NpyHeader) -> NDArray[Any]:
     if len(data) != nbytes:
         raise IndexFormatError(f"{head.name}: truncated ({len(data)} of {nbytes} bytes)")
     return np.frombuffer(data, head.dtype, count=head.count).reshape(head.shape)
+
+
+def data_offset(fh: IO[bytes], head: NpyHeader, size: int) -> int:
+    """Where ``head``'s array data starts in the file: after the member's local header (read here, as its
+    extra field may differ from the directory's) and the .npy header; the data must end inside the file."""
+    fh.seek(head.info.header_offset)
+    local = fh.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise IndexFormatError(f"{head.name}: no local zip header at offset {head.info.header_offset}")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    start = head.info.header_offset + 30 + name_len + extra_len + head.offset
+    if start + head.count * head.dtype.itemsize > size:
+        raise IndexFormatError(f"{head.name}: its data would end past the end of the {size}-byte file")
+    return int(start)

@@ -153,9 +153,13 @@ class SeismicEngine:
         found = self._index.batch_search(
             names, comps, vals, k=ask, query_cut=s.query_cut, heap_factor=s.heap_factor, num_threads=s.num_threads
         )
+        by_query: dict[int, list[int]] = {i: [] for i in range(len(queries))}
+        for hits in found:  # lists in any order: each hit names its query
+            for name, _, doc in hits:
+                by_query[int(name)].append(int(doc))
         out = []
-        for q, hits in zip(queries, found):
-            docs = np.array([int(d) for _, _, d in hits], np.int64)
+        for i, q in enumerate(queries):
+            docs = np.array(by_query[i], np.int64)
             if mask is not None:
                 docs = docs[mask[docs]]
             out.append(self._rescore(rows, q, docs, k))

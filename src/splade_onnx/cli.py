@@ -51,6 +51,7 @@ from ._errors import (
     ModelMismatchError,
     SpladeError,
 )
+from ._index_engines import ENGINES
 from ._options import EncodeOptions
 from ._registry import DEFAULT_MODEL
 from ._types import SparseEmbedding
@@ -126,7 +127,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from ._index import SparseIndex, check_model
 
-    index = SparseIndex.load(args.index)  # before the model: a bad file fails fast
+    index = SparseIndex.load(args.index, engine=args.engine)  # before the model: a bad file fails fast
     enc = _encoder(args)
     check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
     queries = enc.encode_queries(args.query, options=_side(args, "query"))
@@ -339,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-model-mismatch",
         action="store_true",
         help="search an index built by another model than --model (warn instead of exit 1)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="exact",
+        help="exact (default) or exhaustive: the same hits; seismic: approximate, for large indexes "
+        "(pip install 'splade-onnx[ann]')",
     )
     model_opts(p)
     p.set_defaults(func=cmd_search)
