@@ -1,17 +1,14 @@
-"""An in-memory inverted index over :class:`SparseEmbedding` with exact dot-product search.
+"""An embedded inverted index over :class:`SparseEmbedding` with exact (or, if asked, approximate) search.
 
-Pure numpy (no scipy).  Documents are kept as CSR rows (one row per internal
-document number, in insertion order); the postings (:mod:`._postings`: for each vocabulary
-id that occurs, the document numbers containing it and the weights) are derived from them
-lazily, on the first search after documents were added, by merging only the new rows into
-the existing postings.  A search gathers the postings of the query's ids, accumulates the
-products into a dense score row per query (a block of queries at a time in
-:meth:`SparseIndex.search_batch`) and selects the top k.  Deletes only flip a tombstone in a
-boolean ``alive`` array; dead rows are dropped ("compaction") once they outnumber the live
-ones, and on save.
+Documents are kept as CSR rows (one row per internal document number, in insertion order);
+a search engine (:mod:`._index_engines`, :mod:`._seismic`) keeps its own structure over them and
+brings it up to date on the first search after documents were added.  Deletes only flip a
+tombstone in a boolean ``alive`` array; dead rows are dropped ("compaction") once they outnumber
+the live ones, and on save.  A loaded index's rows and postings are memory maps of its file; rows
+added after the load are held in memory until the next save merges them in.
 
-Scores are exact (see :mod:`._postings`), so :meth:`SparseIndex.search`,
-:meth:`SparseIndex.search_batch` and a reloaded index return bit-identical scores.  The file
+The exact engines return bit-identical scores (see :mod:`._impact`), so :meth:`SparseIndex.search`,
+:meth:`SparseIndex.search_batch`, every exact engine and a reloaded index agree.  The file
 :meth:`SparseIndex.save` writes and :meth:`SparseIndex.load` reads is :mod:`._index_file`'s.
 """
 

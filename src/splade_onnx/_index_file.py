@@ -4,21 +4,22 @@ This module knows arrays and headers, not search: :func:`write_index` writes an 
 and :func:`read_index` returns one, checked; the index builds itself from it.  :func:`check_model`
 compares the model a file records with the one that queries it.
 
-File format (version 2)
+File format (version 3)
 -----------------------
 
-One uncompressed ``numpy.savez`` zip holding plain arrays only (it loads with
-``numpy.load(path, allow_pickle=False)``).  Only live documents are stored, in insertion order;
+One uncompressed ``.npz`` zip holding plain arrays only (it loads with
+``numpy.load(path, allow_pickle=False)``), each array's data 64-byte aligned in the file so that
+it can be memory-mapped (:mod:`._npz_write`).  Only live documents are stored, in insertion order;
 row ``i`` of the CSR arrays is the document whose id is ``ids[i]`` in the JSON metadata.
 
 ===================  ===============  ======================================================
 array                dtype            meaning
 ===================  ===============  ======================================================
-``format_version``   int64, 0-d       ``2``; readers refuse files with a newer version
+``format_version``   int64, 0-d       ``3``; readers refuse files with a newer version
 ``doc_indptr``       int64, [n + 1]   CSR row pointers: document ``i`` owns entries
                                       ``doc_indptr[i]:doc_indptr[i + 1]``
-``doc_indices``      int32 or int64   vocabulary ids, strictly ascending within each row
-                                      (written as int32 whenever they all fit)
+``doc_indices``      uint16, int32    vocabulary ids, strictly ascending within each row
+                     or int64         (the narrowest type they all fit)
 ``doc_values``       float32          the weight of each vocabulary id
 ``meta``             unicode, 0-d     JSON (a uint8 array of UTF-8 bytes is also accepted):
                                       ``{"format": "splade-onnx-sparse-index",
@@ -29,13 +30,19 @@ array                dtype            meaning
                                       with the index, e.g. an adapter's documents; a payload
                                       saved with a :class:`~splade_onnx.integration.PayloadFormat`
                                       is an object with its ``"format"`` and ``"version"``
+``imp_indptr``       int64, [t + 1]   optional, the exact engine's impact postings (all three
+``imp_docs``         int32            or none): vocabulary id ``v`` owns entries
+``imp_weights``      float32          ``imp_indptr[v]:imp_indptr[v + 1]``, documents by weight,
+                                      largest first, ties by row (:mod:`._impact`); ``meta``
+                                      then has ``"impacts_positive"`` (every weight > 0)
 ===================  ===============  ======================================================
 
 ``ids`` are the document ids (strings) in row order, ``dim`` the vocabulary size the
 index was created with (``null`` for unchecked), ``next_id`` the counter that
 generates default ids, and ``model`` the :class:`ModelIdentity` of the model that made
 the vectors (``{"name", "vocab_size", "fingerprint"}``, or ``null`` when unknown).
-Version 1 files (no ``model``, no ``payload``) still load.  Members are stored
+Version 1 files (no ``model``, no ``payload``) and version 2 files (``numpy.savez``, no impact
+postings, not aligned; read into memory) still load.  Members are stored
 uncompressed; other members (any name but the six above) are ignored and never read.
 
 A save is all-or-nothing: everything is validated first (the payload must be JSON nested at
@@ -45,6 +52,16 @@ renamed over the target, so a failed save (an exception at any step) leaves the 
 file loadable and no temporary file, and a killed one leaves the previous file loadable.  A
 writer holds an advisory lock (``flock``) on its temporary file; temporary files whose lock
 is free were left by killed saves, and the next save of the same target removes them.
+
+Memory-mapped files
+-------------------
+
+A version-3 file's arrays are memory-mapped read-only, not read: opening takes time independent of
+the file's size, and the operating system pages in what searches touch.  With ``verify=True`` (the
+default) :mod:`._index_mapped` first checks every member's CRC-32 and passes over the arrays (ids in
+range and ascending, weights finite, the impact postings in range, in order and holding as many entries
+per vocabulary id as the rows); with ``verify=False`` only the structure below and the small arrays
+(row and term pointers) are checked.
 
 Reading untrusted files
 -----------------------
@@ -81,8 +98,9 @@ from numpy.typing import NDArray
 from ._atomic import atomic_file
 from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
+from ._index_mapped import mapped, verify_contents
 from ._json_io import json_bytes, loads
-from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_data, npy_header
+from ._npz_members import check_directory, members, npy_data, npy_header
 from ._npz_write import write_npz
 from ._types import ModelIdentity
 
@@ -95,8 +113,7 @@ FORMAT_VERSION = 3
 
 _IMPACTS = ("imp_indptr", "imp_docs", "imp_weights")
 _MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload", *_IMPACTS)
-#: Entries checked per pass when a version-3 file's arrays are verified (bounds the scratch memory).
-_CHECK_ENTRIES = 1 << 23
+
 _REQUIRED = ("doc_indptr", "doc_indices", "doc_values", "meta")
 #: The dtypes and shapes each member may have.
 _KINDS: dict[str, Callable[[np.dtype[Any], tuple[int, ...]], bool]] = {
@@ -241,24 +258,8 @@ def _read_npz(fh: IO[bytes], path: str, verify: bool) -> tuple[dict[str, Any], d
         arrays = {"payload": npy_data(zf, heads["payload"])} if "payload" in heads else {}
     for name, head in heads.items():
         if name not in ("meta", "payload"):
-            arrays[name] = _mapped(fh, path, head, size, verify)
+            arrays[name] = mapped(fh, path, head, size, verify=verify)
     return meta, arrays, version
-
-
-def _mapped(fh: IO[bytes], path: str, head: NpyHeader, size: int, verify: bool) -> NDArray[Any]:
-    """A member's array as a read-only memory map of the file (its CRC-32 checked first with ``verify``)."""
-    start = data_offset(fh, head, size)
-    if verify:
-        raw = np.memmap(path, np.uint8, "r", offset=start - head.offset, shape=(head.info.file_size,))
-        crc = 0
-        for lo in range(0, raw.size, 1 << 26):
-            crc = zlib.crc32(raw[lo : lo + (1 << 26)].data, crc)
-        if crc != head.info.CRC:
-            raise IndexFormatError(f"{head.name}: bad CRC-32 (the file is corrupt)")
-        del raw
-    if not head.count:
-        return np.zeros(head.shape, head.dtype)
-    return np.memmap(path, head.dtype, "r", offset=start, shape=head.shape)
 
 
 def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
@@ -364,58 +365,8 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verif
             raise IndexFormatError(f"bad impacts_positive {positive!r} in meta")
         impacts = Impacts(n, np.asarray(imp_indptr), imp_docs, imp_weights, positive)
     if verify:
-        _verify_contents(indptr, indices, values, dim, impacts)
+        verify_contents(indptr, indices, values, dim, impacts)
     return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload, impacts)
-
-
-def _verify_contents(
-    indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArray[np.float32], dim: int | None, imp: Impacts | None
-) -> None:
-    """Passes over the mapped arrays, a bounded chunk at a time: vocabulary ids in range and ascending within
-    each row, weights finite; the impact postings' documents in range, weights finite, non-increasing within
-    each term and as many per term as the rows hold (with the ``positive`` flag the header claims)."""
-    nnz, n = indices.size, indptr.size - 1
-    limit = dim if dim is not None else np.iinfo(np.int64).max
-    counts = np.zeros(0, np.int64)
-    row_starts = indptr[1:-1]
-    for lo in range(0, nnz, _CHECK_ENTRIES):
-        hi = min(nnz, lo + _CHECK_ENTRIES)
-        chunk = np.asarray(indices[lo : hi + 1], np.int64)  # one past: the step into the next chunk
-        if chunk[: hi - lo].min() < 0 or chunk[: hi - lo].max() >= limit:
-            raise IndexFormatError("doc_indices out of range")
-        ascending = np.diff(chunk) > 0
-        starts = row_starts[(row_starts > lo) & (row_starts <= lo + ascending.size)]
-        ascending[starts - lo - 1] = True
-        if not ascending.all():
-            raise IndexFormatError("doc_indices not strictly ascending within a document")
-        if not np.isfinite(values[lo:hi]).all():
-            raise IndexFormatError("doc_values not finite")
-        if imp is not None:
-            part = np.bincount(chunk[: hi - lo])
-            counts = np.pad(counts, (0, max(0, part.size - counts.size)))
-            counts[: part.size] += part
-    if imp is None:
-        return
-    if not np.array_equal(np.pad(counts, (0, imp.indptr.size - 1 - counts.size)), np.diff(imp.indptr)):
-        raise IndexFormatError("the impact postings do not hold the documents' entries")
-    term_starts = imp.indptr[1:-1]
-    smallest = np.inf
-    for lo in range(0, nnz, _CHECK_ENTRIES):
-        hi = min(nnz, lo + _CHECK_ENTRIES)
-        docs = imp.docs[lo:hi]
-        if docs.min() < 0 or docs.max() >= n:
-            raise IndexFormatError("imp_docs out of range")
-        weights = np.asarray(imp.weights[lo : hi + 1])
-        if not np.isfinite(weights).all():
-            raise IndexFormatError("imp_weights not finite")
-        smallest = min(smallest, float(weights.min()))
-        falling = np.diff(weights) <= 0
-        starts = term_starts[(term_starts > lo) & (term_starts <= lo + falling.size)]
-        falling[starts - lo - 1] = True
-        if not falling.all():
-            raise IndexFormatError("imp_weights not in decreasing order within a term")
-    if nnz and imp.positive != (smallest > 0):
-        raise IndexFormatError("impacts_positive disagrees with the weights")
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:
