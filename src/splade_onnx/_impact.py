@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._postings import top_k
+
 __all__ = [
     "Impacts",
     "best",
@@ -48,6 +50,8 @@ __all__ = [
 _PROBE = 16
 #: Candidates left to rescore that end the search (else ``tau`` drops further first).
 _ENOUGH = 512
+#: Past this share of the query's postings to read, every posting is scored instead (no bound pays).
+_READ_SHARE = 0.4
 #: ``tau`` shrinks by this factor per round.
 _STEP = 4.0
 #: Entries of the CSR arrays sorted in one pass of :func:`build` (bounds its scratch memory).
@@ -57,6 +61,7 @@ _Int = NDArray[np.int64]
 _Float64 = NDArray[np.float64]
 _Bool = NDArray[np.bool_]
 _Any = NDArray[Any]
+_Hits = tuple[_Int, _Float64]
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,9 @@ def search(
     theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, seen, k, -np.inf)
     # Every entry left unread then adds less than theta / (2 n) to a score, so ``rest`` < theta / 2.
     tau = theta / (2 * q_terms.size) if np.isfinite(theta) else 0.0
+    to_read = int((_ends(imp, read, stops, q64, tau) - read).sum())
+    if to_read > _READ_SHARE * int((stops - starts).sum()):  # skipping too little to pay: score everything
+        return _exhaustive(imp, starts, stops, q64, k, mask)
     while True:
         _read_down_to(imp, acc, read, stops, q64, tau)
         unread = read < stops
@@ -278,16 +286,41 @@ def _theta(
     return max(theta, float(np.partition(exact, exact.size - k)[exact.size - k]))
 
 
+def _exhaustive(imp: Impacts, starts: _Int, stops: _Int, q64: _Float64, k: int, mask: _Bool | None) -> _Hits:
+    """Every posting of the query's terms scored (weights positive): the products summed per document in
+    the order of the terms, ascending, so the same bits as :func:`score_rows`."""
+    parts = list(zip(starts.tolist(), stops.tolist()))
+    docs = np.concatenate([imp.docs[a:b] for a, b in parts])
+    products = np.concatenate([imp.weights[a:b] for a, b in parts]).astype(np.float64)
+    products *= np.repeat(q64, stops - starts)
+    scores = np.bincount(docs, weights=products, minlength=imp.n_docs)
+    hits = scores > 0
+    if mask is not None:
+        hits &= mask
+    found = np.flatnonzero(hits)
+    chosen = top_k(scores[found], k)
+    return found[chosen].astype(np.int64), scores[found[chosen]]
+
+
+def _ends(imp: Impacts, read: _Int, stops: _Int, q64: _Float64, tau: float) -> _Int:
+    """Where reading each term on from ``read`` while ``query weight * weight >= tau`` would stop."""
+    if tau <= 0:
+        return stops.copy()
+    ends = read.copy()
+    for i, (a, b, w) in enumerate(zip(read.tolist(), stops.tolist(), q64.tolist())):
+        if a < b:
+            ends[i] = a + int(np.searchsorted(-imp.weights[a:b], -tau / w, side="right"))
+    return ends
+
+
 def _read_down_to(
     imp: Impacts, acc: _Float64, read: _Int, stops: _Int, q64: _Float64, tau: float
 ) -> list[NDArray[np.int32]]:
     """Read each term's entries on from ``read`` while ``query weight * weight >= tau`` into ``acc``;
     ``read`` moves on; returns the documents read, per term."""
     heads: list[NDArray[np.int32]] = []
-    for i, (a, b, w) in enumerate(zip(read.tolist(), stops.tolist(), q64.tolist())):
-        if a >= b:
-            continue
-        end = a + int(np.searchsorted(-imp.weights[a:b], -tau / w, side="right")) if tau > 0 else b
+    ends = _ends(imp, read, stops, q64, tau)
+    for i, (a, end, w) in enumerate(zip(read.tolist(), ends.tolist(), q64.tolist())):
         if end > a:
             part = imp.docs[a:end]
             np.add.at(acc, part, w * imp.weights[a:end].astype(np.float64))
