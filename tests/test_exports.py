@@ -47,6 +47,7 @@ def test_the_integration_module_is_what_the_adapters_share() -> None:
     import splade_onnx.integration as integration
 
     assert sorted(integration.__all__) == [
+        "EngineName",
         "MILVUS_EMPTY_VECTOR",
         "PayloadFormat",
         "PretrainedEncoder",

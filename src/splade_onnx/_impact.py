@@ -293,7 +293,7 @@ def _exhaustive(imp: Impacts, starts: _Int, stops: _Int, q64: _Float64, k: int, 
     docs = np.concatenate([imp.docs[a:b] for a, b in parts])
     products = np.concatenate([imp.weights[a:b] for a, b in parts]).astype(np.float64)
     products *= np.repeat(q64, stops - starts)
-    scores = np.bincount(docs, weights=products, minlength=imp.n_docs)
+    scores: _Float64 = np.bincount(docs, weights=products, minlength=imp.n_docs).astype(np.float64, copy=False)
     hits = scores > 0
     if mask is not None:
         hits &= mask
@@ -304,9 +304,9 @@ def _exhaustive(imp: Impacts, starts: _Int, stops: _Int, q64: _Float64, k: int, 
 
 def _ends(imp: Impacts, read: _Int, stops: _Int, q64: _Float64, tau: float) -> _Int:
     """Where reading each term on from ``read`` while ``query weight * weight >= tau`` would stop."""
+    ends: _Int = (stops if tau <= 0 else read).copy()
     if tau <= 0:
-        return stops.copy()
-    ends = read.copy()
+        return ends
     for i, (a, b, w) in enumerate(zip(read.tolist(), stops.tolist(), q64.tolist())):
         if a < b:
             ends[i] = a + int(np.searchsorted(-imp.weights[a:b], -tau / w, side="right"))

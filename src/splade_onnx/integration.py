@@ -10,6 +10,8 @@ the core module named, so every adapter behaves the same:
   :meth:`PretrainedEncoder.shared`, one loaded encoder for every component built with equal load options;
 - :class:`PayloadFormat`: a versioned JSON payload saved inside a :class:`~splade_onnx.SparseIndex` file
   (``SparseIndex.save(..., payload_format=)`` / ``SparseIndex.load(..., payload_format=, legacy_payload=)``);
+- :data:`EngineName`: the names ``SparseIndex(engine=)`` takes (beside a :class:`~splade_onnx.Seismic`), for an
+  adapter's own ``engine`` option, which it passes on unchecked for the core to validate;
 - :data:`MILVUS_EMPTY_VECTOR` and :func:`milvus_vector`: how a vector is written to Milvus, which
   rejects empty sparse vectors.
 """
@@ -17,6 +19,7 @@ the core module named, so every adapter behaves the same:
 from __future__ import annotations
 
 from ._checks import not_single
+from ._index_engines import EngineName
 from ._options import check_bool, keyword_options
 from ._payload import PayloadFormat
 from ._shared import PretrainedEncoder
@@ -24,6 +27,7 @@ from ._types import SparseEmbedding
 
 __all__ = [
     "MILVUS_EMPTY_VECTOR",
+    "EngineName",
     "PayloadFormat",
     "PretrainedEncoder",
     "check_bool",

@@ -12,10 +12,10 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, Callba
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, field_validator
 
-from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
-from splade_onnx.integration import PayloadFormat, not_single
+from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, Seismic, SparseIndex
+from splade_onnx.integration import EngineName, PayloadFormat, not_single
 
 from .embeddings import SpladeSparseEmbeddings
 
@@ -31,17 +31,22 @@ LEGACY_PAYLOAD = PayloadFormat(LEGACY_FORMAT, 1, reader="langchain-splade")
 
 
 class SpladeRetriever(BaseRetriever):
-    """Exact SPLADE retrieval over documents held in memory.
+    """SPLADE retrieval over documents held in memory, exact by default.
 
     Build it with :meth:`from_texts` or :meth:`from_documents`; ``invoke(query, k=...)``
     overrides ``k`` for one call.  Each returned document carries its ``score``
     (the SPLADE dot product) in ``metadata["score"]`` and its id in ``Document.id``.
+    ``engine`` is the core ``SparseIndex``'s: ``"exact"`` (default) or ``"exhaustive"`` (the same
+    results), or ``"seismic"`` / ``splade_onnx.Seismic(...)`` (approximate; ``pip install 'splade-onnx[ann]'``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     embeddings: SpladeSparseEmbeddings = Field(default_factory=SpladeSparseEmbeddings)
     k: int = 4
+    #: The core index's search engine, checked by ``SparseIndex`` only: an unknown name is a ``ValueError`` (pydantic
+    #: wraps the core's ``ArgumentError``), another type the core's ``ArgumentTypeError``.
+    engine: SkipValidation[EngineName | Seismic] = "exact"
     #: Texts or Documents to index at construction (consumed, then cleared).
     documents: list[str | Document] | None = Field(default=None, exclude=True, repr=False)
     _index: SparseIndex = PrivateAttr()
@@ -55,7 +60,7 @@ class SpladeRetriever(BaseRetriever):
         return k
 
     def model_post_init(self, context: Any, /) -> None:
-        self._index = SparseIndex(model=self.embeddings.encoder.identity)  # saved, and checked on load
+        self._index = SparseIndex(model=self.embeddings.encoder.identity, engine=self.engine)  # model checked on load
         if self.documents:
             self.add_documents([d if isinstance(d, Document) else Document(page_content=d) for d in self.documents])
         self.documents = None
@@ -189,8 +194,10 @@ class SpladeRetriever(BaseRetriever):
         embeddings: SpladeSparseEmbeddings | None = None,
         k: int | None = None,
         allow_model_mismatch: bool = False,
+        engine: EngineName | Seismic = "exact",
     ) -> SpladeRetriever:
-        """Read what :meth:`save` wrote (or the 0.1 layout: ``index.npz`` + ``documents.json``).
+        """Read what :meth:`save` wrote (or the 0.1 layout: ``index.npz`` + ``documents.json``), to search
+        with ``engine`` (the engine is not saved).
 
         A save made by another model than ``embeddings``' raises ``ModelMismatchError``, since
         its scores would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
@@ -214,6 +221,7 @@ class SpladeRetriever(BaseRetriever):
             allow_model_mismatch=allow_model_mismatch,
             payload_format=PAYLOAD,
             legacy_payload=read_legacy,
+            engine=engine,
         )
         saved = index.payload
         try:
@@ -225,6 +233,6 @@ class SpladeRetriever(BaseRetriever):
             raise IndexFormatError(f"{path}: malformed documents ({e})") from e
         if set(docs) != set(index.ids):
             raise IndexFormatError(f"{path}: the documents and the index disagree on the document ids")
-        retriever = cls(embeddings=embeddings, k=k if k is not None else saved.get("k", 4))
+        retriever = cls(embeddings=embeddings, k=k if k is not None else saved.get("k", 4), engine=engine)
         retriever._index, retriever._docs = index, docs
         return retriever

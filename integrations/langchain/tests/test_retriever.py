@@ -1,8 +1,9 @@
-"""SpladeRetriever: the real langchain-tests suite, k handling, persistence, async."""
+"""SpladeRetriever: the real langchain-tests suite, k handling, engines, persistence, async."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from langchain_core.documents import Document
 from langchain_splade import SpladeRetriever, SpladeSparseEmbeddings
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from splade_onnx import DEFAULT_MODEL
+from splade_onnx import DEFAULT_MODEL, Seismic
 
 from conftest import SEED
 from harness import run_while_encoding_waits_for_the_loop
@@ -72,6 +73,46 @@ def test_ranking_equals_the_core(retriever: SpladeRetriever, embeddings: SpladeS
     got = retriever.invoke("rocket launch site", k=4)
     assert [d.id for d in got] == [f"s{i}" for i in expected]
     assert [d.metadata["score"] for d in got] == pytest.approx([q.dot(docs[i]) for i in expected], rel=1e-5)
+
+
+QUERIES = ("How much did the mission cost?", "rocket launch site", "moon landing date", "lunar rover")
+
+
+@pytest.mark.parametrize("engine", ["exhaustive", "seismic", Seismic(query_cut=5, heap_factor=0.9)])
+def test_engines(retriever: SpladeRetriever, embeddings: SpladeSparseEmbeddings, engine: Any, tmp_path: Path) -> None:
+    r = SpladeRetriever.from_texts(
+        SEED,
+        metadatas=[{"n": i} for i in range(len(SEED))],
+        ids=[f"s{i}" for i in range(len(SEED))],
+        embeddings=embeddings,
+        k=2,
+        engine=engine,
+    )
+    assert r.engine == engine and retriever.engine == "exact"
+    for query in QUERIES:
+        exact = [(d.id, d.metadata["score"]) for d in retriever.invoke(query, k=len(SEED))]
+        got = [(d.id, d.metadata["score"]) for d in r.invoke(query, k=len(SEED))]
+        if engine == "exhaustive":
+            assert got == exact
+        else:  # approximate: the exact ranking, some documents perhaps left out, each with its exact score
+            assert got[0] == exact[0] and got == [hit for hit in exact if hit in got]
+    r.save(tmp_path / "r")
+    loaded = SpladeRetriever.load(tmp_path / "r", embeddings=embeddings, engine=engine)
+    assert loaded.engine == engine and all(loaded.invoke(q) == r.invoke(q) for q in QUERIES)
+    assert SpladeRetriever.load(tmp_path / "r", embeddings=embeddings).engine == "exact"  # the engine is not saved
+
+
+def test_bad_engine(embeddings: SpladeSparseEmbeddings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=re.escape("engine='bm25' is not one of ('exact', 'exhaustive', 'seismic')")):
+        SpladeRetriever(embeddings=embeddings, engine="bm25")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=re.escape("engine must be one of ('exact', 'exhaustive', 'seismic')")):
+        SpladeRetriever.from_texts(SEED, embeddings=embeddings, engine=None)
+    SpladeRetriever.from_texts(SEED[:1], embeddings=embeddings).save(tmp_path / "r")
+    with pytest.raises(ValueError, match=re.escape("engine='bm25' is not one of")):
+        SpladeRetriever.load(tmp_path / "r", embeddings=embeddings, engine="bm25")  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "seismic", None)  # pyseismic-lsr not installed
+    with pytest.raises(ImportError, match=re.escape("pip install 'splade-onnx[ann]'")):
+        SpladeRetriever(embeddings=embeddings, engine="seismic")
 
 
 def test_add_delete_save_load(embeddings: SpladeSparseEmbeddings, tmp_path: Path) -> None:

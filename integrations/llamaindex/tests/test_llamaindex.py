@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -16,7 +18,7 @@ from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import ExactMatchFilter, MetadataFilters
 from llama_index.sparse_embeddings.splade import SpladeRetriever, SpladeSparseEmbedding, to_qdrant_sparse_fns
 
-from splade_onnx import DEFAULT_MODEL
+from splade_onnx import DEFAULT_MODEL, Seismic
 
 from conftest import SEED
 from harness import run_while_encoding_waits_for_the_loop
@@ -120,6 +122,52 @@ def test_persist_round_trip(embedding: SpladeSparseEmbedding, nodes: list[TextNo
         assert [(h.node.node_id, h.score) for h in loaded.retrieve(q)] == [
             (h.node.node_id, h.score) for h in r.retrieve(q)
         ]
+
+
+QUERIES = ("How much did the mission cost?", "rocket launch site", "moon landing date", "lunar rover")
+
+
+def _hits(retriever: SpladeRetriever, query: str) -> list[tuple[str, float | None]]:
+    return [(h.node.node_id, h.score) for h in retriever.retrieve(query)]
+
+
+@pytest.mark.parametrize("engine", ["exhaustive", "seismic", Seismic(query_cut=5, heap_factor=0.9)])
+def test_engines(embedding: SpladeSparseEmbedding, nodes: list[TextNode], engine: Any, tmp_path: Path) -> None:
+    k = len(nodes)
+    exact = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=k)
+    r = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, similarity_top_k=k, engine=engine)
+    for query in QUERIES:
+        want, got = _hits(exact, query), _hits(r, query)
+        if engine == "exhaustive":
+            assert got == want
+        else:  # approximate: the exact ranking, some nodes perhaps left out, each with its exact score
+            assert got[0] == want[0] and got == [hit for hit in want if hit in got]
+    odd = MetadataFilters(filters=[ExactMatchFilter(key="parity", value="odd")])
+    filtered = SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, filters=odd, engine=engine)
+    odd_ids = {n.node_id for n in nodes if n.metadata["parity"] == "odd"}
+    for query in QUERIES:
+        want, got = [hit for hit in _hits(exact, query) if hit[0] in odd_ids][:4], _hits(filtered, query)
+        assert got[0] == want[0] and got == [hit for hit in want if hit in got]
+    r.persist(tmp_path / "p")
+    loaded = SpladeRetriever.from_persist_dir(tmp_path / "p", sparse_embedding=embedding, engine=engine)
+    assert all(_hits(loaded, q) == _hits(r, q) for q in QUERIES)
+
+
+def test_bad_engine(
+    embedding: SpladeSparseEmbedding, nodes: list[TextNode], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match=re.escape("engine='bm25' is not one of ('exact', 'exhaustive', 'seismic')")):
+        SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, engine="bm25")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=re.escape("engine must be one of ('exact', 'exhaustive', 'seismic')")):
+        SpladeRetriever(nodes, embedding, engine=None)  # type: ignore[arg-type]
+    SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding).persist(tmp_path / "p")
+    with pytest.raises(ValueError, match=re.escape("engine='bm25' is not one of")):
+        SpladeRetriever.from_persist_dir(tmp_path / "p", sparse_embedding=embedding, engine="bm25")  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "seismic", None)  # pyseismic-lsr not installed
+    with pytest.raises(ImportError, match=re.escape("pip install 'splade-onnx[ann]'")):
+        SpladeRetriever.from_defaults(nodes=nodes, sparse_embedding=embedding, engine="seismic")
+    with pytest.raises(ImportError, match=re.escape("pip install 'splade-onnx[ann]'")):
+        SpladeRetriever.from_persist_dir(tmp_path / "p", sparse_embedding=embedding, engine="seismic")
 
 
 def test_concurrent_aretrieve_keeps_the_loop_free(embedding: SpladeSparseEmbedding, nodes: list[TextNode]) -> None:

@@ -17,8 +17,8 @@ from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentS
 from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn, node_to_metadata_dict
 
-from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, SparseIndex
-from splade_onnx.integration import PayloadFormat, not_single
+from splade_onnx import ArgumentError, ArgumentTypeError, FileMissingError, IndexFormatError, Seismic, SparseIndex
+from splade_onnx.integration import EngineName, PayloadFormat, not_single
 
 from .base import SpladeSparseEmbedding
 
@@ -59,10 +59,13 @@ def _filter_fn(filters: MetadataFilters, lookup: Callable[[str], Mapping[str, An
 
 
 class SpladeRetriever(BaseRetriever):
-    """Exact SPLADE retrieval over nodes held in memory; scores are SPLADE dot products.
+    """SPLADE retrieval over nodes held in memory, exact by default; scores are SPLADE dot products.
 
     ``filters`` are applied as ``SimpleVectorStore`` applies them, by LlamaIndex's own filter
     function on the same metadata (every operator, AND / OR / NOT), and may be nested.
+    ``engine`` is the core ``SparseIndex``'s, validated there: ``"exact"`` (default) or ``"exhaustive"``
+    (the same results), or ``"seismic"`` / ``splade_onnx.Seismic(...)`` (approximate;
+    ``pip install 'splade-onnx[ann]'``).  It builds the index made here; a given ``index`` keeps its own.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class SpladeRetriever(BaseRetriever):
         *,
         similarity_top_k: int = 4,
         filters: MetadataFilters | None = None,
+        engine: EngineName | Seismic = "exact",
         index: SparseIndex | None = None,
         **kwargs: Any,
     ) -> None:
@@ -105,7 +109,7 @@ class SpladeRetriever(BaseRetriever):
             similarity_top_k = len(self._nodes)
         self.similarity_top_k = similarity_top_k
         if index is None:
-            index = SparseIndex(model=sparse_embedding.encoder.identity)  # saved, and checked on load
+            index = SparseIndex(model=sparse_embedding.encoder.identity, engine=engine)  # model checked on load
             texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in self._nodes.values()]
             index.add(sparse_embedding.encode_documents(texts), ids=list(self._nodes))
         self._index = index
@@ -121,6 +125,7 @@ class SpladeRetriever(BaseRetriever):
         sparse_embedding: SpladeSparseEmbedding | None = None,
         similarity_top_k: int = 4,
         filters: MetadataFilters | None = None,
+        engine: EngineName | Seismic = "exact",
     ) -> SpladeRetriever:
         """Index ``nodes``, or every node of ``index``'s or ``docstore``'s document store."""
         if sum(x is not None for x in (nodes, index, docstore)) != 1:
@@ -130,7 +135,11 @@ class SpladeRetriever(BaseRetriever):
         if docstore is not None:
             nodes = list(docstore.docs.values())
         return cls(
-            nodes or [], sparse_embedding or SpladeSparseEmbedding(), similarity_top_k=similarity_top_k, filters=filters
+            nodes or [],
+            sparse_embedding or SpladeSparseEmbedding(),
+            similarity_top_k=similarity_top_k,
+            filters=filters,
+            engine=engine,
         )
 
     def _filter_metadata(self) -> dict[str, dict[str, Any]]:
@@ -180,12 +189,14 @@ class SpladeRetriever(BaseRetriever):
         similarity_top_k: int | None = None,
         filters: MetadataFilters | None = None,
         allow_model_mismatch: bool = False,
+        engine: EngineName | Seismic = "exact",
     ) -> SpladeRetriever:
         """Read what :meth:`persist` wrote (or the 0.1 layout: ``index.npz`` + ``docstore.json``).
 
-        ``similarity_top_k`` and ``filters`` default to the persisted ones.  A persist made by
-        another model than ``sparse_embedding``'s raises ``ModelMismatchError``, since its scores
-        would be meaningless; ``allow_model_mismatch=True`` loads it anyway, with a warning.
+        ``similarity_top_k`` and ``filters`` default to the persisted ones; ``engine`` (not persisted)
+        is the one to search with.  A persist made by another model than ``sparse_embedding``'s raises
+        ``ModelMismatchError``, since its scores would be meaningless; ``allow_model_mismatch=True``
+        loads it anyway, with a warning.
         """
         file, legacy = Path(path) / INDEX_FILE, Path(path) / LEGACY_DOCSTORE
         if not file.is_file():
@@ -208,6 +219,7 @@ class SpladeRetriever(BaseRetriever):
             allow_model_mismatch=allow_model_mismatch,
             payload_format=PAYLOAD,
             legacy_payload=read_legacy,
+            engine=engine,
         )
         saved = index.payload
         try:
