@@ -19,14 +19,15 @@ from splade_onnx import SparseEmbedding, _index_engines
 from splade_onnx._index import SparseIndex, top_k
 from splade_onnx._index_engines import ExactEngine
 
-#: "exact" scores small indexes from their rows; "impacts" builds the impact postings from the first row.
+#: "exact" scores small indexes from their rows; "impacts" builds the impact postings from the first row
+#: and always takes the bounded path (never scoring every posting, as "exact" does for small queries).
 ENGINES = ["exact", "impacts", "exhaustive"]
 
 
 def make_index(engine: str, **kwargs: Any) -> SparseIndex:
     index = SparseIndex(engine="exact" if engine == "impacts" else engine, **kwargs)  # type: ignore[arg-type]
     if engine == "impacts":
-        index._engine = ExactEngine(late_min=0)
+        index._engine = ExactEngine(late_min=0, always_bound=True)
     return index
 
 

@@ -34,17 +34,18 @@ def collections(tiny: Any) -> dict[str, tuple[list[SparseEmbedding], list[Sparse
 
 
 def _index(engine: str, docs: list[SparseEmbedding]) -> SparseIndex:
-    index = SparseIndex(engine="exact" if engine == "impacts" else engine)  # type: ignore[arg-type]
-    if engine == "impacts":  # every document in the impact postings, none scored from its row
-        index._engine = ExactEngine(late_min=0)
+    index = SparseIndex(engine="exact" if engine in ("impacts", "bounded") else engine)  # type: ignore[arg-type]
+    if engine in ("impacts", "bounded"):  # every document in the impact postings, none scored from its row
+        index._engine = ExactEngine(late_min=0, always_bound=engine == "bounded")
     index.add(docs)
     return index
 
 
+@pytest.mark.parametrize("engine", ["impacts", "bounded"])
 @pytest.mark.parametrize("collection", ["cranfield", "cisi"])
-def test_the_exact_engine_equals_the_exhaustive_one_to_the_bit(collection: str, collections: Any) -> None:
+def test_the_exact_engine_equals_the_exhaustive_one_to_the_bit(collection: str, engine: str, collections: Any) -> None:
     docs, queries = collections[collection]
-    exact, exhaustive = _index("impacts", docs), _index("exhaustive", docs)
+    exact, exhaustive = _index(engine, docs), _index("exhaustive", docs)
     rng = np.random.default_rng(0)
     some = [str(i) for i in np.flatnonzero(rng.random(len(docs)) < 0.3)]
     for k in (1, 10, 100, 1000):

@@ -50,6 +50,8 @@ __all__ = [
 _PROBE = 16
 #: Candidates left to rescore that end the search (else ``tau`` drops further first).
 _ENOUGH = 512
+#: Up to this many postings of the query's terms, every posting is scored (bounding them costs more).
+_SMALL = 1 << 18
 #: Past this share of the query's postings to read, every posting is scored instead (no bound pays).
 _READ_SHARE = 0.4
 #: ``tau`` shrinks by this factor per round.
@@ -212,9 +214,15 @@ def search(
     q_values: NDArray[np.float32],
     k: int,
     mask: _Bool | None,
+    *,
+    small: int = _SMALL,
+    read_share: float = _READ_SHARE,
 ) -> tuple[_Int, _Float64]:
     """The top ``k`` (document numbers, exact scores) among documents ``[0, imp.n_docs)`` eligible under
-    ``mask`` that share a term with the query, best first, ties by lower number; ``q_terms`` ascending."""
+    ``mask`` that share a term with the query, best first, ties by lower number; ``q_terms`` ascending.
+
+    Queries with at most ``small`` postings, or whose bound would leave over ``read_share`` of them to
+    read, score every posting instead (the same result)."""
     n_terms = imp.indptr.size - 1
     known = q_terms < n_terms
     q_terms, q64 = q_terms[known], q_values[known].astype(np.float64)
@@ -232,6 +240,8 @@ def search(
             docs = docs[mask[docs]]
         docs = docs.astype(np.int64)
         return best(docs, score_rows(doc_indptr, doc_indices, doc_values, docs, dense), k)
+    if int((stops - starts).sum()) <= small:  # cheaper to score than to bound
+        return _exhaustive(imp, starts, stops, q64, k, mask)
     widen = 1.0 + 4 * (q_terms.size + 2) * 2.0**-52
     acc = np.zeros(imp.n_docs, np.float64)
     read = starts.copy()  # entries read so far: starts[i]:read[i]
@@ -249,7 +259,7 @@ def search(
     # Every entry left unread then adds less than theta / (2 n) to a score, so ``rest`` < theta / 2.
     tau = theta / (2 * q_terms.size) if np.isfinite(theta) else 0.0
     to_read = int((_ends(imp, read, stops, q64, tau) - read).sum())
-    if to_read > _READ_SHARE * int((stops - starts).sum()):  # skipping too little to pay: score everything
+    if to_read > read_share * int((stops - starts).sum()):  # skipping too little to pay: score everything
         return _exhaustive(imp, starts, stops, q64, k, mask)
     while True:
         _read_down_to(imp, acc, read, stops, q64, tau)

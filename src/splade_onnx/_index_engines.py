@@ -122,9 +122,13 @@ class ExactEngine:
 
     name = "exact"
 
-    def __init__(self, impacts: _impact.Impacts | None = None, *, late_min: int = _DELTA_MIN) -> None:
+    def __init__(
+        self, impacts: _impact.Impacts | None = None, *, late_min: int = _DELTA_MIN, always_bound: bool = False
+    ) -> None:
         self.impacts = impacts if impacts is not None else _impact.Impacts(0, np.zeros(1, np.int64), *_EMPTY)
-        self.late_min = late_min
+        self.late_min = late_min  # entries of rows scored one by one before they are folded in
+        # Tests: always take the bounded path (never fall back to scoring every posting).
+        self._always_bound = always_bound
         self._wide: ExhaustiveEngine | None = None  # for vocabulary ids too large for dense tables
 
     def sync(self, rows: Rows, *, full: bool = False) -> None:
@@ -158,7 +162,11 @@ class ExactEngine:
     def search(self, rows: Rows, q_terms: _Int, q_values: NDArray[np.float32], k: int, mask: _Bool | None) -> _Hits:
         imp = self.impacts
         head_mask = None if mask is None else mask[: imp.n_docs]
-        docs, scores = _impact.search(imp, rows.indptr, rows.indices, rows.values, q_terms, q_values, k, head_mask)
+        args = (imp, rows.indptr, rows.indices, rows.values, q_terms, q_values, k, head_mask)
+        if self._always_bound:
+            docs, scores = _impact.search(*args, small=0, read_share=float("inf"))
+        else:
+            docs, scores = _impact.search(*args)
         if imp.n_docs == rows.n_docs:
             return docs, scores
         dense, member = dense_query(rows.n_terms, q_terms, q_values)
