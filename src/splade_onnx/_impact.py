@@ -14,6 +14,9 @@ query exactly the top k of an exhaustive scoring (:mod:`._postings`):
    ``sum + rest`` reaches ``theta`` can enter the top k: they are rescored and the best k returned.
    Otherwise ``tau`` drops and step 1 reads on.
 
+A query whose terms hold few postings (``_SMALL``), or whose bound would leave much of them to read
+(``_READ_SHARE``), scores every posting in one pass instead: the same result, and cheaper there.
+
 Exactness.  Rescoring reads a document's CSR row and sums ``weight * query weight`` in row order
 (ascending vocabulary id) in float64, adding exact zeros for terms the query lacks: the same bits as
 the exhaustive scoring, which sums the same exact products in the same order.  The accumulator of
@@ -50,8 +53,9 @@ __all__ = [
 _PROBE = 16
 #: Candidates left to rescore that end the search (else ``tau`` drops further first).
 _ENOUGH = 512
-#: Up to this many postings of the query's terms, every posting is scored (bounding them costs more).
-_SMALL = 1 << 18
+#: Up to this many postings of the query's terms, every posting is scored: measured on splade-tiny vectors,
+#: bounding costs more below (its probe and per-term reads run in Python; one pass of bincount does not).
+_SMALL = 1 << 23
 #: Past this share of the query's postings to read, every posting is scored instead (no bound pays).
 _READ_SHARE = 0.4
 #: ``tau`` shrinks by this factor per round.
