@@ -148,6 +148,11 @@ bench: bench-prepare .venv-bench/.installed .venv-st/.installed .venv-st5/.insta
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/search.py
 
+# SparseIndex at 100k, 300k and 1M documents made of real vectors, beside Seismic and BMP (hours; see --help).
+.PHONY: bench-index-scale
+bench-index-scale: $(STAMP)
+	$(BIN)/python benchmarks/index_scale.py
+
 bench-pruning: $(STAMP)
 	$(BIN)/python benchmarks/pruning.py
 
