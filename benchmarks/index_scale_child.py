@@ -285,13 +285,10 @@ def run_latency(task: dict[str, Any], system: Any, qs: list[Any]) -> tuple[dict[
         return {"open_first_s": opened, **res}, arrays
     # Several Seismic search settings over one Seismic structure (--share-seismic-build): the build settings
     # are the same, so only the engine's search settings are swapped, in the order given.
-    from dataclasses import replace
-
     out: dict[str, Any] = {"open_first_s": opened, "variants": {}}
     arrays = {}
     for v in task["variants"]:
-        engine = system.index._engine
-        engine.settings = replace(engine.settings, query_cut=v["query_cut"], heap_factor=v["heap_factor"])
+        system.index.tune(query_cut=v["query_cut"], heap_factor=v["heap_factor"])
         res, found = timed(system, qs)
         out["variants"][v["name"]] = {"open_first_s": opened, **res}
         arrays.update({f"{v['name']}__{k}": a for k, a in found.items()})

@@ -138,6 +138,12 @@ def test_the_seismic_engine_rescores_what_it_finds_and_reports_its_recall(collec
     overlap = np.mean([len({i for i, _ in g} & {i for i, _ in w}) / len(w) for g, w in zip(got, want) if w])
     assert recall == pytest.approx(overlap) and recall >= 0.9
     assert exact.recall(queries, 10) == 1.0
+    approx.tune(query_cut=5, heap_factor=0.5)  # faster, no rebuild; settings checked as Seismic's
+    assert approx.recall(queries, 10) <= recall
+    with pytest.raises(ValueError, match=r"Seismic\(heap_factor=-1\) must be > 0"):
+        approx.tune(heap_factor=-1)
+    with pytest.raises(ValueError, match="this one is 'exact'"):
+        exact.tune(query_cut=3)
     gone = [i for i, _ in want[0][:3]]
     approx.delete(gone)
     assert not {i for i, _ in approx.search(queries[0], 10)} & set(gone)

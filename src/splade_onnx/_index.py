@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from ._checks import not_single
 from ._errors import ArgumentError, ArgumentTypeError, CapacityError, UnknownIdError
-from ._index_engines import Engine, EngineName, ExactEngine, ExhaustiveEngine, Rows, make_engine
+from ._index_engines import Engine, EngineName, ExactEngine, Rows, exact_recall, make_engine
 from ._index_file import IndexData, check_model, read_index, write_index
 from ._payload import PayloadFormat
 from ._postings import check_k, top_k
@@ -285,21 +285,19 @@ class SparseIndex:
     def recall(self, queries: Sequence[SparseEmbedding], k: int = 10) -> float:
         """The mean share of each query's exact top ``k`` that this index's engine returns (1.0 for the
         exact engines): run it on your own queries to choose the approximate engine's settings."""
-        k = check_k(k)
-        found = self.search_batch(queries, k)
-        if isinstance(self._engine, (ExactEngine, ExhaustiveEngine)) or not found:
+        found = self.search_batch(queries, k)  # checks the queries and k
+        if self._engine.name != "seismic" or not found:
             return 1.0
-        rows = self._sync_engine()
-        exact = ExactEngine()
-        exact.sync(rows, full=True)
-        mask = self._base_mask(None)
         asked = [(q.indices.astype(np.int64, copy=False), q.values) for q in queries]
-        shares = []
-        for got, (docs, _) in zip(found, exact.search_batch(rows, asked, k, mask)):
-            if docs.size:
-                want = {self._ids[d] for d in docs.tolist()}
-                shares.append(len(want & {i for i, _ in got}) / len(want))
-        return float(np.mean(shares)) if shares else 1.0
+        got = [[self._id_to_doc[i] for i, _ in hits] for hits in found]
+        return exact_recall(self._sync_engine(), asked, k, self._base_mask(None), got)
+
+    def tune(self, *, query_cut: int | None = None, heap_factor: float | None = None) -> None:
+        """Change the approximate engine's search settings without rebuilding it (see :class:`Seismic`)."""
+        tune = getattr(self._engine, "tune", None)
+        if tune is None:
+            raise ArgumentError(f"tune() sets an approximate engine's search settings; this one is {self.engine!r}")
+        tune(query_cut=query_cut, heap_factor=heap_factor)
 
     @property
     def engine(self) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "ExhaustiveEngine",
     "Rows",
     "dense_query",
+    "exact_recall",
     "make_engine",
 ]
 
@@ -115,6 +116,19 @@ def make_engine(engine: object) -> Engine:
     if engine == "seismic":
         return SeismicEngine()
     raise ArgumentError(f"engine={engine!r} is not one of {ENGINES} (or a Seismic(...) with its settings)")
+
+
+def exact_recall(rows: Rows, queries: list[_Query], k: int, mask: _Bool | None, found: list[list[int]]) -> float:
+    """The mean share of each query's exact top ``k`` among the documents ``found`` for it (queries whose
+    exact top ``k`` is empty are left out; 1.0 when every one is)."""
+    exact = ExactEngine()
+    exact.sync(rows, full=True)
+    shares = [
+        len(set(docs.tolist()) & set(got)) / docs.size
+        for got, (docs, _) in zip(found, exact.search_batch(rows, queries, k, mask))
+        if docs.size
+    ]
+    return float(np.mean(shares)) if shares else 1.0
 
 
 class ExactEngine:

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,15 @@ class SeismicEngine:
 
     def drop(self, keep: _Bool) -> None:
         self._index = None
+
+    def tune(self, *, query_cut: int | None, heap_factor: float | None) -> None:
+        """New search settings (checked by :class:`Seismic`); the structure built stays."""
+        s = self.settings
+        self.settings = replace(
+            s,
+            query_cut=s.query_cut if query_cut is None else query_cut,
+            heap_factor=s.heap_factor if heap_factor is None else heap_factor,
+        )
 
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
         excluded = 0 if mask is None else rows.n_docs - int(mask.sum())
