@@ -231,7 +231,8 @@ def write(data: dict[str, Any], out: Path, name: str) -> None:
     """``name``.json, .md and .png in ``out``; the chart by .venv-bench's matplotlib if this one has none."""
     out.mkdir(parents=True, exist_ok=True)
     js, png = out / f"{name}.json", out / f"{name}.png"
-    js.write_text(json.dumps(data, indent=1) + "\n")
+    # Paths relative to the repository: results carry no machine's folders.
+    js.write_text(json.dumps(data, indent=1).replace(f"{ROOT}/", "") + "\n")
     done = plot(data, png)
     if not done:
         bench = ROOT / ".venv-bench" / "bin" / "python"
