@@ -9,7 +9,7 @@ pyseismic-lsr called directly, and Block-Max Pruning (``bmp``), safe and approxi
 top 10 must equal the exhaustive engine's to the bit, for the real queries and for random ones.
 
     make bench-index-scale       # or: .venv/bin/python benchmarks/index_scale.py [--sizes 100000 300000 1000000]
-    .venv/bin/python benchmarks/index_scale.py --quick --out /tmp/scale   # 20,000 documents, 2 rounds
+    .venv/bin/python benchmarks/index_scale.py --quick --out benchmarks/.cache/quick   # 20,000 documents, 2 rounds
 
 Writes index_scale.json, .md and .png (index_scale-quick.* with --quick) to benchmarks/results or --out;
 vectors, corpora and exact answers are cached in benchmarks/.cache/index_scale.
@@ -310,7 +310,7 @@ def run_rounds(
 
 
 def measure_size(label: str, path: Path, random_path: Path | None, vectors: Path, args: argparse.Namespace) -> dict:
-    work = args.cache / "work" / label
+    work = args.cache / "runs" / label
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     with np.load(path) as d:
@@ -421,7 +421,7 @@ def main() -> None:
     rq = random_queries(args.cache, vectors, args.random_queries, args.seed) if args.random_queries else None
     data: dict[str, Any] = {
         "machine": machine(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
         "seismic_build": SEISMIC_BUILD,
         "seismic_search": SEISMIC_SEARCH,
         "bmp": BMP,
