@@ -46,7 +46,6 @@ __all__ = [
     "score_range",
     "score_rows",
     "search",
-    "shares_term",
 ]
 
 #: Documents rescored to set ``theta``, beyond ``k``.
@@ -170,36 +169,35 @@ def drop_documents(imp: Impacts, keep: _Bool) -> Impacts:
     return Impacts(int(keep[: imp.n_docs].sum()), indptr, docs, np.asarray(imp.weights)[entry_keep], imp.positive)
 
 
-def shares_term(doc_indptr: _Int, doc_indices: _Any, docs: _Int, in_query: _Bool) -> _Bool:
-    """Whether each of ``docs`` holds a vocabulary id the query has (``in_query``, one flag per id)."""
+def _row_entries(doc_indptr: _Int, docs: _Int) -> tuple[_Int, _Int]:
+    """The CSR entries of the rows ``docs``, in row order, and for each the position of its row in ``docs``."""
     lo = doc_indptr[docs]
     row_lens = doc_indptr[docs + 1] - lo
     entry = np.repeat(lo - (row_lens.cumsum() - row_lens), row_lens) + np.arange(int(row_lens.sum()), dtype=np.int64)
-    local = np.repeat(np.arange(docs.size, dtype=np.int64), row_lens)
-    hits: _Bool = np.bincount(local, weights=in_query[doc_indices[entry]], minlength=docs.size) > 0
-    return hits
+    return entry, np.repeat(np.arange(docs.size, dtype=np.int64), row_lens)
 
 
 def score_range(
     doc_indptr: _Int, doc_indices: _Any, doc_values: _Any, docs: _Int, dense: _Float64, in_query: _Bool
 ) -> tuple[_Int, _Float64]:
     """Those of ``docs`` that share a term with the query (``in_query``), with exact scores."""
-    scores = score_rows(doc_indptr, doc_indices, doc_values, docs, dense)
-    hit = shares_term(doc_indptr, doc_indices, docs, in_query)
+    entry, local = _row_entries(doc_indptr, docs)
+    terms = doc_indices[entry]
+    scores = _sum_rows(local, dense[terms] * doc_values[entry], docs.size)
+    hit = np.bincount(local, weights=in_query[terms], minlength=docs.size) > 0
     return docs[hit], scores[hit]
 
 
 def score_rows(doc_indptr: _Int, doc_indices: _Any, doc_values: _Any, docs: _Int, dense_query: _Float64) -> _Float64:
     """Exact scores of the documents ``docs``: their CSR rows times ``dense_query`` (a weight per vocabulary
     id, zero where the query lacks it; ids past its end must not occur), summed in row order in float64."""
-    lo = doc_indptr[docs]
-    row_lens = doc_indptr[docs + 1] - lo
-    n_entries = int(row_lens.sum())
-    entry = np.repeat(lo - (row_lens.cumsum() - row_lens), row_lens) + np.arange(n_entries, dtype=np.int64)
-    products = dense_query[doc_indices[entry]]
-    products *= doc_values[entry]
-    local = np.repeat(np.arange(docs.size, dtype=np.int64), row_lens)
-    scores: _Float64 = np.bincount(local, weights=products, minlength=docs.size).astype(np.float64, copy=False)
+    entry, local = _row_entries(doc_indptr, docs)
+    return _sum_rows(local, dense_query[doc_indices[entry]] * doc_values[entry], docs.size)
+
+
+def _sum_rows(local: _Int, products: _Float64, n: int) -> _Float64:
+    """Each row's products summed in array order (float64)."""
+    scores: _Float64 = np.bincount(local, weights=products, minlength=n).astype(np.float64, copy=False)
     return scores
 
 
@@ -236,16 +234,17 @@ def search(
     empty = np.zeros(0, np.int64), np.zeros(0, np.float64)
     if not q_terms.size:
         return empty
+    bounded = imp.positive and q64.min() > 0
+    if bounded and int((stops - starts).sum()) <= small:  # cheaper to score than to bound
+        return _exhaustive(imp, starts, stops, q64, k, mask)
     dense = np.zeros(n_terms, np.float64)
     dense[q_terms] = q64
-    if not (imp.positive and q64.min() > 0):  # no bounds: every document sharing a term
+    if not bounded:  # no bounds: every document sharing a term
         docs = np.unique(np.concatenate([imp.docs[a:b] for a, b in zip(starts.tolist(), stops.tolist())]))
         if mask is not None:
             docs = docs[mask[docs]]
         docs = docs.astype(np.int64)
         return best(docs, score_rows(doc_indptr, doc_indices, doc_values, docs, dense), k)
-    if int((stops - starts).sum()) <= small:  # cheaper to score than to bound
-        return _exhaustive(imp, starts, stops, q64, k, mask)
     widen = 1.0 + 4 * (q_terms.size + 2) * 2.0**-52
     acc = np.zeros(imp.n_docs, np.float64)
     read = starts.copy()  # entries read so far: starts[i]:read[i]
