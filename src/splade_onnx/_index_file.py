@@ -310,6 +310,15 @@ def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[list
     return ids, dim, next_id, model, payload
 
 
+def _check_rows(indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArray[np.float32], n: int) -> None:
+    """The CSR arrays' shapes agree with ``n`` documents, and the row pointers rise from 0 to the entries."""
+    nnz = indices.size
+    if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
+        raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
+    if np.any(np.diff(indptr) < 0):
+        raise IndexFormatError("doc_indptr is not non-decreasing")
+
+
 def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
     """A version-1/2 file's data from a parsed header (:func:`_parse_meta`) and the arrays read, checked."""
     ids, dim, next_id, model, payload = _header(meta, arrays)
@@ -320,22 +329,8 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
     # Copies: the arrays read are read-only views of the file's bytes.
     indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     values = values.astype(np.float32)
-    n, nnz = len(ids), indices.size
-    if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
-        raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
-    if np.any(np.diff(indptr) < 0):
-        raise IndexFormatError("doc_indptr is not non-decreasing")
-    if nnz:
-        if indices.min() < 0 or (dim is not None and indices.max() >= dim):
-            raise IndexFormatError("doc_indices out of range")
-        ascending = np.diff(indices) > 0
-        bounds = indptr[1:-1]
-        bounds = bounds[(bounds > 0) & (bounds < nnz)]
-        ascending[bounds - 1] = True
-        if not ascending.all():
-            raise IndexFormatError("doc_indices not strictly ascending within a document")
-        if not np.all(np.isfinite(values)):
-            raise IndexFormatError("doc_values not finite")
+    _check_rows(indptr, indices, values, len(ids))
+    verify_contents(indptr, indices, values, dim, None)
     return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload)
 
 
@@ -346,10 +341,7 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verif
     if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
         raise IndexFormatError(f"CSR arrays of dtypes {indptr.dtype}, {indices.dtype}, {values.dtype}")
     n, nnz = len(ids), indices.size
-    if indptr.size != n + 1 or indptr[0] != 0 or indptr[-1] != nnz or values.size != nnz:
-        raise IndexFormatError(f"inconsistent CSR arrays for {n} ids")
-    if np.any(np.diff(indptr) < 0):
-        raise IndexFormatError("doc_indptr is not non-decreasing")
+    _check_rows(indptr, indices, values, n)
     present = [name for name in _IMPACTS if name in arrays]
     impacts = None
     if present:
