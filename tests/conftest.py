@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,32 @@ def family_folder(families: Path, folder: str) -> Path:
 #: whole-corpus parity, the reference runs): collected first, so that with ``-n 2 --dist loadfile`` each starts
 #: early on a worker while the many short modules fill the other one.
 LONG_MODULES = ("test_ray.py", "test_pruned.py", "test_eval.py", "test_engine.py")
+
+
+#: The test ids of snippets that start a Ray cluster end in this: :func:`pytest_xdist_make_scheduler` sends them
+#: to the worker that runs ``test_ray.py``, so that no two clusters start at once and no worker waits for a turn.
+RAY_ID_SUFFIX = "-ray"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, except that every test whose id ends in :data:`RAY_ID_SUFFIX` joins
+    ``tests/test_ray.py``'s unit of work (other modes are left to pytest-xdist)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class RayWithTestRay(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.endswith(RAY_ID_SUFFIX + "]"):
+                return "tests/test_ray.py"
+            return str(super()._split_scope(nodeid))
+
+    return RayWithTestRay(config, log)
+
+
+def ray_test_id(name: str, code: str) -> str:
+    """``name``, marked with :data:`RAY_ID_SUFFIX` where ``code`` starts a Ray cluster."""
+    return name + RAY_ID_SUFFIX if "ray.init" in code else name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ray_turn
+from conftest import ROOT, ray_test_id, ray_turn
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
@@ -80,7 +80,12 @@ def splade_command(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if any(r is None for *_, r in blocks(p))])
+RUN_PAGES = [p for p in PAGES if any(r is None for *_, r in blocks(p))]
+
+
+@pytest.mark.parametrize(
+    "page", RUN_PAGES, ids=[ray_test_id(p, "".join(b for _, b, r in blocks(p) if r is None)) for p in RUN_PAGES]
+)
 def test_page_snippets_run(page: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPLADE_ONNX_CACHE", str(cache_dir))
     work = tmp_path / "work"

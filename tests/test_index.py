@@ -356,6 +356,19 @@ def test_delete_flips_tombstones_and_compacts_lazily() -> None:
         assert_same(index.search(q, 5), brute_force(live, q, 5))
 
 
+def test_compaction_keeps_terms_whose_postings_all_went() -> None:
+    """Found by the property test: the last vocabulary ids lose every posting, then the rest go too."""
+    index = make_index("impacts")
+    index.add([vec({12: 1.0}), vec({12: 0.5}), vec({1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})], ids=["high", "h2", "low"])
+    assert index.search(vec({12: 1.0, 1: 1.0})) == [("high", 1.0), ("h2", 0.5), ("low", 0.25)]
+    index.delete(["high", "h2"])  # more dead than live: compacted, ids 5..12 keep empty postings
+    assert index.search(vec({12: 1.0, 1: 1.0})) == [("low", 0.25)]
+    index.delete(["low"])
+    assert len(index) == 0 and index.search(vec({12: 1.0, 1: 1.0})) == []
+    index.add([vec({12: 2.0})], ids=["again"])
+    assert index.search(vec({12: 1.0})) == [("again", 2.0)]
+
+
 def test_incremental_postings_equal_a_fresh_build() -> None:
     docs = corpus(300, seed=4)
     checked = {"exhaustive": ("term_ids", "term_indptr", "docs", "values"), "impacts": ("indptr", "docs", "weights")}

@@ -285,6 +285,15 @@ def test_arrays_that_disagree_are_refused_before_the_big_ones_are_read(tmp_path:
         SparseIndex.load(write_zip(tmp_path / "nnz.npz", members))
 
 
+def test_postings_over_fewer_terms_than_the_rows_use_are_refused(tmp_path: Path) -> None:
+    """Documents use vocabulary ids 1, 3 and 7; postings whose pointers end at id 3 (but hold every entry)."""
+    members = good_members(tmp_path)
+    members["imp_indptr.npy"] = array_bytes(np.array([0, 0, 1, 1, 4], np.int64))
+    path = write_zip(tmp_path / "short.npz", members)
+    with pytest.raises(IndexFormatError, match="the impact postings do not hold the documents' entries"):
+        SparseIndex.load(path)
+
+
 def test_a_zip_directory_with_too_many_members_is_refused(tmp_path: Path) -> None:
     members = good_members(tmp_path)
     members.update({f"junk{i}": b"" for i in range(1100)})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ray_turn
+from conftest import ROOT, ray_test_id, ray_turn
 
 #: The main README and each adapter's; this environment has every distribution and extra installed.
 READMES = ["README.md", "integrations/langchain/README.md", "integrations/llamaindex/README.md"]
@@ -59,7 +59,9 @@ def matches(want: str, got: str) -> bool:
     return doctest.OutputChecker().check_output(want + "\n", got + "\n", doctest.ELLIPSIS)
 
 
-@pytest.mark.parametrize(("readme", "block"), RUNNABLE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(RUNNABLE)])
+@pytest.mark.parametrize(
+    ("readme", "block"), RUNNABLE, ids=[ray_test_id(f"{n}-{i}", b) for i, (n, b) in enumerate(RUNNABLE)]
+)
 def test_readme_snippet_runs_and_prints_what_it_shows(
     readme: str, block: str, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -159,12 +159,9 @@ def drop_documents(imp: Impacts, keep: _Bool) -> Impacts:
     """``imp`` without the documents whose ``keep`` is false, the others renumbered in order (orders hold)."""
     renumber = (np.cumsum(keep) - 1).astype(np.int32)
     entry_keep = keep[imp.docs]
-    n_terms = imp.indptr.size - 1
-    counts = np.diff(imp.indptr)
-    kept = np.add.reduceat(entry_keep, imp.indptr[:-1]) if imp.docs.size else np.zeros(n_terms, np.int64)
-    kept = np.where(counts > 0, kept, 0)  # reduceat gives the element itself for empty ranges
-    indptr = np.zeros(n_terms + 1, np.int64)
-    np.cumsum(kept, out=indptr[1:])
+    kept_before = np.zeros(imp.docs.size + 1, np.int64)  # kept_before[e]: entries kept among the first e
+    np.cumsum(entry_keep, out=kept_before[1:])
+    indptr = kept_before[imp.indptr]  # each term's entries are a range of the old ones: its bounds carry over
     docs = renumber[imp.docs[entry_keep]]
     return Impacts(int(keep[: imp.n_docs].sum()), indptr, docs, np.asarray(imp.weights)[entry_keep], imp.positive)
 

@@ -438,10 +438,13 @@ class SparseIndex:
         index._payload = data.payload
         index._next_id = data.next_id
         index._doc_indptr, index._doc_indices, index._doc_values = data.indptr, data.indices, data.values
-        index._n_terms = int(data.indices.max()) + 1 if data.indices.size else 0
+        if data.impacts is not None:  # as many terms as the postings have (checked against the rows by verify)
+            index._n_terms = data.impacts.indptr.size - 1
+        else:
+            index._n_terms = int(data.indices.max()) + 1 if data.indices.size else 0
         n = len(data.ids)
         index._n_docs = n
-        index._ids = list(data.ids)
-        index._id_to_doc = {i: d for d, i in enumerate(data.ids)}
+        index._ids = data.ids
+        index._id_to_doc = data.id_to_doc if data.id_to_doc is not None else dict(zip(data.ids, range(n)))
         index._alive = np.ones(n, np.bool_)
         return index

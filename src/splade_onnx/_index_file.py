@@ -157,6 +157,7 @@ class IndexData:
     values: NDArray[np.float32]
     payload: Any = None  # any JSON value; None for none
     impacts: Impacts | None = None  # the exact engine's postings, when saved
+    id_to_doc: dict[str, int] | None = None  # ids -> row numbers, made by the reader while it checks the ids
 
 
 class _VersionError(IndexFormatError):
@@ -289,8 +290,8 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
     return meta
 
 
-def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[list[str], Any, int, Any, Any]:
-    """The header's fields, checked: ids, dim, next_id, model and the payload."""
+def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[dict[str, int], Any, int, Any, Any]:
+    """The header's fields, checked: the ids (as a map to their row numbers), dim, next_id, model and the payload."""
     ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
     model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
     if model is not None and dim != model.vocab_size:
@@ -301,13 +302,14 @@ def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[list
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise IndexFormatError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
         payload = loads(raw.tobytes().decode("utf-8"), "payload")
-    if len(set(ids)) != len(ids):
+    id_to_doc = dict(zip(ids, range(len(ids))))
+    if len(id_to_doc) != len(ids):
         raise IndexFormatError("duplicate ids")
     if dim is not None and (type(dim) is not int or dim < 1):
         raise IndexFormatError(f"bad dim {dim!r}")
     if type(next_id) is not int or next_id < 0:
         raise IndexFormatError(f"bad next_id {next_id!r}")
-    return ids, dim, next_id, model, payload
+    return id_to_doc, dim, next_id, model, payload
 
 
 def _check_rows(indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArray[np.float32], n: int) -> None:
@@ -321,7 +323,7 @@ def _check_rows(indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArra
 
 def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
     """A version-1/2 file's data from a parsed header (:func:`_parse_meta`) and the arrays read, checked."""
-    ids, dim, next_id, model, payload = _header(meta, arrays)
+    id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     for name, a, kind in (("doc_indptr", indptr, "iu"), ("doc_indices", indices, "iu"), ("doc_values", values, "f")):
         if a.ndim != 1 or a.dtype.kind not in kind:
@@ -329,18 +331,18 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
     # Copies: the arrays read are read-only views of the file's bytes.
     indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     values = values.astype(np.float32)
-    _check_rows(indptr, indices, values, len(ids))
+    _check_rows(indptr, indices, values, len(id_to_doc))
     verify_contents(indptr, indices, values, dim, None)
-    return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload)
+    return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, None, id_to_doc)
 
 
 def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: bool) -> IndexData:
     """A version-3 file's data: its small arrays checked whole, its big ones (mapped) with ``verify`` only."""
-    ids, dim, next_id, model, payload = _header(meta, arrays)
+    id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
         raise IndexFormatError(f"CSR arrays of dtypes {indptr.dtype}, {indices.dtype}, {values.dtype}")
-    n, nnz = len(ids), indices.size
+    n, nnz = len(id_to_doc), indices.size
     _check_rows(indptr, indices, values, n)
     present = [name for name in _IMPACTS if name in arrays]
     impacts = None
@@ -358,7 +360,7 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verif
         impacts = Impacts(n, np.asarray(imp_indptr), imp_docs, imp_weights, positive)
     if verify:
         verify_contents(indptr, indices, values, dim, impacts)
-    return IndexData(list(ids), dim, next_id, model, indptr, indices, values, payload, impacts)
+    return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, impacts, id_to_doc)
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:

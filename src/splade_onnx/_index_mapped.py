@@ -68,7 +68,9 @@ def verify_contents(
             counts[: part.size] += part
     if imp is None:
         return
-    if not np.array_equal(np.pad(counts, (0, imp.indptr.size - 1 - counts.size)), np.diff(imp.indptr)):
+    if counts.size > imp.indptr.size - 1 or not np.array_equal(
+        np.pad(counts, (0, imp.indptr.size - 1 - counts.size)), np.diff(imp.indptr)
+    ):
         raise IndexFormatError("the impact postings do not hold the documents' entries")
     term_starts = imp.indptr[1:-1]
     smallest = np.inf
