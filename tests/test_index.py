@@ -385,6 +385,30 @@ def test_incremental_postings_equal_a_fresh_build() -> None:
             assert np.array_equal(getattr(built[0], attr), getattr(built[1], attr)), (engine, attr)
 
 
+def test_postings_merged_in_small_passes_equal_one_pass() -> None:
+    """The exhaustive engine's merge sorts the new entries a bounded chunk at a time (memory at scale)."""
+    from splade_onnx import _postings
+
+    docs = corpus(120, seed=5)
+    indptr = np.concatenate([[0], np.cumsum([d.indices.size for d in docs])]).astype(np.int64)
+    indices = np.concatenate([d.indices for d in docs]).astype(np.uint16)
+    values = np.concatenate([d.values for d in docs])
+    for chunk in (1, 7, 1000, _postings.MERGE_ENTRIES):
+        first = _postings.merge_rows(_postings.Postings(), indptr[:51], indices[: indptr[50]], values[: indptr[50]])
+        grown = _postings.merge_rows(first, indptr, indices, values, chunk=chunk)
+        whole = _postings.merge_rows(_postings.Postings(), indptr, indices, values, chunk=chunk)
+        for got in (grown, whole):
+            assert got.n_docs == 120 and got.positive
+            for attr in ("term_ids", "term_indptr", "docs", "values"):
+                assert np.array_equal(getattr(got, attr), getattr(whole, attr)), (chunk, attr)
+        term = np.repeat(whole.term_ids, np.diff(whole.term_indptr))  # every entry once, documents ascending
+        entries = sorted(zip(whole.docs.tolist(), term.tolist(), whole.values.tolist()))
+        assert entries == sorted(
+            (d, int(t), float(v)) for d, doc in enumerate(docs) for t, v in zip(doc.indices, doc.values)
+        )
+        assert all(np.all(np.diff(whole.docs[a:b]) > 0) for a, b in zip(whole.term_indptr[:-1], whole.term_indptr[1:]))
+
+
 # ---------------------------------------------------------------------------- persistence
 
 

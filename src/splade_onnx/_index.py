@@ -400,8 +400,9 @@ class SparseIndex:
 
         The arrays of a file saved by this version are memory-mapped, not read: the operating system
         pages in what searches touch.  ``verify=True`` first passes over them (checksums, ids in range,
-        orders); ``verify=False`` skips that for a file you trust, and opens in time independent of its
-        size.  Either way its structure is checked and nothing larger than the file is allocated.
+        orders); ``verify=False`` skips that for a file you trust, and opens in time that grows with the
+        number of documents (their ids are parsed), not with their entries.  Either way its structure
+        is checked and nothing larger than the file is allocated.
 
         Pass the querying encoder's ``identity`` as ``model``: an index made by another model
         (another vocabulary size or fingerprint) raises :class:`ModelMismatchError`, since its

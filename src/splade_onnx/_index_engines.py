@@ -202,9 +202,7 @@ class ExhaustiveEngine:
 
     def sync(self, rows: Rows, *, full: bool = False) -> None:
         if self.postings.n_docs < rows.n_docs:
-            self.postings = _postings.merge_rows(
-                self.postings, rows.indptr, np.asarray(rows.indices, np.int64), np.asarray(rows.values)
-            )
+            self.postings = _postings.merge_rows(self.postings, rows.indptr, rows.indices, rows.values)
 
     def drop(self, keep: _Bool) -> None:
         self.postings = _postings.drop_documents(self.postings, keep)

@@ -12,6 +12,7 @@ the queries returns bit-identical scores.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 
 from ._errors import ArgumentError, ArgumentTypeError
 
-__all__ = ["Postings", "check_k", "drop_documents", "merge_rows", "score_block", "top_k"]
+__all__ = ["MERGE_ENTRIES", "Postings", "check_k", "drop_documents", "merge_rows", "score_block", "top_k"]
 
 _Int = NDArray[np.int64]
 _Int32 = NDArray[np.int32]
@@ -80,37 +81,55 @@ class Postings:
     positive: bool = True  # every weight > 0 (lets scoring skip tracking shared terms)
 
 
-def merge_rows(post: Postings, doc_indptr: _Int, doc_indices: _Int, doc_values: _Float32) -> Postings:
-    """``post`` with the CSR rows ``post.n_docs`` onwards merged in (the old entries are not re-sorted)."""
+#: Entries of new rows sorted into the postings per pass of :func:`merge_rows` (bounds its scratch memory).
+MERGE_ENTRIES = 1 << 24
+
+
+def merge_rows(
+    post: Postings, doc_indptr: _Int, doc_indices: NDArray[Any], doc_values: _Float32, *, chunk: int = MERGE_ENTRIES
+) -> Postings:
+    """``post`` with the CSR rows ``post.n_docs`` onwards merged in: the old entries are copied a term at a
+    time, the new ones placed by a stable counting sort of ``chunk`` entries at a time (rows are in
+    document order, so every term's documents stay ascending)."""
     first, n_docs = post.n_docs, doc_indptr.size - 1
-    lo = int(doc_indptr[first])
-    terms = doc_indices[lo:]
-    docs = np.repeat(np.arange(first, n_docs, dtype=np.int64), np.diff(doc_indptr[first:]))
-    values = doc_values[lo:]
+    lo, hi = int(doc_indptr[first]), int(doc_indptr[-1])
+    new_ids = np.zeros(0, np.int64)
+    for a in range(lo, hi, chunk):
+        new_ids = np.union1d(new_ids, np.asarray(doc_indices[a : min(hi, a + chunk)], np.int64))
     old_ids, old_indptr = post.term_ids, post.term_indptr
-    term_ids = np.union1d(old_ids, terms)
+    term_ids = np.union1d(old_ids, new_ids)
     old_slots = np.searchsorted(term_ids, old_ids)  # where each old term sits now
-    new_slots = np.searchsorted(term_ids, terms)
-    # Entries per term (cumulative) in the old postings and in the new rows, over the merged terms.
-    old_ext = np.zeros(term_ids.size + 1, np.int64)
-    old_ext[old_slots + 1] = np.diff(old_indptr)
-    np.cumsum(old_ext, out=old_ext)
-    new_indptr = np.zeros(term_ids.size + 1, np.int64)
-    np.cumsum(np.bincount(new_slots, minlength=term_ids.size), out=new_indptr[1:])
-    order = np.argsort(new_slots, kind="stable")  # rows are in document order: stays ascending per term
-    old_nnz, new_nnz = post.docs.size, terms.size
-    out_docs = np.empty(old_nnz + new_nnz, np.int32)
-    out_values = np.empty(old_nnz + new_nnz, np.float64)
-    # An old entry at position p, of merged term t, moves up by the new entries of terms < t; the new
-    # entry at position q of the sorted new ones, term t, moves up by the old entries of terms <= t.
-    old_dest = np.arange(old_nnz, dtype=np.int64) + np.repeat(new_indptr[old_slots], np.diff(old_indptr))
-    new_dest = np.arange(new_nnz, dtype=np.int64) + old_ext[new_slots[order] + 1]
-    out_docs[old_dest] = post.docs
-    out_values[old_dest] = post.values
-    out_docs[new_dest] = docs[order]
-    out_values[new_dest] = values[order]
-    positive = post.positive and bool(np.all(values > 0))
-    return Postings(term_ids, old_ext + new_indptr, out_docs, out_values, n_docs, positive)
+    counts = np.zeros(term_ids.size, np.int64)
+    counts[old_slots] = np.diff(old_indptr)
+    for a in range(lo, hi, chunk):
+        slots = np.searchsorted(term_ids, np.asarray(doc_indices[a : min(hi, a + chunk)], np.int64))
+        counts += np.bincount(slots, minlength=term_ids.size)
+    indptr = np.zeros(term_ids.size + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    out_docs = np.empty(int(indptr[-1]), np.int32)
+    out_values = np.empty(int(indptr[-1]), np.float64)
+    # Old entries first within each term (their documents precede the new ones).
+    fill = indptr[:-1].copy()
+    for slot, (a, b) in zip(old_slots.tolist(), itertools.pairwise(old_indptr.tolist())):
+        out_docs[fill[slot] : fill[slot] + b - a] = post.docs[a:b]
+        out_values[fill[slot] : fill[slot] + b - a] = post.values[a:b]
+    fill[old_slots] += np.diff(old_indptr)
+    rows = np.arange(first, n_docs, dtype=np.int64)
+    positive = post.positive
+    for a in range(lo, hi, chunk):
+        b = min(hi, a + chunk)
+        slots = np.searchsorted(term_ids, np.asarray(doc_indices[a:b], np.int64))
+        order = np.argsort(slots, kind="stable")
+        sorted_slots = slots[order]
+        per_slot = np.bincount(sorted_slots, minlength=term_ids.size)
+        dest = fill[sorted_slots] + np.arange(b - a) - (np.cumsum(per_slot) - per_slot)[sorted_slots]
+        docs = rows[np.searchsorted(doc_indptr[first + 1 :], np.arange(a, b), side="right")]
+        values = np.asarray(doc_values[a:b])
+        out_docs[dest] = docs[order]
+        out_values[dest] = values[order]
+        positive = positive and bool(np.all(values > 0))
+        fill += per_slot
+    return Postings(term_ids, indptr, out_docs, out_values, n_docs, positive)
 
 
 def drop_documents(post: Postings, keep: _Bool) -> Postings:
