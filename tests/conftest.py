@@ -98,6 +98,7 @@ LONG_MODULES = ("test_ray.py", "test_pruned.py", "test_eval.py", "test_engine.py
 RAY_ID_SUFFIX = "-ray"
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown to pytest without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile``, except that every test whose id ends in :data:`RAY_ID_SUFFIX` joins
     ``tests/test_ray.py``'s unit of work (other modes are left to pytest-xdist)."""

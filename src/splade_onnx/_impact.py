@@ -299,10 +299,12 @@ def _theta(
 def _exhaustive(imp: Impacts, starts: _Int, stops: _Int, q64: _Float64, k: int, mask: _Bool | None) -> _Hits:
     """Every posting of the query's terms scored (weights positive): the products summed per document in
     the order of the terms, ascending, so the same bits as :func:`score_rows`."""
-    parts = list(zip(starts.tolist(), stops.tolist()))
-    docs = np.concatenate([imp.docs[a:b] for a, b in parts])
-    products = np.concatenate([imp.weights[a:b] for a, b in parts]).astype(np.float64)
-    products *= np.repeat(q64, stops - starts)
+    ends = np.cumsum(stops - starts)
+    docs = np.empty(int(ends[-1]), np.intp)  # bincount's index type: no cast of the whole array
+    products = np.empty(int(ends[-1]), np.float64)
+    for a, b, o, w in zip(starts.tolist(), stops.tolist(), (ends - (stops - starts)).tolist(), q64.tolist()):
+        docs[o : o + b - a] = imp.docs[a:b]
+        np.multiply(imp.weights[a:b], w, out=products[o : o + b - a], dtype=np.float64)  # exact: float32 x float32
     scores: _Float64 = np.bincount(docs, weights=products, minlength=imp.n_docs).astype(np.float64, copy=False)
     hits = scores > 0
     if mask is not None:
@@ -333,7 +335,7 @@ def _read_down_to(
     for i, (a, end, w) in enumerate(zip(read.tolist(), ends.tolist(), q64.tolist())):
         if end > a:
             part = imp.docs[a:end]
-            np.add.at(acc, part, w * imp.weights[a:end].astype(np.float64))
+            np.add.at(acc, part, np.multiply(imp.weights[a:end], w, dtype=np.float64))
             heads.append(part)
             read[i] = end
     return heads
