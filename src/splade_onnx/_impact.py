@@ -4,18 +4,21 @@ Pure numpy, no ids, no state.  :class:`Impacts` holds, for each vocabulary id, t
 contain it sorted by their weight, largest first (ties by document number).  :func:`search` gives a
 query exactly the top k of an exhaustive scoring (:mod:`._postings`):
 
-1. For a cut ``tau``, each query term's postings are read down to the first entry whose product
-   with the query weight is below ``tau``; the products are added into a bound accumulator.
-2. A document's true score is at most its accumulated sum plus ``rest``, the sum over terms of the
+1. ``theta``, a lower bound of the final k-th best score, starts as the k-th best exact score of the
+   heaviest documents of the query's heaviest terms (rescored from their rows; nothing is read for
+   it), and the cut ``tau`` as ``theta / (2 n)`` for ``n`` query terms.
+2. Each query term's postings are read down to the first entry whose product with the query weight
+   is below ``tau``; the products are added into a bound accumulator.
+3. A document's true score is at most its accumulated sum plus ``rest``, the sum over terms of the
    query weight times the term's first unread weight (a document can hold at most that much of a
    term it was not seen in).  A document never seen scores at most ``rest``.
-3. The documents with the largest sums are rescored exactly; the k-th best exact score is a lower
-   bound ``theta`` of the final k-th best.  Once ``rest < theta``, only documents seen whose
-   ``sum + rest`` reaches ``theta`` can enter the top k: they are rescored and the best k returned.
-   Otherwise ``tau`` drops and step 1 reads on.
+4. Once ``rest < theta``, only documents seen whose ``sum + rest`` reaches ``theta`` can enter the top
+   k: they are rescored and the best k returned.  While too many remain, the documents with the
+   largest sums are rescored to raise ``theta`` (any k exact scores bound the final k-th best from
+   below), ``tau`` drops, and step 2 reads on.
 
-A query whose terms hold few postings (``_SMALL``), or whose bound would leave much of them to read
-(``_READ_SHARE``), scores every posting in one pass instead: the same result, and cheaper there.
+A query whose terms hold few postings (``_SMALL``), or whose first cut would leave nearly all of them
+to read (``_READ_SHARE``), scores every posting in one pass instead: the same result, and cheaper there.
 
 Exactness.  Rescoring reads a document's CSR row and sums ``weight * query weight`` in row order
 (ascending vocabulary id) in float64, adding exact zeros for terms the query lacks: the same bits as
@@ -50,13 +53,17 @@ __all__ = [
 
 #: Documents rescored to set ``theta``, beyond ``k``.
 _PROBE = 16
+#: Query terms (the heaviest by query weight x largest weight) whose heaviest documents seed ``theta``.
+_SEED_TERMS = 4
 #: Candidates left to rescore that end the search (else ``tau`` drops further first).
 _ENOUGH = 512
 #: Up to this many postings of the query's terms, every posting is scored: measured on splade-tiny vectors,
 #: bounding costs more below (its probe and per-term reads run in Python; one pass of bincount does not).
 _SMALL = 1 << 23
-#: Past this share of the query's postings to read, every posting is scored instead (no bound pays).
-_READ_SHARE = 0.4
+#: Past this share of the query's postings to read at the first cut, every posting is scored instead.  Which
+#: path is faster is hard to tell from the share: on the scale benchmark's 1M documents the bounded path,
+#: taken whenever it can skip a tenth, had a median 0.9x scoring every posting.
+_READ_SHARE = 0.9
 #: ``tau`` shrinks by this factor per round.
 _STEP = 4.0
 #: Entries of the CSR arrays sorted in one pass of :func:`build` (bounds its scratch memory).
@@ -243,24 +250,14 @@ def search(
         docs = docs.astype(np.int64)
         return best(docs, score_rows(doc_indptr, doc_indices, doc_values, docs, dense), k)
     widen = 1.0 + 4 * (q_terms.size + 2) * 2.0**-52
-    acc = np.zeros(imp.n_docs, np.float64)
-    read = starts.copy()  # entries read so far: starts[i]:read[i]
-    # Probe: read the heaviest entries until k + _PROBE documents are seen.
-    tau = float((q64 * imp.weights[starts]).max()) / _STEP
-    while True:
-        _read_down_to(imp, acc, read, stops, q64, tau)
-        seen = np.flatnonzero(acc)
-        if mask is not None:
-            seen = seen[mask[seen]]
-        if seen.size >= k + _PROBE or not (read < stops).any():
-            break
-        tau /= _STEP
-    theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, seen, k, -np.inf)
+    theta = _seed_theta(imp, doc_indptr, doc_indices, doc_values, dense, starts, stops, q64, k, mask)
     # Every entry left unread then adds less than theta / (2 n) to a score, so ``rest`` < theta / 2.
     tau = theta / (2 * q_terms.size) if np.isfinite(theta) else 0.0
-    to_read = int((_ends(imp, read, stops, q64, tau) - read).sum())
+    read = starts.copy()  # entries read so far: starts[i]:read[i]
+    to_read = int((_ends(imp, read, stops, q64, tau) - read).sum())  # binary searches: nothing read yet
     if to_read > read_share * int((stops - starts).sum()):  # skipping too little to pay: score everything
         return _exhaustive(imp, starts, stops, q64, k, mask)
+    acc = np.zeros(imp.n_docs, np.float64)
     while True:
         _read_down_to(imp, acc, read, stops, q64, tau)
         unread = read < stops
@@ -274,6 +271,32 @@ def search(
         # Too many to rescore: a better theta from the best sums, and read on.
         theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, cand, k, theta)
         tau /= _STEP
+
+
+def _seed_theta(
+    imp: Impacts,
+    doc_indptr: _Int,
+    doc_indices: _Any,
+    doc_values: _Any,
+    dense: _Float64,
+    starts: _Int,
+    stops: _Int,
+    q64: _Float64,
+    k: int,
+    mask: _Bool | None,
+) -> float:
+    """A first ``theta``, read from nothing: the k-th best exact score among the heaviest documents of the
+    query's heaviest terms (``-inf`` when fewer than k of them are eligible)."""
+    heaviest = np.argsort(-(q64 * imp.weights[starts]))[:_SEED_TERMS]
+    docs = np.unique(
+        np.concatenate([imp.docs[a : min(b, a + k + _PROBE)] for a, b in zip(starts[heaviest], stops[heaviest])])
+    )
+    if mask is not None:
+        docs = docs[mask[docs]]
+    if docs.size < k:
+        return -np.inf
+    exact = score_rows(doc_indptr, doc_indices, doc_values, docs.astype(np.int64), dense)
+    return float(np.partition(exact, exact.size - k)[exact.size - k])
 
 
 def _theta(
@@ -316,13 +339,20 @@ def _exhaustive(imp: Impacts, starts: _Int, stops: _Int, q64: _Float64, k: int, 
 
 def _ends(imp: Impacts, read: _Int, stops: _Int, q64: _Float64, tau: float) -> _Int:
     """Where reading each term on from ``read`` while ``query weight * weight >= tau`` would stop."""
-    ends: _Int = (stops if tau <= 0 else read).copy()
     if tau <= 0:
-        return ends
-    for i, (a, b, w) in enumerate(zip(read.tolist(), stops.tolist(), q64.tolist())):
-        if a < b:
-            ends[i] = a + int(np.searchsorted(-imp.weights[a:b], -tau / w, side="right"))
-    return ends
+        everything: _Int = stops.copy()
+        return everything
+    # A binary search of every term at once (weights fall within a term): lo only ever passes entries that
+    # are read, hi only entries that are not; a term is done when they meet.
+    lo: _Int = read.copy()
+    hi: _Int = stops.copy()
+    least = tau / q64
+    while (open_ := lo < hi).any():
+        mid = (lo + hi) // 2
+        take = open_ & (imp.weights[np.where(open_, mid, 0)] >= least)
+        lo = np.where(take, mid + 1, lo)
+        hi = np.where(open_ & ~take, mid, hi)
+    return lo
 
 
 def _read_down_to(
