@@ -439,8 +439,7 @@ class SparseIndex:
         index._payload = data.payload
         index._next_id = data.next_id
         index._doc_indptr, index._doc_indices, index._doc_values = data.indptr, data.indices, data.values
-        imp = data.impacts  # as many terms as the saved postings have (checked against the rows by verify)
-        index._n_terms = imp.indptr.size - 1 if imp is not None else int(data.indices.max(initial=-1)) + 1
+        index._n_terms = data.n_terms()
         n = len(data.ids)
         index._n_docs = n
         index._ids = data.ids

@@ -159,6 +159,13 @@ class IndexData:
     impacts: Impacts | None = None  # the exact engine's postings, when saved
     id_to_doc: dict[str, int] | None = None  # ids -> row numbers, made by the reader while it checks the ids
 
+    def n_terms(self) -> int:
+        """One more than the largest vocabulary id: the saved postings' term count when present (``verify``
+        checks it against the rows), so that a mapped file's rows are not paged in for it."""
+        if self.impacts is not None:
+            return self.impacts.indptr.size - 1
+        return int(self.indices.max()) + 1 if self.indices.size else 0
+
 
 class _VersionError(IndexFormatError):
     pass
