@@ -257,12 +257,13 @@ def search(
     # Every entry left unread then adds less than theta / (2 n) to a score, so ``rest`` < theta / 2.
     tau = theta / (2 * q_terms.size) if np.isfinite(theta) else 0.0
     read = starts.copy()  # entries read so far: starts[i]:read[i]
-    to_read = int((_ends(imp, read, stops, q64, tau) - read).sum())  # binary searches: nothing read yet
+    ends = _ends(imp, read, stops, q64, tau)  # binary searches: nothing read yet
+    to_read = int((ends - read).sum())
     if to_read > read_share * int((stops - starts).sum()):  # skipping too little to pay: score everything
         return _exhaustive(imp, starts, stops, q64, k, mask)
     acc = np.zeros(imp.n_docs, np.float64)
     while True:
-        _read_down_to(imp, acc, read, stops, q64, tau)
+        _read_to(imp, acc, read, ends, q64)
         unread = read < stops
         rest = float((q64[unread] * imp.weights[read[unread]]).sum()) * widen
         seen = np.flatnonzero(acc)
@@ -274,6 +275,7 @@ def search(
         # Too many to rescore: a better theta from the best sums, and read on.
         theta = _theta(doc_indptr, doc_indices, doc_values, dense, acc, cand, k, theta)
         tau /= _STEP
+        ends = _ends(imp, read, stops, q64, tau)
 
 
 def _seed_theta(
@@ -366,17 +368,10 @@ def _ends(imp: Impacts, read: _Int, stops: _Int, q64: _Float64, tau: float) -> _
     return lo
 
 
-def _read_down_to(
-    imp: Impacts, acc: _Float64, read: _Int, stops: _Int, q64: _Float64, tau: float
-) -> list[NDArray[np.int32]]:
-    """Read each term's entries on from ``read`` while ``query weight * weight >= tau`` into ``acc``;
-    ``read`` moves on; returns the documents read, per term."""
-    heads: list[NDArray[np.int32]] = []
-    ends = _ends(imp, read, stops, q64, tau)
-    for i, (a, end, w) in enumerate(zip(read.tolist(), ends.tolist(), q64.tolist())):
+def _read_to(imp: Impacts, acc: _Float64, read: _Int, ends: _Int, q64: _Float64) -> None:
+    """Add each term's entries from ``read`` to ``ends`` (:func:`_ends`), times its query weight, into ``acc``;
+    ``read`` moves on to ``ends``."""
+    for a, end, w in zip(read.tolist(), ends.tolist(), q64.tolist()):
         if end > a:
-            part = imp.docs[a:end]
-            np.add.at(acc, part, np.multiply(imp.weights[a:end], w, dtype=np.float64))
-            heads.append(part)
-            read[i] = end
-    return heads
+            np.add.at(acc, imp.docs[a:end], np.multiply(imp.weights[a:end], w, dtype=np.float64))
+    read[:] = ends
