@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -80,6 +81,36 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from checkpoints import family_fixtures
 
     return family_fixtures(ROOT, dst=tmp_path_factory.mktemp("families") / "families")
+
+
+@pytest.fixture(scope="session")
+def run_vectors(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Any:
+    """``run_vectors(collection)``: every document of ``data/<collection>`` encoded by splade-tiny's pruned
+    head, once per test run: the first worker to ask encodes and writes them to a folder shared by this run's
+    xdist workers (and by no other run, so a changed encoder is always measured), the others read them."""
+    import numpy as np
+    from filelock import FileLock
+
+    from splade_onnx import SparseEmbedding, SpladeEncoder
+    from splade_onnx._beir import load_beir
+
+    base = tmp_path_factory.getbasetemp()
+    folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+    def get(collection: str) -> list[SparseEmbedding]:
+        path = folder / f"splade-tiny-pruned-{collection}.npz"
+        with FileLock(f"{path}.lock"):
+            if not path.exists():
+                encoder = SpladeEncoder.from_pretrained(TINY, cache_dir=cache_dir, projection="pruned")
+                vectors = encoder.encode_documents(load_beir(ROOT / "data" / collection).doc_texts)
+                ends = np.cumsum([0] + [v.indices.size for v in vectors])
+                cat = {"ends": ends, "indices": np.concatenate([v.indices for v in vectors])}
+                np.savez(path, **cat, values=np.concatenate([v.values for v in vectors]))
+            with np.load(path) as f:
+                ends, indices, values = f["ends"], f["indices"], f["values"]
+        return [SparseEmbedding(values=values[a:b], indices=indices[a:b]) for a, b in itertools.pairwise(ends)]
+
+    return get
 
 
 def family_folder(families: Path, folder: str) -> Path:

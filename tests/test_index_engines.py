@@ -25,11 +25,10 @@ def _texts(collection: str, name: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def collections(tiny: Any) -> dict[str, tuple[list[SparseEmbedding], list[SparseEmbedding]]]:
+def collections(tiny: Any, run_vectors: Any) -> dict[str, tuple[list[SparseEmbedding], list[SparseEmbedding]]]:
     """Each shipped collection's documents and queries, encoded by splade-tiny."""
     return {
-        name: (tiny.encode_documents(_texts(name, "corpus.jsonl")), tiny.encode_queries(_texts(name, "queries.jsonl")))
-        for name in ("cranfield", "cisi")
+        name: (run_vectors(name), tiny.encode_queries(_texts(name, "queries.jsonl"))) for name in ("cranfield", "cisi")
     }
 
 
