@@ -1,12 +1,13 @@
 """SparseIndex at scale: 100k, 300k and 1M documents made of real splade-tiny vectors (a benchmark, not a test).
 
 The Cranfield and CISI documents (title + text) and all their queries are encoded once with splade-tiny and
-cached.  A synthetic document is the union of two real document vectors drawn at random (seeded; the larger
-weight where both hold a term), so document frequencies, lengths and weights follow the real ones.  The real
-collections (2,860 documents) are measured too.  Each system is built, opened and timed in fresh processes,
-single-threaded, in rounds that alternate the systems: SparseIndex's exact, exhaustive and Seismic engines,
-pyseismic-lsr called directly, and Block-Max Pruning (``bmp``), safe and approximate.  The exact engine's
-top 10 must equal the exhaustive engine's to the bit, for the real queries and for random ones.
+cached. A synthetic document is the union of two real document vectors drawn at random (seeded; the larger
+weight where both hold a term), so document frequencies, lengths and weights follow the real ones. The real
+collections (2,860 documents) are measured too. Each system is built, opened and timed in fresh processes,
+single-threaded (but for ``load(verify=True)``, which checks a file on every core), in rounds that alternate
+the systems: SparseIndex's exact, exhaustive and Seismic engines, pyseismic-lsr called directly, and Block-Max
+Pruning (``bmp``), safe and approximate. The exact engine's top 10 must equal the exhaustive engine's to the
+bit, for the real queries and for random ones.
 
     make bench-index-scale       # or: .venv/bin/python benchmarks/index_scale.py [--sizes 100000 300000 1000000]
     .venv/bin/python benchmarks/index_scale.py --quick --out benchmarks/.cache/quick   # 20,000 documents, 2 rounds

@@ -146,7 +146,8 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "",
         f"On {m['cpu']} ({m['cores']} cores, {m['mem_gb']} GB), Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + f"; every measurement single-threaded in a fresh process, systems alternating in rounds "
+        + f"; every search and build single-threaded in a fresh process (`load(verify=True)` checks the file on "
+        "every core), systems alternating in rounds "
         f"({data.get('elapsed_s', 0) / 60:.0f} min in all).",
         "",
         "**Corpus.** The Cranfield (1,400) and CISI (1,460) documents, title + ' ' + text, and all 337 of their "

@@ -497,3 +497,64 @@ def test_concurrent_saves_of_one_target(tmp_path: Path) -> None:
         t.join()
     assert errors == [] and temporaries(tmp_path) == []
     assert_still(path, hits)
+
+
+#: Files that are well-formed zips of well-formed arrays (their CRC-32s right) whose contents the verifying
+#: pass refuses: each replaces one array of the good file; the message its load must give.
+BAD_CONTENTS = {
+    "a row whose ids fall": ({"doc_indices": np.array([7, 1, 3, 7], np.uint16)}, "doc_indices not strictly"),
+    "a negative id": ({"doc_indices": np.array([1, 7, -1, 7], np.int32)}, "doc_indices out of range"),
+    "a weight that is not a number": ({"doc_values": np.array([1, np.nan, 0.5, 1], np.float32)}, "doc_values not"),
+    "a posting of a negative document": ({"imp_docs": np.array([0, 1, 0, -1], np.int32)}, "imp_docs out of range"),
+    "a posting past the last document": ({"imp_docs": np.array([0, 1, 2, 1], np.int32)}, "imp_docs out of range"),
+    "a term whose weights rise": ({"imp_weights": np.array([1, 0.5, 1, 2], np.float32)}, "not in decreasing order"),
+    "an infinite impact": ({"imp_weights": np.array([1, 0.5, np.inf, 1], np.float32)}, "imp_weights not finite"),
+    "a zero impact in a positive file": ({"imp_weights": np.array([1, 0.5, 2, 0], np.float32)}, "impacts_positive"),
+    "postings moved to another term": (
+        {"imp_indptr": np.array([0, 0, 2, 2, 2, 2, 2, 2, 4], np.int64)},
+        "the impact postings do not hold the documents' entries",
+    ),
+}
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+@pytest.mark.parametrize("case", sorted(BAD_CONTENTS))
+def test_the_verifying_pass_refuses_bad_contents_wherever_its_steps_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, step: int
+) -> None:
+    """The pass runs in steps side by side (a row or a term may straddle two of them): with steps of 1, 2 and 3
+    entries, the good file loads and searches as before, and each bad content is refused, named."""
+    from splade_onnx import _index_mapped
+
+    monkeypatch.setattr(_index_mapped, "_CHECK_ENTRIES", step)
+    monkeypatch.setattr(_index_mapped, "_COUNT_ENTRIES", step)
+    monkeypatch.setattr(_index_mapped, "_CRC_BYTES", 7 * step)
+    good = SparseIndex.load(write_zip(tmp_path / "good.npz", good_members(tmp_path)))
+    assert good.search(SparseEmbedding.from_dict({7: 1.0, 3: 1.0})) == [("a", 2.0), ("b", 1.5)]
+    replaced, message = BAD_CONTENTS[case]
+    members = good_members(tmp_path)
+    members |= {f"{name}.npy": array_bytes(array) for name, array in replaced.items()}
+    path = write_zip(tmp_path / "bad.npz", members)
+    with pytest.raises(IndexFormatError, match=message):
+        SparseIndex.load(path)
+    assert len(SparseIndex.load(path, verify=False)) == 2  # the structure alone allows it
+
+
+def test_a_checksum_is_checked_in_steps_and_combined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from splade_onnx import _index_mapped
+
+    monkeypatch.setattr(_index_mapped, "_CRC_BYTES", 4099)
+    path = tmp_path / "index.npz"
+    index = SparseIndex()
+    index.add([SparseEmbedding(values=np.full(20_000, 0.5), indices=np.arange(20_000) * 3)], ids=["a"])
+    index.save(path)  # members of about 80,000 bytes: zipfile's reads of their headers stop well before the end
+    assert SparseIndex.load(path).ids == ["a"]  # the steps' CRC-32s combine to each member's
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("doc_values.npy")
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len + info.file_size - 3  # local header: its own extra
+    data[start] ^= 0x40  # a byte in the last step of the member's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="doc_values: bad CRC-32"):
+        SparseIndex.load(path)

@@ -98,9 +98,9 @@ from numpy.typing import NDArray
 from ._atomic import atomic_file
 from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
-from ._index_mapped import mapped, verify_contents
+from ._index_mapped import mapped, verify_contents, verify_mapped
 from ._json_io import json_bytes, loads
-from ._npz_members import check_directory, members, npy_data, npy_header
+from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_data, npy_header
 from ._npz_write import write_npz
 from ._types import ModelIdentity
 
@@ -112,6 +112,8 @@ FORMAT_NAME = "splade-onnx-sparse-index"
 FORMAT_VERSION = 3
 
 _IMPACTS = ("imp_indptr", "imp_docs", "imp_weights")
+#: The members a version-3 file's reader memory-maps: each one's header and its bytes.
+_Mapped = list[tuple[NpyHeader, NDArray[np.uint8]]]
 _MEMBERS = ("format_version", "doc_indptr", "doc_indices", "doc_values", "meta", "payload", *_IMPACTS)
 
 _REQUIRED = ("doc_indptr", "doc_indices", "doc_values", "meta")
@@ -214,18 +216,19 @@ def read_index(path: str, *, verify: bool = True) -> IndexData:
         raise FileMissingError(f"no splade-onnx index at {path}")
     with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
         try:
-            meta, arrays, version = _read_npz(fh, path, verify)
+            meta, arrays, version, big = _read_npz(fh, path)
             if version < 3:
                 return _checked(meta, arrays)
-            return _checked_mapped(meta, arrays, verify)
+            return _checked_mapped(meta, arrays, big if verify else None)
         except _VersionError as exc:
             raise IndexFormatError(f"cannot load {path}: {exc}") from None
         except _LOAD_ERRORS as exc:
             raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
 
 
-def _read_npz(fh: IO[bytes], path: str, verify: bool) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int]:
-    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read.
+def _read_npz(fh: IO[bytes], path: str) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int, _Mapped]:
+    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read, and
+    the headers and data offsets of the arrays it memory-maps (a version-3 file's big ones).
 
     Each member's .npy header is read first and must declare exactly the bytes the zip directory
     gives the member, which must lie inside the file, uncompressed; the arrays must agree with each
@@ -262,12 +265,14 @@ def _read_npz(fh: IO[bytes], path: str, verify: bool) -> tuple[dict[str, Any], d
             raise IndexFormatError(f"doc_indptr has {indptr.count} entries for {len(meta['ids'])} ids")
         if version < 3:
             arrays = {name: npy_data(zf, head) for name, head in heads.items() if name != "meta"}
-            return meta, arrays, version
+            return meta, arrays, version, []
         arrays = {"payload": npy_data(zf, heads["payload"])} if "payload" in heads else {}
+    big = []
     for name, head in heads.items():
         if name not in ("meta", "payload"):
-            arrays[name] = mapped(fh, path, head, size, verify=verify)
-    return meta, arrays, version
+            raw, arrays[name] = mapped(path, head, data_offset(fh, head, size))
+            big.append((head, raw))
+    return meta, arrays, version, big
 
 
 def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
@@ -343,8 +348,9 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
     return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, None, id_to_doc)
 
 
-def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: bool) -> IndexData:
-    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) with ``verify`` only."""
+def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: _Mapped | None) -> IndexData:
+    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) only with ``verify``, its
+    mapped members."""
     id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
@@ -365,8 +371,8 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verif
         if type(positive) is not bool:
             raise IndexFormatError(f"bad impacts_positive {positive!r} in meta")
         impacts = Impacts(n, np.asarray(imp_indptr), imp_docs, imp_weights, positive)
-    if verify:
-        verify_contents(indptr, indices, values, dim, impacts)
+    if verify is not None:
+        verify_mapped(verify, (indptr, indices, values), dim, impacts)
     return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, impacts, id_to_doc)
 
 
