@@ -87,8 +87,12 @@ def verify_contents(
     the header claims)."""
     nnz = indices.size
     limit = dim if dim is not None else np.iinfo(np.int64).max
-    terms = int(indices.max()) + 1 if nnz and imp is not None else 0  # checked against ``limit`` by the pass
-    if imp is not None and terms > imp.indptr.size - 1:  # before the counts are allocated
+    terms = int(indices.max()) + 1 if nnz else 0
+    if terms > limit:
+        raise IndexFormatError("doc_indices out of range")
+    if imp is None:
+        terms = 0  # nothing to count
+    elif terms > imp.indptr.size - 1:  # before the counts are allocated
         raise IndexFormatError("the impact postings do not hold the documents' entries")
     steps = [(lo, min(nnz, lo + _CHECK_ENTRIES)) for lo in range(0, nnz, _CHECK_ENTRIES)]
     jobs: list[Callable[[], Any]] = [
@@ -100,9 +104,7 @@ def verify_contents(
     if imp is None:
         return
     counts = sum((c for c in results[: len(steps)]), np.zeros(terms, np.int64))
-    if counts.size > imp.indptr.size - 1 or not np.array_equal(
-        np.pad(counts, (0, imp.indptr.size - 1 - counts.size)), np.diff(imp.indptr)
-    ):
+    if not np.array_equal(np.pad(counts, (0, imp.indptr.size - 1 - terms)), np.diff(imp.indptr)):
         raise IndexFormatError("the impact postings do not hold the documents' entries")
     smallest = min((float(s) for s in results[len(steps) :]), default=np.inf)
     if nnz and imp.positive != (smallest > 0):
