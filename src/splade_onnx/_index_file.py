@@ -228,7 +228,7 @@ def read_index(path: str, *, verify: bool = True) -> IndexData:
 
 def _read_npz(fh: IO[bytes], path: str) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int, _Mapped]:
     """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read, and
-    the headers and data offsets of the arrays it memory-maps (a version-3 file's big ones).
+    the header and bytes of each member it memory-maps (a version-3 file's big arrays).
 
     Each member's .npy header is read first and must declare exactly the bytes the zip directory
     gives the member, which must lie inside the file, uncompressed; the arrays must agree with each
@@ -349,8 +349,8 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
 
 
 def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: _Mapped | None) -> IndexData:
-    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) only with ``verify``, its
-    mapped members."""
+    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) only when ``verify`` holds
+    the mapped members (:func:`_read_npz`)."""
     id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
