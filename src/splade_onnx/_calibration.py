@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._cache import save_model
+from ._cores import default_threads
 from ._graph import FLOAT, INT8, INT64, GraphBuilder, value
 from ._graph_pruned import BOUND_TILE, kept_maxima, tile_maxima
 from ._pruned import KernelCosts
 from ._quantize import quantize
-from ._session import OrtBackend, default_threads
+from ._session import OrtBackend
 
 if TYPE_CHECKING:
     import onnx

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from ._batching import TOKEN_BUDGET, check_text, check_texts, windows
+from ._cores import default_threads
 from ._engine import Encoded, Engine, NetworkEngine, Settings, settings_for
 from ._errors import ArgumentError, ArgumentTypeError
 from ._loading import LoadedModel, LoadOptions, load
 from ._memo import CacheInfo, VectorCache, encode_cached
 from ._options import EncodeOptions, count, int_option, keyword_options, positive_int
 from ._registry import DEFAULT_MODEL
-from ._session import Provider, default_threads
+from ._session import Provider
 from ._tokenize import check_encodable
 from ._types import ModelIdentity, SparseEmbedding
 

@@ -18,10 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 from zlib_ng import zlib_ng
 
+from ._cores import default_threads
 from ._errors import IndexFormatError
 from ._impact import Impacts
 from ._npz_members import NpyHeader
-from ._session import default_threads
 
 __all__ = ["mapped", "verify_contents", "verify_mapped"]
 

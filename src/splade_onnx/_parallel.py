@@ -14,8 +14,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from ._batching import windows
+from ._cores import default_threads
 from ._engine import Encoded, NetworkEngine, NetworkRecipe, Settings
-from ._session import default_threads
 
 __all__ = ["parallel_embed"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import weakref
 from collections import deque
@@ -21,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from ._cores import default_threads
 from ._errors import ArgumentError, ModelError
 from ._options import check_bool, positive_int
 
@@ -37,7 +37,6 @@ __all__ = [
     "PrunedBackend",
     "SessionSettings",
     "check_providers",
-    "default_threads",
     "main_session",
 ]
 
@@ -103,14 +102,6 @@ def check_providers(providers: Sequence[Provider] | None) -> None:
                 f"onnxruntime provider {name!r} is not available in this install; available: "
                 f"{', '.join(available)}. For CUDA install onnxruntime-gpu instead of onnxruntime."
             )
-
-
-def default_threads() -> int:
-    """Cores this process may use (cgroup/affinity aware)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class OrtBackend:

@@ -38,12 +38,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cores import default_threads
 from ._encoder import SpladeEncoder
 from ._engine import Engine, NetworkEngine, StaticEngine, settings_for
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
 from ._options import EncodeOptions, keyword_options, positive_int
 from ._registry import DEFAULT_MODEL
-from ._session import default_threads
 from ._types import SparseEmbedding
 
 try:
