@@ -87,13 +87,13 @@ def verify_contents(
     the header claims)."""
     nnz = indices.size
     limit = dim if dim is not None else np.iinfo(np.int64).max
-    terms = int(indices.max()) + 1 if nnz else 0
-    if terms > limit:
-        raise IndexFormatError("doc_indices out of range")
-    if imp is None:
-        terms = 0  # nothing to count
-    elif terms > imp.indptr.size - 1:  # before the counts are allocated
-        raise IndexFormatError("the impact postings do not hold the documents' entries")
+    terms = 0  # vocabulary ids counted per step: only to compare with the postings
+    if imp is not None and nnz:
+        terms = int(indices.max()) + 1
+        if terms > limit:
+            raise IndexFormatError("doc_indices out of range")
+        if terms > imp.indptr.size - 1:  # before the counts are allocated
+            raise IndexFormatError("the impact postings do not hold the documents' entries")
     steps = [(lo, min(nnz, lo + _CHECK_ENTRIES)) for lo in range(0, nnz, _CHECK_ENTRIES)]
     jobs: list[Callable[[], Any]] = [
         partial(_rows_step, indptr, indices, values, limit, terms, lo, hi) for lo, hi in steps
