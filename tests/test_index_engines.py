@@ -3,7 +3,6 @@ saved files are memory-mapped and checked, and the Seismic engine finds nearly a
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from splade_onnx import IndexFormatError, MissingExtraError, Seismic, SparseEmbedding, SparseIndex
+from splade_onnx._beir import load_beir
 from splade_onnx._index_engines import ExactEngine
 
 from conftest import ROOT
@@ -19,16 +19,12 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def _texts(collection: str, name: str) -> list[str]:
-    rows = [json.loads(line) for line in (ROOT / "data" / collection / name).open()]
-    return [f"{r.get('title', '')} {r['text']}".strip() for r in rows]
-
-
 @pytest.fixture(scope="module")
 def collections(tiny: Any, run_vectors: Any) -> dict[str, tuple[list[SparseEmbedding], list[SparseEmbedding]]]:
     """Each shipped collection's documents and queries, encoded by splade-tiny."""
     return {
-        name: (run_vectors(name), tiny.encode_queries(_texts(name, "queries.jsonl"))) for name in ("cranfield", "cisi")
+        name: (run_vectors(name), tiny.encode_queries(load_beir(ROOT / "data" / name).query_texts))
+        for name in ("cranfield", "cisi")
     }
 
 
