@@ -453,6 +453,48 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert meta["model"] is None and meta["library"].startswith("splade-onnx ")
 
 
+#: Every way a loaded index can first be asked about its ids (the id map is made on the first that needs it).
+FIRST_ASKS: dict[str, Any] = {
+    "len": len,
+    "ids": lambda ix: ix.ids,
+    "contains": lambda ix: ("5" in ix, "nope" in ix),
+    "get": lambda ix: ix.get("7"),
+    "search": lambda ix: ix.search(corpus(1, seed=9)[0], 5),
+    "filter": lambda ix: ix.search(corpus(1, seed=9)[0], 5, filter_ids=["2", "9", "nope"]),
+    "delete": lambda ix: ix.delete(["4", "late-1"]),
+    "add-fresh": lambda ix: ix.add(corpus(2, seed=11)),
+    "add-given": lambda ix: ix.add(corpus(1, seed=12), ids=["given"]),
+    "add-taken": lambda ix: ix.add(corpus(1, seed=12), ids=["6"]),
+}
+
+
+@pytest.mark.parametrize("first", sorted(FIRST_ASKS))
+def test_a_loaded_index_answers_id_questions_in_any_order_as_the_saved_one(tmp_path: Path, first: str) -> None:
+    """Whatever a loaded index is asked first, it and the index it was saved from give the same answers,
+    then and through the same sequence of changes afterwards."""
+    docs = corpus(60, seed=5)
+    saved = SparseIndex(dim=1000)
+    saved.add(docs[:50])
+    saved.add(docs[50:], ids=[f"late-{i}" for i in range(10)])
+    saved.delete(["3"])
+    saved.save(tmp_path / "index.npz")
+    loaded = SparseIndex.load(tmp_path / "index.npz")
+    for index in (saved, loaded):  # the same call on both: the same result or the same error
+        try:
+            got = FIRST_ASKS[first](index)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            got = (type(exc), str(exc))
+        if index is saved:
+            want = got
+    assert got == want
+    for index in (saved, loaded):
+        index.delete(["8"])
+        index.add(corpus(3, seed=13), ids=["x", None, "y"])
+    queries = corpus(20, seed=6, terms=(1, 30))
+    assert_same_index(saved, loaded, queries)
+    assert "8" not in loaded and "x" in loaded and len(loaded) == len(saved)
+
+
 def test_save_load_empty_and_str_path(tmp_path: Path) -> None:
     path = str(tmp_path / "empty")  # no .npz suffix is added
     SparseIndex().save(path)

@@ -549,12 +549,43 @@ def test_a_checksum_is_checked_in_steps_and_combined(tmp_path: Path, monkeypatch
     index.add([SparseEmbedding(values=np.full(20_000, 0.5), indices=np.arange(20_000) * 3)], ids=["a"])
     index.save(path)  # members of about 80,000 bytes: zipfile's reads of their headers stop well before the end
     assert SparseIndex.load(path).ids == ["a"]  # the steps' CRC-32s combine to each member's
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo("doc_values.npy")
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
-    start = info.header_offset + 30 + name_len + extra_len + info.file_size - 3  # local header: its own extra
-    data[start] ^= 0x40  # a byte in the last step of the member's bytes
-    path.write_bytes(bytes(data))
+    flip_near_the_end(path, "doc_values.npy")  # a byte in the last step of the member's bytes
     with pytest.raises(IndexFormatError, match="doc_values: bad CRC-32"):
         SparseIndex.load(path)
+
+
+def flip_near_the_end(path: Path, member: str) -> None:
+    """Flip a bit of the third-last byte of ``member``'s stored bytes, leaving the zip directory as it was."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + info.file_size - 3] ^= 0x40  # local header: its own extra
+    path.write_bytes(bytes(data))
+
+
+def test_a_bad_header_is_named_while_the_checksums_run_and_no_thread_outlives_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checksums of the mapped members start before the header is parsed: a file whose header and members
+    are both bad is refused for its header, as when nothing ran beside it, and whether a load raised or not,
+    the threads of its verifying pass are gone when it returns."""
+    from splade_onnx import _index_mapped
+
+    monkeypatch.setattr(_index_mapped, "_CRC_BYTES", 4099)  # many steps: some still queued when the header fails
+    index = SparseIndex()
+    index.add([SparseEmbedding(values=np.full(20_000, 0.5), indices=np.arange(20_000) * 3)] * 2, ids=["a", "b"])
+    index.save(tmp_path / "good.npz")  # members past zipfile's reads of their headers (see above)
+    members = members_of(tmp_path / "good.npz")
+    members["meta.npy"] = meta_bytes(["a", "a"], impacts_positive=True)
+    flip_near_the_end(write_zip(tmp_path / "both.npz", members), "imp_weights.npy")
+    members["meta.npy"] = meta_bytes(["a", "b"], impacts_positive=True)
+    flip_near_the_end(write_zip(tmp_path / "members.npz", members), "imp_weights.npy")
+    before = set(threading.enumerate())
+    with pytest.raises(IndexFormatError, match="duplicate ids"):
+        SparseIndex.load(tmp_path / "both.npz")
+    assert set(threading.enumerate()) <= before
+    with pytest.raises(IndexFormatError, match="imp_weights: bad CRC-32"):
+        SparseIndex.load(tmp_path / "members.npz")
+    assert SparseIndex.load(tmp_path / "members.npz", verify=False).ids == ["a", "b"]
+    assert set(threading.enumerate()) <= before

@@ -50,6 +50,12 @@ def _fmt_ids(ids: Sequence[str], limit: int = 10) -> str:
     return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
 
 
+def _checked_model(model: object) -> ModelIdentity | None:
+    if model is not None and not isinstance(model, ModelIdentity):
+        raise ArgumentTypeError(f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}")
+    return model
+
+
 class SparseIndex:
     """An in-memory inverted index of sparse vectors with exact top-k dot-product search.
 
@@ -74,11 +80,8 @@ class SparseIndex:
     def __init__(
         self, *, dim: int | None = None, model: ModelIdentity | None = None, engine: EngineName | Seismic = "exact"
     ) -> None:
+        model = _checked_model(model)
         if model is not None:
-            if not isinstance(model, ModelIdentity):
-                raise ArgumentTypeError(
-                    f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}"
-                )
             if dim is not None and dim != model.vocab_size:
                 raise ArgumentError(f"dim={dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
             dim = model.vocab_size
@@ -101,7 +104,7 @@ class SparseIndex:
         self._pending: list[tuple[_Int, _Int, _Float32]] = []  # (row lengths, indices, values)
         self._n_docs = 0
         self._ids: list[str] = []  # by document number, dead ones included until compaction
-        self._id_to_doc: dict[str, int] = {}  # live ids, in insertion order
+        self._id_map: dict[str, int] | None = {}  # live ids -> numbers, in order; None: loaded, not looked up yet
         self._alive: _Bool = np.zeros(0, np.bool_)  # capacity >= _n_docs
         self._n_dead = 0
         self._engine: Engine = make_engine(engine)
@@ -110,7 +113,7 @@ class SparseIndex:
     # ------------------------------------------------------------------ basics
 
     def __len__(self) -> int:
-        return len(self._id_to_doc)
+        return self._n_docs if self._id_map is None else len(self._id_map)  # None: loaded, nothing deleted since
 
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_doc
@@ -121,7 +124,7 @@ class SparseIndex:
     @property
     def ids(self) -> list[str]:
         """The live document ids, in insertion order."""
-        return list(self._id_to_doc)
+        return list(self._ids) if self._id_map is None else list(self._id_map)
 
     @property
     def dim(self) -> int | None:
@@ -273,7 +276,7 @@ class SparseIndex:
             if not isinstance(q, SparseEmbedding):
                 raise ArgumentTypeError(f"queries[{pos}] is a {type(q).__name__}, not a SparseEmbedding")
         mask = self._base_mask(filter_ids)
-        if not queries or not self._id_to_doc:
+        if not queries or not len(self):
             return [[] for _ in queries]
         rows = self._sync_engine()
         asked = [(q.indices.astype(np.int64, copy=False), q.values) for q in queries]
@@ -316,6 +319,12 @@ class SparseIndex:
 
     # ------------------------------------------------------------------ internals
 
+    @property
+    def _id_to_doc(self) -> dict[str, int]:  # made from the loaded ids on first use
+        if self._id_map is None:
+            self._id_map = dict(zip(self._ids, range(len(self._ids))))
+        return self._id_map
+
     def _consolidate(self) -> None:
         """Fold rows added since the last call into the CSR arrays."""
         if not self._pending:
@@ -354,7 +363,7 @@ class SparseIndex:
         self._doc_indptr = np.concatenate([np.zeros(1, np.int64), np.cumsum(row_lens[keep])])
         self._engine.drop(keep)
         self._ids = [self._ids[d] for d in np.flatnonzero(keep).tolist()]
-        self._id_to_doc = {i: d for d, i in enumerate(self._ids)}
+        self._id_map = {i: d for d, i in enumerate(self._ids)}
         n_live = len(self._ids)
         self._alive = np.ones(max(n_live, 64), np.bool_)
         self._alive[n_live:] = False
@@ -415,11 +424,7 @@ class SparseIndex:
         reads an older layout's payload (e.g. a file beside the index): it is called, and its result
         becomes :attr:`payload` unchecked, only when the file holds no payload.
         """
-        path = os.fspath(path)
-        if model is not None and not isinstance(model, ModelIdentity):
-            raise ArgumentTypeError(
-                f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}"
-            )
+        path, model = os.fspath(path), _checked_model(model)  # a wrong model type before the file is read
         index = cls._from_data(read_index(path, verify=verify), engine)
         if model is not None:
             check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
@@ -440,9 +445,6 @@ class SparseIndex:
         index._next_id = data.next_id
         index._doc_indptr, index._doc_indices, index._doc_values = data.indptr, data.indices, data.values
         index._n_terms = data.n_terms()
-        n = len(data.ids)
-        index._n_docs = n
-        index._ids = data.ids
-        index._id_to_doc = data.id_to_doc if data.id_to_doc is not None else dict(zip(data.ids, range(n)))
-        index._alive = np.ones(n, np.bool_)
+        index._ids, index._id_map, index._n_docs = data.ids, None, len(data.ids)  # every row live: no map yet
+        index._alive = np.ones(index._n_docs, np.bool_)
         return index

@@ -82,6 +82,7 @@ bytes).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -98,7 +99,7 @@ from numpy.typing import NDArray
 from ._atomic import atomic_file
 from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
-from ._index_mapped import mapped, verify_contents, verify_mapped
+from ._index_mapped import MappedCheck, mapped, verify_contents
 from ._json_io import json_bytes, loads
 from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_data, npy_header
 from ._npz_write import write_npz
@@ -159,7 +160,6 @@ class IndexData:
     values: NDArray[np.float32]
     payload: Any = None  # any JSON value; None for none
     impacts: Impacts | None = None  # the exact engine's postings, when saved
-    id_to_doc: dict[str, int] | None = None  # ids -> row numbers, made by the reader while it checks the ids
 
     def n_terms(self) -> int:
         """One more than the largest vocabulary id: the saved postings' term count when present (``verify``
@@ -214,26 +214,31 @@ def read_index(path: str, *, verify: bool = True) -> IndexData:
     """
     if not os.path.exists(path):
         raise FileMissingError(f"no splade-onnx index at {path}")
-    with open(path, "rb") as fh:  # outside the try: permission errors stay what they are
+    # The open is outside the try: permission errors stay what they are.
+    with open(path, "rb") as fh, contextlib.ExitStack() as stack:
         try:
-            meta, arrays, version, big = _read_npz(fh, path)
+            meta, arrays, version, check = _read_npz(fh, path, stack if verify else None)
             if version < 3:
                 return _checked(meta, arrays)
-            return _checked_mapped(meta, arrays, big if verify else None)
+            return _checked_mapped(meta, arrays, check)
         except _VersionError as exc:
             raise IndexFormatError(f"cannot load {path}: {exc}") from None
         except _LOAD_ERRORS as exc:
             raise IndexFormatError(f"not a splade-onnx index or corrupt: {path}: {exc}") from exc
 
 
-def _read_npz(fh: IO[bytes], path: str) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int, _Mapped]:
-    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read, and
-    the header and bytes of each member it memory-maps (a version-3 file's big arrays).
+def _read_npz(
+    fh: IO[bytes], path: str, stack: contextlib.ExitStack | None
+) -> tuple[dict[str, Any], dict[str, NDArray[Any]], int, MappedCheck | None]:
+    """The parsed ``meta`` header and the arrays of an index file, every size checked before it is read; for a
+    version-3 file with a ``stack``, the verifying pass of its memory-mapped members, started (it checks their
+    CRC-32s while the header is parsed and checked) and closed with ``stack``.
 
     Each member's .npy header is read first and must declare exactly the bytes the zip directory
     gives the member, which must lie inside the file, uncompressed; the arrays must agree with each
     other and with ``meta`` (``n + 1`` row pointers for ``n`` ids, as many indices as values)
-    before the big ones are read.  So nothing larger than the file itself is ever allocated.
+    before the big ones are read (mapped members are not read: the pages the CRC-32 steps touch are the
+    file's own).  So nothing larger than the file itself is ever allocated.
     """
     size = fh.seek(0, os.SEEK_END)
     fh.seek(0)
@@ -260,22 +265,23 @@ def _read_npz(fh: IO[bytes], path: str) -> tuple[dict[str, Any], dict[str, NDArr
         indptr, indices, values = heads["doc_indptr"], heads["doc_indices"], heads["doc_values"]
         if indices.count != values.count:
             raise IndexFormatError(f"doc_indices has {indices.count} entries but doc_values {values.count}")
-        meta = _parse_meta(npy_data(zf, heads["meta"]))
-        if indptr.count != len(meta["ids"]) + 1:
-            raise IndexFormatError(f"doc_indptr has {indptr.count} entries for {len(meta['ids'])} ids")
+        raw_meta = npy_data(zf, heads["meta"])
         if version < 3:
+            meta = _parse_meta(raw_meta, indptr.count)
             arrays = {name: npy_data(zf, head) for name, head in heads.items() if name != "meta"}
-            return meta, arrays, version, []
+            return meta, arrays, version, None
         arrays = {"payload": npy_data(zf, heads["payload"])} if "payload" in heads else {}
-    big = []
+    big: _Mapped = []
     for name, head in heads.items():
         if name not in ("meta", "payload"):
             raw, arrays[name] = mapped(path, head, data_offset(fh, head, size))
             big.append((head, raw))
-    return meta, arrays, version, big
+    check = None if stack is None else stack.enter_context(MappedCheck(big))
+    return _parse_meta(raw_meta, indptr.count), arrays, version, check
 
 
-def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
+def _parse_meta(raw: NDArray[Any], rows: int) -> dict[str, Any]:
+    """The JSON header of a file whose ``doc_indptr`` has ``rows`` entries (one per id, plus one), checked."""
     if raw.dtype.kind == "U" and raw.shape == ():
         text = str(raw[()])
     elif raw.dtype == np.uint8 and raw.ndim == 1:
@@ -297,14 +303,16 @@ def _parse_meta(raw: NDArray[Any]) -> dict[str, Any]:
         if key not in meta:
             raise IndexFormatError(f"meta has no {key!r}")
     ids = meta["ids"]
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+    if not isinstance(ids, list) or not set(map(type, ids)) <= {str}:
         raise IndexFormatError("ids must be a list of str")
+    if rows != len(ids) + 1:
+        raise IndexFormatError(f"doc_indptr has {rows} entries for {len(ids)} ids")
     return meta
 
 
-def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[dict[str, int], Any, int, Any, Any]:
-    """The header's fields, checked: the ids (as a map to their row numbers), dim, next_id, model and the payload."""
-    ids, dim, next_id = meta["ids"], meta["dim"], meta["next_id"]
+def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[list[str], Any, int, Any, Any]:
+    """The header's fields, checked: the ids (each once), dim, next_id, model and the payload."""
+    ids, dim, next_id = meta["ids"], _dim(meta), meta["next_id"]
     model = None if meta.get("model") is None else ModelIdentity.from_dict(meta["model"])
     if model is not None and dim != model.vocab_size:
         raise IndexFormatError(f"dim {dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
@@ -314,14 +322,19 @@ def _header(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> tuple[dict
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise IndexFormatError(f"payload has dtype {raw.dtype} and shape {raw.shape}")
         payload = loads(raw.tobytes().decode("utf-8"), "payload")
-    id_to_doc = dict(zip(ids, range(len(ids))))
-    if len(id_to_doc) != len(ids):
+    if len(set(ids)) != len(ids):
         raise IndexFormatError("duplicate ids")
-    if dim is not None and (type(dim) is not int or dim < 1):
-        raise IndexFormatError(f"bad dim {dim!r}")
     if type(next_id) is not int or next_id < 0:
         raise IndexFormatError(f"bad next_id {next_id!r}")
-    return id_to_doc, dim, next_id, model, payload
+    return ids, dim, next_id, model, payload
+
+
+def _dim(meta: dict[str, Any]) -> int | None:
+    """The header's vocabulary size, checked: a positive int or ``None``."""
+    dim = meta["dim"]
+    if dim is not None and (type(dim) is not int or dim < 1):
+        raise IndexFormatError(f"bad dim {dim!r}")
+    return dim
 
 
 def _check_rows(indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArray[np.float32], n: int) -> None:
@@ -335,7 +348,7 @@ def _check_rows(indptr: NDArray[np.int64], indices: NDArray[Any], values: NDArra
 
 def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData:
     """A version-1/2 file's data from a parsed header (:func:`_parse_meta`) and the arrays read, checked."""
-    id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
+    ids, dim, next_id, model, payload = _header(meta, arrays)
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     for name, a, kind in (("doc_indptr", indptr, "iu"), ("doc_indices", indices, "iu"), ("doc_values", values, "f")):
         if a.ndim != 1 or a.dtype.kind not in kind:
@@ -343,19 +356,18 @@ def _checked(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> IndexData
     # Copies: the arrays read are read-only views of the file's bytes.
     indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     values = values.astype(np.float32)
-    _check_rows(indptr, indices, values, len(id_to_doc))
+    _check_rows(indptr, indices, values, len(ids))
     verify_contents(indptr, indices, values, dim, None)
-    return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, None, id_to_doc)
+    return IndexData(ids, dim, next_id, model, indptr, indices, values, payload, None)
 
 
-def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verify: _Mapped | None) -> IndexData:
-    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) only when ``verify`` holds
-    the mapped members (:func:`_read_npz`)."""
-    id_to_doc, dim, next_id, model, payload = _header(meta, arrays)
+def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], check: MappedCheck | None) -> IndexData:
+    """A version-3 file's data: its small arrays checked whole, its big ones (mapped) only with ``check``, the
+    verifying pass (:func:`_read_npz`), which passes over them while the header's ids are checked here."""
     indptr, indices, values = arrays["doc_indptr"], arrays["doc_indices"], arrays["doc_values"]
     if indptr.dtype != np.int64 or indices.dtype.kind not in "iu" or values.dtype != np.float32:
         raise IndexFormatError(f"CSR arrays of dtypes {indptr.dtype}, {indices.dtype}, {values.dtype}")
-    n, nnz = len(id_to_doc), indices.size
+    n, nnz = len(meta["ids"]), indices.size
     _check_rows(indptr, indices, values, n)
     present = [name for name in _IMPACTS if name in arrays]
     impacts = None
@@ -371,9 +383,12 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], verif
         if type(positive) is not bool:
             raise IndexFormatError(f"bad impacts_positive {positive!r} in meta")
         impacts = Impacts(n, np.asarray(imp_indptr), imp_docs, imp_weights, positive)
-    if verify is not None:
-        verify_mapped(verify, (indptr, indices, values), dim, impacts)
-    return IndexData(list(id_to_doc), dim, next_id, model, indptr, indices, values, payload, impacts, id_to_doc)
+    if check is not None:
+        check.contents((indptr, indices, values), _dim(meta), impacts)
+    ids, dim, next_id, model, payload = _header(meta, arrays)
+    if check is not None:
+        check.result()
+    return IndexData(ids, dim, next_id, model, indptr, indices, values, payload, impacts)
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:

@@ -1,8 +1,9 @@
 """Version-3 index files' big arrays: memory-mapped from the file, and the passes that verify them.
 
-:func:`mapped` maps one member's array read-only; :func:`verify_mapped` checks the members' CRC-32s and
+:func:`mapped` maps one member's array read-only; :class:`MappedCheck` checks the members' CRC-32s and
 passes over the mapped arrays, each part of the work a bounded chunk at a time and the parts side by side
-on the cores this process may use (numpy and zlib-ng release the GIL for them).  Without the passes a file
+on the cores this process may use (numpy and zlib-ng release the GIL for them), while the reader checks
+the header.  Without the passes a file
 is still structurally checked (:mod:`._index_file`): nothing larger than it is allocated, and every array
 index numpy takes from it is bounds-checked, so a lying file can give wrong results but not more.
 """
@@ -10,9 +11,9 @@ index numpy takes from it is bounds-checked, so a lying file can give wrong resu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,9 +24,7 @@ from ._errors import IndexFormatError
 from ._impact import Impacts
 from ._npz_members import NpyHeader
 
-__all__ = ["mapped", "verify_contents", "verify_mapped"]
-
-T = TypeVar("T")
+__all__ = ["MappedCheck", "mapped", "verify_contents", "verify_mapped"]
 
 #: Entries checked per step of a pass (bounds the scratch memory of each worker).
 _CHECK_ENTRIES = 1 << 22
@@ -45,31 +44,61 @@ def mapped(path: str, head: NpyHeader, start: int) -> tuple[NDArray[np.uint8], N
     return raw, data.view(head.dtype).reshape(head.shape)
 
 
+class MappedCheck:
+    """The verifying pass of a file's mapped members, run on a thread pool while the caller goes on: the CRC-32
+    steps start at once (they need nothing from the header), :meth:`contents` adds the passes over the arrays
+    once the caller has checked the header and the arrays' shapes, and :meth:`result` waits for all of it and
+    raises the first failure (a bad CRC-32 before any content's).  Leaving the ``with`` block early (the
+    header was bad) cancels the steps not yet started and waits for the running ones."""
+
+    def __init__(self, members: Sequence[tuple[NpyHeader, NDArray[np.uint8]]]) -> None:
+        self._pool = ThreadPoolExecutor(default_threads())
+        self._crcs: list[tuple[NpyHeader, list[Future[tuple[int, int]]]]] = []
+        for head, raw in members:
+            steps = [(lo, min(raw.size, lo + _CRC_BYTES)) for lo in range(0, raw.size, _CRC_BYTES)]
+            self._crcs.append((head, [self._pool.submit(_crc_step, raw, lo, hi) for lo, hi in steps]))
+        self._finish: Callable[[], None] = lambda: None
+
+    def __enter__(self) -> MappedCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def contents(
+        self,
+        rows: tuple[NDArray[np.int64], NDArray[Any], NDArray[np.float32]],
+        dim: int | None,
+        imp: Impacts | None,
+    ) -> None:
+        """Start :func:`verify_contents` of the mapped arrays on the pool."""
+        jobs, finish = _content_jobs(*rows, dim, imp)
+        futures = [self._pool.submit(job) for job in jobs]
+        self._finish = lambda: finish([f.result() for f in futures])
+
+    def result(self) -> None:
+        """Wait for every step; raise :class:`IndexFormatError` for a bad CRC-32 or bad contents."""
+        for head, futures in self._crcs:
+            crc = 0
+            for future in futures:
+                part_crc, length = future.result()
+                crc = zlib_ng.crc32_combine(crc, part_crc, length)
+            if crc != head.info.CRC:
+                raise IndexFormatError(f"{head.name}: bad CRC-32 (the file is corrupt)")
+        self._finish()
+
+
 def verify_mapped(
     members: Sequence[tuple[NpyHeader, NDArray[np.uint8]]],
     rows: tuple[NDArray[np.int64], NDArray[Any], NDArray[np.float32]],
     dim: int | None,
     imp: Impacts | None,
 ) -> None:
-    """Every mapped member of ``members`` (its header and bytes, from :func:`mapped`) against its CRC-32, then
-    :func:`verify_contents` of the mapped arrays: the work split across the cores."""
-    jobs: list[Callable[[], Any]] = []
-    crcs: list[tuple[NpyHeader, list[tuple[int, int]]]] = []
-    for head, raw in members:
-        steps = [(lo, min(raw.size, lo + _CRC_BYTES)) for lo in range(0, raw.size, _CRC_BYTES)]
-        crcs.append((head, steps))
-        jobs += [partial(_crc_step, raw, lo, hi) for lo, hi in steps]
-    with ThreadPoolExecutor(default_threads()) as pool:
-        parts = _run(pool, jobs)
-        done = 0
-        for head, steps in crcs:
-            crc = 0
-            for part_crc, length in parts[done : done + len(steps)]:
-                crc = zlib_ng.crc32_combine(crc, part_crc, length)
-            done += len(steps)
-            if crc != head.info.CRC:
-                raise IndexFormatError(f"{head.name}: bad CRC-32 (the file is corrupt)")
-        verify_contents(*rows, dim, imp, pool=pool)
+    """Every mapped member of ``members`` (its header and bytes, from :func:`mapped`) against its CRC-32, and
+    :func:`verify_contents` of the mapped arrays: the work split across the cores (:class:`MappedCheck`)."""
+    with MappedCheck(members) as check:
+        check.contents(rows, dim, imp)
+        check.result()
 
 
 def verify_contents(
@@ -78,46 +107,46 @@ def verify_contents(
     values: NDArray[np.float32],
     dim: int | None,
     imp: Impacts | None,
-    *,
-    pool: ThreadPoolExecutor | None = None,
 ) -> None:
-    """Passes over the arrays, a bounded chunk at a time (side by side on ``pool``'s threads): vocabulary ids
-    in range and ascending within each row, weights finite; the impact postings' documents in range, weights
-    finite, non-increasing within each term and as many per term as the rows hold (with the ``positive`` flag
-    the header claims)."""
+    """Passes over the arrays, a bounded chunk at a time: vocabulary ids in range and ascending within each
+    row, weights finite; the impact postings' documents in range, weights finite, non-increasing within each
+    term and as many per term as the rows hold (with the ``positive`` flag the header claims)."""
+    jobs, finish = _content_jobs(indptr, indices, values, dim, imp)
+    finish([job() for job in jobs])
+
+
+def _content_jobs(
+    indptr: NDArray[np.int64],
+    indices: NDArray[Any],
+    values: NDArray[np.float32],
+    dim: int | None,
+    imp: Impacts | None,
+) -> tuple[list[Callable[[], Any]], Callable[[list[Any]], None]]:
+    """The steps of :func:`verify_contents`, each a job for any thread, and what checks their results."""
     nnz = indices.size
     limit = dim if dim is not None else np.iinfo(np.int64).max
-    terms = 0  # vocabulary ids counted per step: only to compare with the postings
-    if imp is not None and nnz:
-        terms = int(indices.max()) + 1
-        if terms > limit:
-            raise IndexFormatError("doc_indices out of range")
-        if terms > imp.indptr.size - 1:  # before the counts are allocated
-            raise IndexFormatError("the impact postings do not hold the documents' entries")
+    terms = 0 if imp is None else imp.indptr.size - 1  # the postings' vocabulary ids: the rows' are counted
     steps = [(lo, min(nnz, lo + _CHECK_ENTRIES)) for lo in range(0, nnz, _CHECK_ENTRIES)]
     jobs: list[Callable[[], Any]] = [
         partial(_rows_step, indptr, indices, values, limit, terms, lo, hi) for lo, hi in steps
     ]
     if imp is not None:
         jobs += [partial(_impacts_step, imp, lo, hi) for lo, hi in steps]
-    results = _run(pool, jobs) if pool is not None else [job() for job in jobs]
-    if imp is None:
-        return
-    counts = sum((c for c in results[: len(steps)]), np.zeros(terms, np.int64))
-    if not np.array_equal(np.pad(counts, (0, imp.indptr.size - 1 - terms)), np.diff(imp.indptr)):
-        raise IndexFormatError("the impact postings do not hold the documents' entries")
-    smallest = min((float(s) for s in results[len(steps) :]), default=np.inf)
-    if nnz and imp.positive != (smallest > 0):
-        raise IndexFormatError("impacts_positive disagrees with the weights")
 
+    def finish(results: list[Any]) -> None:
+        if imp is None:
+            return
+        counts = np.zeros(terms, np.int64)
+        for part in results[: len(steps)]:
+            if part is not None:
+                counts[: part.size] += part
+        if not np.array_equal(counts, np.diff(imp.indptr)):
+            raise IndexFormatError("the impact postings do not hold the documents' entries")
+        smallest = min((float(s) for s in results[len(steps) :]), default=np.inf)
+        if nnz and imp.positive != (smallest > 0):
+            raise IndexFormatError("impacts_positive disagrees with the weights")
 
-def _run(pool: ThreadPoolExecutor, jobs: list[Callable[[], T]]) -> list[T]:
-    """Each job's result, in order; a failure is raised (the first in job order) as soon as it is reached."""
-    return list(pool.map(_call, jobs))
-
-
-def _call(job: Callable[[], T]) -> T:
-    return job()
+    return jobs, finish
 
 
 def _crc_step(raw: NDArray[np.uint8], lo: int, hi: int) -> tuple[int, int]:
@@ -139,10 +168,12 @@ def _rows_step(
     lo: int,
     hi: int,
 ) -> NDArray[np.int64] | None:
-    """Entries ``[lo, hi)`` of the rows checked; their count per vocabulary id when ``terms``."""
+    """Entries ``[lo, hi)`` of the rows checked; with ``terms`` (the postings' vocabulary size), their count per
+    vocabulary id up to the largest among them."""
     chunk = indices[lo : hi + 1]  # one past: the step into the next chunk
     own = chunk[: hi - lo]
-    if (own.dtype.kind == "i" and own.min() < 0) or own.max() >= limit:
+    top = int(own.max()) if own.size else -1
+    if (own.dtype.kind == "i" and own.size and own.min() < 0) or top >= limit:
         raise IndexFormatError("doc_indices out of range")
     ascending = chunk[1:] > chunk[:-1]
     ascending[_inner_starts(indptr[1:-1], lo, lo + ascending.size + 1) - lo - 1] = True
@@ -152,22 +183,26 @@ def _rows_step(
         raise IndexFormatError("doc_values not finite")
     if not terms:
         return None
-    counts = np.zeros(terms, np.int64)
+    if top >= terms:  # before the counts are allocated
+        raise IndexFormatError("the impact postings do not hold the documents' entries")
+    counts = np.zeros(top + 1, np.int64)
     for a in range(0, own.size, _COUNT_ENTRIES):
-        counts += np.bincount(own[a : a + _COUNT_ENTRIES], minlength=terms)
+        counts += np.bincount(own[a : a + _COUNT_ENTRIES], minlength=top + 1)
     return counts
 
 
 def _impacts_step(imp: Impacts, lo: int, hi: int) -> float:
-    """Entries ``[lo, hi)`` of the impact postings checked; the smallest weight among them."""
+    """Entries ``[lo, hi)`` of the impact postings checked; the smallest weight among them and the next one (the
+    steps' smallest is the postings')."""
     docs = imp.docs[lo:hi]
     if docs.view(np.uint32).max() >= imp.n_docs:  # one pass: a negative int32 is at least 2**31 as a uint32
         raise IndexFormatError("imp_docs out of range")
     weights = imp.weights[lo : hi + 1]
-    if not np.isfinite(weights).all():
+    smallest = weights.min()
+    if not (np.isfinite(smallest) and np.isfinite(weights.max())):  # a NaN is both extremes
         raise IndexFormatError("imp_weights not finite")
     falling = weights[1:] <= weights[:-1]
     falling[_inner_starts(imp.indptr[1:-1], lo, lo + falling.size + 1) - lo - 1] = True
     if not falling.all():
         raise IndexFormatError("imp_weights not in decreasing order within a term")
-    return float(weights[: hi - lo].min())
+    return float(smallest)
