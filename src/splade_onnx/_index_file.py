@@ -58,10 +58,10 @@ Memory-mapped files
 
 A version-3 file's arrays are memory-mapped read-only, not read: opening reads the header (the ids)
 and the small arrays, and the operating system pages in what searches touch.  With ``verify=True`` (the
-default) :mod:`._index_mapped` first checks every member's CRC-32 and passes over the arrays (ids in
-range and ascending, weights finite, the impact postings in range, in order and holding as many entries
-per vocabulary id as the rows); with ``verify=False`` only the structure below and the small arrays
-(row and term pointers) are checked.
+default) :mod:`._index_mapped` checks, on a thread pool while the header is parsed, every member's CRC-32
+and passes over the arrays (ids in range and ascending, weights finite, the impact postings in range, in
+order and holding as many entries per vocabulary id as the rows); with ``verify=False`` only the structure
+below and the small arrays (row and term pointers) are checked.
 
 Reading untrusted files
 -----------------------
