@@ -11,7 +11,7 @@ silently.  The strict site build itself runs in ``make docs``, which ``make test
 from __future__ import annotations
 
 import ast
-import contextlib
+import functools
 import os
 import re
 import stat
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ray_test_id, ray_turn
+from conftest import ROOT, ray_started, ray_test_id, ray_turn
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
@@ -103,8 +103,12 @@ def test_page_snippets_run(page: str, cache_dir: Path, tmp_path: Path, monkeypat
         if reason is not None:
             continue
         if lang == "python":
-            with ray_turn() if "ray.init" in body else contextlib.nullcontext():
-                exec(compile(body, f"docs/{page} (block {n})", "exec"), namespace)
+            code = compile(body, f"docs/{page} (block {n})", "exec")
+            if "ray.init" in body:
+                with ray_turn():
+                    ray_started(functools.partial(exec, code, namespace))
+            else:
+                exec(code, namespace)
         else:
             proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", body], env=env, capture_output=True, text=True)
             assert proc.returncode == 0, f"docs/{page} block {n} failed:\n{body}\n{proc.stdout}\n{proc.stderr}"

@@ -4,6 +4,7 @@ encoder, Parquet, the Qdrant (local mode) and Milvus (Lite) sinks, killed tasks,
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -22,7 +23,7 @@ import pytest
 from splade_onnx import MissingExtraError, SparseEmbedding, SparseIndex, SpladeEncoder
 from splade_onnx._beir import load_beir
 
-from conftest import ROOT, TINY, ray_turn
+from conftest import ROOT, TINY, ray_started, ray_turn
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 pa = pytest.importorskip("pyarrow")
@@ -65,7 +66,8 @@ def cluster() -> Iterator[dict[str, Any]]:
     turn = contextlib.ExitStack()
     turn.enter_context(ray_turn())  # held until the module's cluster is shut down
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the killing subclasses below
-    ctx = ray.init(num_cpus=4, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    options = {"num_cpus": 4, "include_dashboard": False, "configure_logging": False, "log_to_driver": False}
+    ctx = ray_started(functools.partial(ray.init, **options))
     data = ray.data.DataContext.get_current()
     saved = data.execution_options.preserve_order, data.enable_progress_bars
     data.execution_options.preserve_order = True
@@ -152,6 +154,37 @@ def test_a_missing_sink_extra_names_the_install_command(
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingExtraError, match=re.escape(f"pip install 'splade-onnx[{extra}]'")):
         make(str(tmp_path / "store"))
+
+
+def test_only_rays_own_startup_timeout_is_tried_again() -> None:
+    """The test harness's ``ray_started``: one more try after Ray's startup timeout, no other."""
+    from conftest import RAY_START_TIMEOUT
+
+    calls: list[int] = []
+
+    def times_out(n: int) -> Any:
+        def start() -> str:
+            calls.append(1)
+            if len(calls) <= n:
+                raise Exception(RAY_START_TIMEOUT + ". This could happen because ...")
+            return "started"
+
+        return start
+
+    assert ray_started(times_out(1)) == "started" and len(calls) == 2
+    calls.clear()
+    with pytest.raises(Exception, match=RAY_START_TIMEOUT):
+        ray_started(times_out(2))
+    assert len(calls) == 2
+    calls.clear()
+
+    def broken() -> None:
+        calls.append(1)
+        raise ValueError("a snippet's own failure")
+
+    with pytest.raises(ValueError, match="own failure"):
+        ray_started(broken)
+    assert len(calls) == 1
 
 
 def test_vector_columns_are_arrow_native_lists() -> None:

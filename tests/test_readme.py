@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ray_test_id, ray_turn
+from conftest import ROOT, ray_started, ray_test_id, ray_turn
 
 #: The main README and each adapter's; this environment has every distribution and extra installed.
 READMES = ["README.md", "integrations/langchain/README.md", "integrations/llamaindex/README.md"]
@@ -69,8 +69,9 @@ def test_readme_snippet_runs_and_prints_what_it_shows(
     monkeypatch.chdir(tmp_path)  # snippets that save something use relative paths
     want = expected_lines(block)
     buf = io.StringIO()
+    code = compile(block, readme, "exec")
     with contextlib.redirect_stdout(buf), ray_turn() if "ray.init" in block else contextlib.nullcontext():
-        exec(compile(block, readme, "exec"), {"__name__": "__readme__"})
+        ray_started(lambda: exec(code, {"__name__": "__readme__"}))
     got = buf.getvalue().splitlines()
     assert len(got) == len(want), f"printed {got}, README shows {want}"
     for w, g in zip(want, got):

@@ -74,7 +74,8 @@ so a member's bytes are in the file), members whose sizes in the zip directory d
 the file, object dtypes (pickles), .npy headers over 10,000 bytes, a .npy header whose shape and
 dtype do not make exactly the member's size (a 300-byte file cannot claim 10^13 elements), arrays
 that disagree (``doc_indptr`` must have one entry per id plus one, ``doc_indices`` as many as
-``doc_values``; checked before those arrays are read), bad CRC-32 checksums, and JSON in ``meta``
+``doc_values``; checked before those arrays are read, or for a version-3 file before they are used: its
+arrays are mapped, and only the checksums' steps read them before), bad CRC-32 checksums, and JSON in ``meta``
 or ``payload`` nested more than 256 levels (counted without recursion before parsing).  Peak
 memory is then a small multiple of the file's size (JSON ``payload`` objects can take ~20x their
 bytes).

@@ -3,9 +3,9 @@
 :func:`mapped` maps one member's array read-only; :class:`MappedCheck` checks the members' CRC-32s and
 passes over the mapped arrays, each part of the work a bounded chunk at a time and the parts side by side
 on the cores this process may use (numpy and zlib-ng release the GIL for them), while the reader checks
-the header.  Without the passes a file
-is still structurally checked (:mod:`._index_file`): nothing larger than it is allocated, and every array
-index numpy takes from it is bounds-checked, so a lying file can give wrong results but not more.
+the header.  Without the passes a file is still structurally checked (:mod:`._index_file`): nothing larger
+than it is allocated, and every array index numpy takes from it is bounds-checked, so a lying file can give
+wrong results but not more.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._errors import IndexFormatError
 from ._impact import Impacts
 from ._npz_members import NpyHeader
 
-__all__ = ["MappedCheck", "mapped", "verify_contents", "verify_mapped"]
+__all__ = ["MappedCheck", "mapped", "verify_contents"]
 
 #: Entries checked per step of a pass (bounds the scratch memory of each worker).
 _CHECK_ENTRIES = 1 << 22
@@ -47,16 +47,21 @@ def mapped(path: str, head: NpyHeader, start: int) -> tuple[NDArray[np.uint8], N
 class MappedCheck:
     """The verifying pass of a file's mapped members, run on a thread pool while the caller goes on: the CRC-32
     steps start at once (they need nothing from the header), :meth:`contents` adds the passes over the arrays
-    once the caller has checked the header and the arrays' shapes, and :meth:`result` waits for all of it and
+    once the caller has parsed the header (ids, dim) and checked the arrays' shapes, and :meth:`result` waits
+    for all of it and
     raises the first failure (a bad CRC-32 before any content's).  Leaving the ``with`` block early (the
     header was bad) cancels the steps not yet started and waits for the running ones."""
 
     def __init__(self, members: Sequence[tuple[NpyHeader, NDArray[np.uint8]]]) -> None:
         self._pool = ThreadPoolExecutor(default_threads())
         self._crcs: list[tuple[NpyHeader, list[Future[tuple[int, int]]]]] = []
-        for head, raw in members:
-            steps = [(lo, min(raw.size, lo + _CRC_BYTES)) for lo in range(0, raw.size, _CRC_BYTES)]
-            self._crcs.append((head, [self._pool.submit(_crc_step, raw, lo, hi) for lo, hi in steps]))
+        try:
+            for head, raw in members:
+                steps = [(lo, min(raw.size, lo + _CRC_BYTES)) for lo in range(0, raw.size, _CRC_BYTES)]
+                self._crcs.append((head, [self._pool.submit(_crc_step, raw, lo, hi) for lo, hi in steps]))
+        except BaseException:  # no thread started here outlives the constructor that failed
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            raise
         self._finish: Callable[[], None] = lambda: None
 
     def __enter__(self) -> MappedCheck:
@@ -86,19 +91,6 @@ class MappedCheck:
             if crc != head.info.CRC:
                 raise IndexFormatError(f"{head.name}: bad CRC-32 (the file is corrupt)")
         self._finish()
-
-
-def verify_mapped(
-    members: Sequence[tuple[NpyHeader, NDArray[np.uint8]]],
-    rows: tuple[NDArray[np.int64], NDArray[Any], NDArray[np.float32]],
-    dim: int | None,
-    imp: Impacts | None,
-) -> None:
-    """Every mapped member of ``members`` (its header and bytes, from :func:`mapped`) against its CRC-32, and
-    :func:`verify_contents` of the mapped arrays: the work split across the cores (:class:`MappedCheck`)."""
-    with MappedCheck(members) as check:
-        check.contents(rows, dim, imp)
-        check.result()
 
 
 def verify_contents(
