@@ -104,7 +104,7 @@ class SparseIndex:
         self._pending: list[tuple[_Int, _Int, _Float32]] = []  # (row lengths, indices, values)
         self._n_docs = 0
         self._ids: list[str] = []  # by document number, dead ones included until compaction
-        self._id_map: dict[str, int] | None = {}  # live ids -> numbers, in order; None: loaded, not looked up yet
+        self._id_map: dict[str, int] | None = {}  # live ids -> numbers, in order; None: every row live, not made
         self._alive: _Bool = np.zeros(0, np.bool_)  # capacity >= _n_docs
         self._n_dead = 0
         self._engine: Engine = make_engine(engine)
@@ -113,7 +113,7 @@ class SparseIndex:
     # ------------------------------------------------------------------ basics
 
     def __len__(self) -> int:
-        return self._n_docs if self._id_map is None else len(self._id_map)  # None: loaded, nothing deleted since
+        return self._n_docs if self._id_map is None else len(self._id_map)  # None: no dead rows
 
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_doc
@@ -180,13 +180,13 @@ class SparseIndex:
             raise CapacityError(f"a SparseIndex holds at most {_MAX_DOCS} documents (deleted ones included)")
         if ids is None:
             ids = [None] * n
-        chosen = set(ids)
+        chosen, table = set(ids), self._id_to_doc
         final: list[str] = []
         for i in ids:  # a fresh id for each None: the counter's next value not in use or chosen
             while i is None:
                 cand = str(self._next_id)
                 self._next_id += 1
-                if cand not in self._id_to_doc and cand not in chosen:
+                if cand not in table and cand not in chosen:
                     i = cand
             final.append(i)
         ids = final
@@ -207,8 +207,7 @@ class SparseIndex:
         self._alive[start : start + n] = True
         self._n_docs += n
         self._ids.extend(ids)
-        for doc, i in enumerate(ids, start):
-            self._id_to_doc[i] = doc
+        table.update(zip(ids, range(start, start + n)))
         return list(ids)
 
     def check_ids(self, ids: Iterable[str | None]) -> list[str | None]:
@@ -221,12 +220,13 @@ class SparseIndex:
         ids = list(ids)
         seen: set[str] = set()
         dups: dict[str, None] = {}  # ordered set
+        table = self._id_to_doc
         for pos, i in enumerate(ids):
             if i is None:
                 continue
             if not isinstance(i, str):
                 raise ArgumentTypeError(f"ids[{pos}] is a {type(i).__name__}, ids must be str")
-            if i in seen or i in self._id_to_doc:
+            if i in seen or i in table:
                 dups[i] = None
             seen.add(i)
         if dups:
@@ -239,14 +239,14 @@ class SparseIndex:
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents; returns how many.  Unknown ids raise :class:`KeyError` and nothing is removed."""
         not_single(ids, "ids", expected="an iterable of str ids")
-        wanted = list(dict.fromkeys(ids))
-        unknown = [i for i in wanted if not (isinstance(i, str) and i in self._id_to_doc)]
+        wanted, table = list(dict.fromkeys(ids)), self._id_to_doc
+        unknown = [i for i in wanted if not (isinstance(i, str) and i in table)]
         if unknown:
             raise UnknownIdError(f"unknown ids: {_fmt_ids(unknown)}")
         for i in wanted:
-            self._alive[self._id_to_doc.pop(i)] = False
+            self._alive[table.pop(i)] = False
         self._n_dead += len(wanted)
-        if self._n_dead > len(self._id_to_doc):
+        if self._n_dead > len(table):
             self._compact()
         return len(wanted)
 
@@ -312,15 +312,15 @@ class SparseIndex:
         if filter_ids is None:
             return self._alive[: self._n_docs] if self._n_dead else None
         not_single(filter_ids, "filter_ids", expected="an iterable of str ids")
-        mask = np.zeros(self._n_docs, np.bool_)
-        docs = [self._id_to_doc[i] for i in filter_ids if isinstance(i, str) and i in self._id_to_doc]
+        mask, table = np.zeros(self._n_docs, np.bool_), self._id_to_doc
+        docs = [table[i] for i in filter_ids if isinstance(i, str) and i in table]
         mask[np.asarray(docs, dtype=np.int64)] = True
         return mask
 
     # ------------------------------------------------------------------ internals
 
     @property
-    def _id_to_doc(self) -> dict[str, int]:  # made from the loaded ids on first use
+    def _id_to_doc(self) -> dict[str, int]:  # made from _ids on first use after a load or a compaction
         if self._id_map is None:
             self._id_map = dict(zip(self._ids, range(len(self._ids))))
         return self._id_map
@@ -363,7 +363,7 @@ class SparseIndex:
         self._doc_indptr = np.concatenate([np.zeros(1, np.int64), np.cumsum(row_lens[keep])])
         self._engine.drop(keep)
         self._ids = [self._ids[d] for d in np.flatnonzero(keep).tolist()]
-        self._id_map = {i: d for d, i in enumerate(self._ids)}
+        self._id_map = None  # every row left is live: made from _ids when next needed
         n_live = len(self._ids)
         self._alive = np.ones(max(n_live, 64), np.bool_)
         self._alive[n_live:] = False

@@ -48,9 +48,8 @@ class MappedCheck:
     """The verifying pass of a file's mapped members, run on a thread pool while the caller goes on: the CRC-32
     steps start at once (they need nothing from the header), :meth:`contents` adds the passes over the arrays
     once the caller has parsed the header (ids, dim) and checked the arrays' shapes, and :meth:`result` waits
-    for all of it and
-    raises the first failure (a bad CRC-32 before any content's).  Leaving the ``with`` block early (the
-    header was bad) cancels the steps not yet started and waits for the running ones."""
+    for all of it and raises the first failure (a bad CRC-32 before any content's).  Leaving the ``with``
+    block early (the header was bad) cancels the steps not yet started and waits for the running ones."""
 
     def __init__(self, members: Sequence[tuple[NpyHeader, NDArray[np.uint8]]]) -> None:
         self._pool = ThreadPoolExecutor(default_threads())
@@ -146,9 +145,13 @@ def _crc_step(raw: NDArray[np.uint8], lo: int, hi: int) -> tuple[int, int]:
     return zlib_ng.crc32(raw[lo:hi].data), hi - lo
 
 
-def _inner_starts(starts: NDArray[np.int64], lo: int, hi: int) -> NDArray[np.int64]:
-    """The entries of the ascending ``starts`` (where a row or term begins) in ``(lo, hi)``."""
-    return starts[np.searchsorted(starts, lo, "right") : np.searchsorted(starts, hi, "left")]
+def _in_order(pairs: NDArray[np.bool_], starts: NDArray[np.int64], lo: int) -> bool:
+    """Whether every pair of neighbours from entry ``lo`` on is in order (``pairs[j]``: entries ``lo + j`` and
+    ``lo + j + 1``), but for pairs that straddle a boundary of the ascending ``starts`` (where a row or a term
+    begins): the order holds within each row or term."""
+    inner = starts[np.searchsorted(starts, lo, "right") : np.searchsorted(starts, lo + pairs.size, "right")]
+    pairs[inner - lo - 1] = True
+    return bool(pairs.all())
 
 
 def _rows_step(
@@ -167,9 +170,7 @@ def _rows_step(
     top = int(own.max()) if own.size else -1
     if (own.dtype.kind == "i" and own.size and own.min() < 0) or top >= limit:
         raise IndexFormatError("doc_indices out of range")
-    ascending = chunk[1:] > chunk[:-1]
-    ascending[_inner_starts(indptr[1:-1], lo, lo + ascending.size + 1) - lo - 1] = True
-    if not ascending.all():
+    if not _in_order(chunk[1:] > chunk[:-1], indptr[1:-1], lo):
         raise IndexFormatError("doc_indices not strictly ascending within a document")
     if not np.isfinite(values[lo:hi]).all():
         raise IndexFormatError("doc_values not finite")
@@ -193,8 +194,6 @@ def _impacts_step(imp: Impacts, lo: int, hi: int) -> float:
     smallest = weights.min()
     if not (np.isfinite(smallest) and np.isfinite(weights.max())):  # a NaN is both extremes
         raise IndexFormatError("imp_weights not finite")
-    falling = weights[1:] <= weights[:-1]
-    falling[_inner_starts(imp.indptr[1:-1], lo, lo + falling.size + 1) - lo - 1] = True
-    if not falling.all():
+    if not _in_order(weights[1:] <= weights[:-1], imp.indptr[1:-1], lo):
         raise IndexFormatError("imp_weights not in decreasing order within a term")
     return float(smallest)
