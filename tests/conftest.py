@@ -39,18 +39,102 @@ RAY_START_TIMEOUT = "The current node timed out during startup"
 
 
 def ray_started(start: Any) -> Any:
-    """``start()`` (code whose first Ray call is ``ray.init``), run once more after ``ray.shutdown()`` when Ray's
-    own startup timed out: the other test worker can starve Ray's processes for 30 s even with the turn held.
-    Any other failure, and a second timeout, is raised as it is."""
+    """``start()`` (code that starts a Ray cluster), run once more when Ray's own startup timed out: the other
+    test worker can starve Ray's processes for 30 s even with the turn held. Any other failure, and a second
+    timeout, is raised as it is."""
     try:
         return start()
     except Exception as exc:
         if RAY_START_TIMEOUT not in str(exc):
             raise
-    import ray
-
-    ray.shutdown()
     return start()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop_group(pgid: int) -> None:
+    """SIGTERM to a process group, SIGKILL to what is left of it after 5 s."""
+    import signal
+    import time
+
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def ray_head(num_cpus: int) -> Iterator[str]:
+    """The address of a local Ray cluster for this block, the Ray turn held: its head is started by ``ray start
+    --head`` in a process group of its own and stopped with that group at the end. Ray starts its processes
+    with a ``preexec_fn``, which runs Python in a ``fork()`` of the caller: from a test process, whose
+    onnxruntime, thread-pool and gRPC threads may hold locks at that moment, the raylet or the dashboard
+    sometimes hung or aborted before ``exec`` (the startup timeout above); a fresh ``ray`` process has none."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    with ray_turn():
+        temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+        port = _free_port()
+        ports = ("port", "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port")
+        command = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--num-cpus={num_cpus}"]
+        command += ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
+        command += ["--node-ip-address=127.0.0.1"] + [f"--{p}={port if p == 'port' else _free_port()}" for p in ports]
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback test cluster: no token to hand round
+        env.pop("RAY_ADDRESS", None)
+        groups: list[int] = []
+
+        def start() -> None:
+            proc = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            )
+            groups.append(proc.pid)
+            out, _ = proc.communicate(timeout=300)
+            if proc.returncode != 0:
+                _stop_group(proc.pid)
+                raise RuntimeError(f"ray start exited with {proc.returncode}:\n{out}")
+
+        try:
+            ray_started(start)
+            yield f"127.0.0.1:{port}"
+        finally:
+            for pgid in groups:
+                _stop_group(pgid)
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def run_ray_script(code: str, *, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """The standard output of ``code`` (a snippet that starts its own local cluster with ``ray.init``) run by a
+    fresh interpreter in ``cwd``, as a user runs it, the Ray turn held; once more on Ray's startup timeout."""
+    import subprocess
+    import sys
+
+    def start() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the snippet exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
+
+    with ray_turn():
+        return str(ray_started(start))
 
 
 def identity_basis(hidden: int, *, skewed: bool = False):  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ silently.  The strict site build itself runs in ``make docs``, which ``make test
 from __future__ import annotations
 
 import ast
-import functools
 import os
 import re
 import stat
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ray_started, ray_test_id, ray_turn
+from conftest import ROOT, ray_test_id, run_ray_script
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
@@ -103,12 +102,10 @@ def test_page_snippets_run(page: str, cache_dir: Path, tmp_path: Path, monkeypat
         if reason is not None:
             continue
         if lang == "python":
-            code = compile(body, f"docs/{page} (block {n})", "exec")
-            if "ray.init" in body:
-                with ray_turn():
-                    ray_started(functools.partial(exec, code, namespace))
+            if "ray.init" in body:  # a whole script that starts its own cluster: run as a user runs it
+                run_ray_script(body, cwd=work)
             else:
-                exec(code, namespace)
+                exec(compile(body, f"docs/{page} (block {n})", "exec"), namespace)
         else:
             proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", body], env=env, capture_output=True, text=True)
             assert proc.returncode == 0, f"docs/{page} block {n} failed:\n{body}\n{proc.stdout}\n{proc.stderr}"

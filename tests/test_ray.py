@@ -3,8 +3,6 @@ encoder, Parquet, the Qdrant (local mode) and Milvus (Lite) sinks, killed tasks,
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib
 import json
 import logging
@@ -23,7 +21,7 @@ import pytest
 from splade_onnx import MissingExtraError, SparseEmbedding, SparseIndex, SpladeEncoder
 from splade_onnx._beir import load_beir
 
-from conftest import ROOT, TINY, ray_started, ray_turn
+from conftest import ROOT, TINY, ray_head, ray_started
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 pa = pytest.importorskip("pyarrow")
@@ -62,20 +60,20 @@ EXPECTED = [
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[dict[str, Any]]:
     """A local Ray cluster for this module, stopped at its end: 4 logical CPUs, so that 2 one-CPU actors leave
-    room for Ray's read and write tasks (with 2, the readers wait for the actors, which wait for the readers)."""
-    turn = contextlib.ExitStack()
-    turn.enter_context(ray_turn())  # held until the module's cluster is shut down
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the killing subclasses below
-    options = {"num_cpus": 4, "include_dashboard": False, "configure_logging": False, "log_to_driver": False}
-    ctx = ray_started(functools.partial(ray.init, **options))
-    data = ray.data.DataContext.get_current()
-    saved = data.execution_options.preserve_order, data.enable_progress_bars
-    data.execution_options.preserve_order = True
-    data.enable_progress_bars = False
-    yield {"session_dir": ctx.address_info["session_dir"], "address": ctx.address_info["address"]}
-    data.execution_options.preserve_order, data.enable_progress_bars = saved
-    ray.shutdown()
-    turn.close()
+    room for Ray's read and write tasks (with 2, the readers wait for the actors, which wait for the readers).
+    Its head runs in processes of its own (``ray_head``), and this process joins it as a driver."""
+    with ray_head(num_cpus=4) as address:
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the killing subclasses below
+        ctx = ray.init(address=address, configure_logging=False, log_to_driver=False)
+        data = ray.data.DataContext.get_current()
+        saved = data.execution_options.preserve_order, data.enable_progress_bars
+        data.execution_options.preserve_order = True
+        data.enable_progress_bars = False
+        try:
+            yield {"session_dir": ctx.address_info["session_dir"], "address": address}
+        finally:
+            data.execution_options.preserve_order, data.enable_progress_bars = saved
+            ray.shutdown()
 
 
 @pytest.fixture(scope="module")
