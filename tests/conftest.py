@@ -59,11 +59,11 @@ def _free_port() -> int:
 
 
 def _stop_group(pgid: int) -> None:
-    """SIGTERM to a process group, SIGKILL to what is left of it after 5 s."""
+    """SIGTERM to a process group, SIGKILL to what is left of it after 2 s (a GCS server can outlive SIGTERM)."""
     import signal
     import time
 
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
