@@ -93,7 +93,7 @@ def ray_head(num_cpus: int) -> Iterator[str]:
         temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
         port = _free_port()
         ports = ("port", "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port")
-        command = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--num-cpus={num_cpus}"]
+        command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--num-cpus={num_cpus}"]
         command += ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
         command += ["--node-ip-address=127.0.0.1"] + [f"--{p}={port if p == 'port' else _free_port()}" for p in ports]
         env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a loopback test cluster: no token to hand round
