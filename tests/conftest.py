@@ -119,7 +119,7 @@ def ray_head(num_cpus: int) -> Iterator[str]:
             shutil.rmtree(temp, ignore_errors=True)
 
 
-def run_ray_script(code: str, *, cwd: Path, env: dict[str, str] | None = None) -> str:
+def run_ray_script(code: str, *, cwd: Path) -> str:
     """The standard output of ``code`` (a snippet that starts its own local cluster with ``ray.init``) run by a
     fresh interpreter in ``cwd``, as a user runs it, the Ray turn held; once more on Ray's startup timeout."""
     import subprocess
@@ -127,7 +127,7 @@ def run_ray_script(code: str, *, cwd: Path, env: dict[str, str] | None = None) -
 
     def start() -> str:
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+            [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
         )
         if proc.returncode != 0:
             raise RuntimeError(f"the snippet exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
