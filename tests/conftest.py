@@ -21,6 +21,11 @@ TINY = "rasyosef/splade-tiny"
 #: The committed family fixture folders, without their weight files: read them through the ``families`` fixture.
 FAMILIES_REL = Path("tests") / "fixtures" / "families"
 
+# Ray's usage telemetry off for every Ray process the tests start, drivers included: Ray Data's collector
+# otherwise queries Prometheus (localhost:9090) from a background thread of the test worker, through
+# whatever proxy a test has just set in the environment.
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
 
 @contextlib.contextmanager
 def ray_turn() -> Iterator[None]:
