@@ -199,7 +199,8 @@ def run_child(task: dict[str, Any], tag: str, work: Path, args: argparse.Namespa
         if limit > 0:
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
-    env = {**os.environ, **THREAD_ENV}
+    # Seismic structures kept by our engine (built at save, read by a later load) go to this run's folder.
+    env = {**os.environ, **THREAD_ENV, "SPLADE_ONNX_CACHE": str(work / "cache")}
     with log.open("w") as f:
         proc = subprocess.Popen(
             [sys.executable, str(CHILD), str(spec)], stdout=f, stderr=subprocess.STDOUT, env=env, preexec_fn=cap

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from ._checks import not_single
 from ._errors import ArgumentError, ArgumentTypeError, CapacityError, UnknownIdError
 from ._index_engines import Engine, EngineName, ExactEngine, Rows, exact_recall, make_engine
-from ._index_file import IndexData, check_model, read_index, write_index
+from ._index_file import IndexData, check_model, checked_model, read_index, write_index
 from ._payload import PayloadFormat
 from ._postings import check_k, top_k
 from ._seismic import Seismic
@@ -48,12 +48,6 @@ _Bool = NDArray[np.bool_]
 def _fmt_ids(ids: Sequence[str], limit: int = 10) -> str:
     shown = ", ".join(repr(i) for i in ids[:limit])
     return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
-
-
-def _checked_model(model: object) -> ModelIdentity | None:
-    if model is not None and not isinstance(model, ModelIdentity):
-        raise ArgumentTypeError(f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}")
-    return model
 
 
 class SparseIndex:
@@ -80,7 +74,7 @@ class SparseIndex:
     def __init__(
         self, *, dim: int | None = None, model: ModelIdentity | None = None, engine: EngineName | Seismic = "exact"
     ) -> None:
-        model = _checked_model(model)
+        model = checked_model(model)
         if model is not None:
             if dim is not None and dim != model.vocab_size:
                 raise ArgumentError(f"dim={dim!r} disagrees with the model's vocabulary size {model.vocab_size}")
@@ -391,7 +385,12 @@ class SparseIndex:
         arrays = rows.indptr, rows.indices, rows.values
         data = IndexData(self._ids, self._dim, self._next_id, self._model, *arrays, payload, impacts)
         write_index(path, data)
+        self._persisted(path, rows)
         logger.debug("saved %d documents to %s", len(self), path)
+
+    def _persisted(self, path: str, rows: Rows) -> None:  # for an engine with a structure outside the file
+        if (persisted := getattr(self._engine, "persisted", None)) is not None:
+            persisted(path, rows)
 
     @classmethod
     def load(
@@ -424,8 +423,9 @@ class SparseIndex:
         reads an older layout's payload (e.g. a file beside the index): it is called, and its result
         becomes :attr:`payload` unchecked, only when the file holds no payload.
         """
-        path, model = os.fspath(path), _checked_model(model)  # a wrong model type before the file is read
+        path, model = os.fspath(path), checked_model(model)  # a wrong model type before the file is read
         index = cls._from_data(read_index(path, verify=verify), engine)
+        index._persisted(path, index._rows())
         if model is not None:
             check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
         if index._payload is None and legacy_payload is not None:

@@ -98,7 +98,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._atomic import atomic_file
-from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
+from ._errors import ArgumentTypeError, FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
 from ._index_mapped import MappedCheck, mapped, verify_contents
 from ._json_io import json_bytes, loads
@@ -106,7 +106,7 @@ from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_
 from ._npz_write import write_npz
 from ._types import ModelIdentity
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "read_index", "write_index"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "checked_model", "read_index", "write_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +390,13 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], check
     if check is not None:
         check.result()
     return IndexData(ids, dim, next_id, model, indptr, indices, values, payload, impacts)
+
+
+def checked_model(model: object) -> ModelIdentity | None:
+    """``model`` if it is a :class:`ModelIdentity` or ``None``; anything else is refused before a file is read."""
+    if model is not None and not isinstance(model, ModelIdentity):
+        raise ArgumentTypeError(f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}")
+    return model
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:

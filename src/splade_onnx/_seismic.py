@@ -7,18 +7,16 @@ is rescored exactly from its row, so a returned score is the exact engines' scor
 
 Vocabulary ids become Seismic's string components (``"2054"``); document numbers become its
 document ids.  The Seismic index is built from the rows on the first search after a change (it has no
-incremental adds) and is not saved: a loaded index builds it again on its first search.  Deleted
-documents are asked for on top of ``k`` and removed; a ``filter_ids`` that excludes more than half of
-the documents is answered exactly over the documents it allows.
+incremental adds).  It is not part of the saved file; a structure built over a saved file's rows is
+kept in the local cache instead, and a later load of that file reads it from there
+(:mod:`._seismic_store`).  Deleted documents are asked for on top of ``k`` and removed; a
+``filter_ids`` that excludes more than half of the documents is answered exactly over the documents
+it allows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import threading
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -28,6 +26,7 @@ from numpy.typing import NDArray
 from . import _impact
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
 from ._index_engines import Rows, dense_query
+from ._seismic_store import Source, load_built, quiet_stdout, store_built, structure_key
 
 __all__ = ["Seismic", "SeismicEngine"]
 
@@ -39,7 +38,8 @@ _Bool = NDArray[np.bool_]
 _Query = tuple[_Int, NDArray[np.float32]]
 _Hits = tuple[_Int, _Float64]
 
-_STDOUT_LOCK = threading.Lock()
+#: Settings that do not change the structure built (they are not part of its cache key).
+_SEARCH_ONLY = frozenset({"query_cut", "heap_factor", "num_threads", "cache"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,8 @@ class Seismic:
     Build: ``n_postings`` (postings kept per term, on average), ``centroid_fraction``, ``summary_energy``,
     ``doc_cut``, ``max_fraction`` and ``min_cluster_size`` (see Seismic's documentation).
     ``num_threads`` is used to build and by :meth:`SparseIndex.search_batch` (0: all cores).
+    ``cache``: keep the structure built over a saved index's rows in the local cache, so the next load of
+    that file, in any process, reads it instead of building it again (see :mod:`._seismic_store`).
 
     >>> Seismic(query_cut=10, heap_factor=0.8).heap_factor
     0.8
@@ -65,9 +67,14 @@ class Seismic:
     max_fraction: float = 1.5
     min_cluster_size: int = 2
     num_threads: int = 0
+    cache: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cache, bool):
+            raise ArgumentTypeError(f"Seismic(cache=...) must be bool, got {self.cache!r}")
         for name, value in asdict(self).items():
+            if name == "cache":
+                continue
             kind = float if isinstance(getattr(Seismic, name), float) else int
             if type(value) is bool or not isinstance(value, (int, float) if kind is float else int):
                 raise ArgumentTypeError(f"Seismic({name}=...) must be {kind.__name__}, got {value!r}")
@@ -84,20 +91,6 @@ def _seismic() -> Any:
     return seismic
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Seismic's builder prints its progress to the process's stdout; send it to the log's null instead."""
-    with _STDOUT_LOCK:
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "wb") as null:
-                os.dup2(null.fileno(), 1)
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
 class SeismicEngine:
     """A Seismic index over every row, rebuilt on the first search after a change."""
 
@@ -108,10 +101,43 @@ class SeismicEngine:
         self._lib = _seismic()  # fail now, not on the first search
         self._index: Any = None
         self._n_docs = 0
+        self._source: Source | None = None  # the index file the rows equal, up to its _source_docs
+        self._source_docs = 0
+
+    def persisted(self, path: str, rows: Rows) -> None:
+        """The rows now equal the index file at ``path`` (just saved or loaded): a structure built over
+        them is kept in the local cache, and read from it instead of built."""
+        if not self.settings.cache:
+            return
+        self._source, self._source_docs = Source(path), rows.n_docs
+        key = self._key(rows.n_docs)
+        if key is not None and self._index is not None and self._n_docs == rows.n_docs:
+            store_built(self._index, key)
+
+    def _key(self, n_docs: int) -> str | None:
+        """The cache key of a structure over the first ``n_docs`` rows, if they are a saved file's."""
+        if self._source is None or self._source_docs != n_docs:
+            return None
+        digest = self._source.digest()
+        if digest is None:
+            self._source = None
+            return None
+        build = {k: v for k, v in asdict(self.settings).items() if k not in _SEARCH_ONLY}
+        return structure_key(digest, build)
 
     def sync(self, rows: Rows, *, full: bool = False) -> None:
         if self._index is not None and self._n_docs == rows.n_docs:
             return
+        n = rows.n_docs
+        key = self._key(n)
+        built = None if key is None else load_built(self._lib, key, n)
+        if built is None:
+            built = self._build(rows)
+            if key is not None:
+                store_built(built, key)
+        self._index, self._n_docs = built, n
+
+    def _build(self, rows: Rows) -> Any:
         s, lib = self.settings, self._lib
         dataset = lib.SeismicDataset()
         n = rows.n_docs
@@ -122,8 +148,8 @@ class SeismicEngine:
             np.asarray(rows.values[:nnz], np.float32),
             np.asarray(rows.indptr, np.int64),
         )
-        with _quiet_stdout():
-            self._index = lib.SeismicIndex.build_from_dataset(
+        with quiet_stdout():
+            built = lib.SeismicIndex.build_from_dataset(
                 dataset,
                 n_postings=s.n_postings,
                 centroid_fraction=s.centroid_fraction,
@@ -133,11 +159,11 @@ class SeismicEngine:
                 doc_cut=s.doc_cut,
                 num_threads=s.num_threads,
             )
-        self._n_docs = n
         logger.debug("seismic: built over %d documents", n)
+        return built
 
     def drop(self, keep: _Bool) -> None:
-        self._index = None
+        self._index = self._source = None  # the rows are renumbered: no file holds them
 
     def tune(self, *, query_cut: int | None, heap_factor: float | None) -> None:
         """New search settings (checked by :class:`Seismic`); the structure built stays."""

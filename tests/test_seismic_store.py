@@ -1,0 +1,135 @@
+"""A saved Seismic index reopens with the structure built before, read from the local cache, and only ever
+the structure built over that very file's rows with the same build settings; anything else is built again."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from splade_onnx import Seismic, SparseEmbedding, SparseIndex
+from splade_onnx import _seismic_store as store
+from splade_onnx._beir import load_beir
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+_READ = "read the structure built before"
+_KEPT = "kept the built structure"
+_SETTINGS = Seismic(query_cut=30, heap_factor=0.9, n_postings=1000)
+
+
+@pytest.fixture(scope="module")
+def cranfield(tiny: Any, run_vectors: Any) -> tuple[list[SparseEmbedding], list[SparseEmbedding]]:
+    return run_vectors("cranfield"), tiny.encode_queries(load_beir(ROOT / "data" / "cranfield").query_texts)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SPLADE_ONNX_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "seismic"
+
+
+def _kept(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.index.seismic"))
+
+
+def _load(path: Path, caplog: pytest.LogCaptureFixture, settings: Seismic = _SETTINGS) -> tuple[SparseIndex, str]:
+    """``path`` loaded and searched once (when the structure is read or built), with what the store logged."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=store.__name__):
+        index = SparseIndex.load(path, engine=settings)
+        index.search(SparseEmbedding.from_dict({1000: 1.0}))
+    return index, caplog.text
+
+
+def _exact_scores(index: SparseIndex, docs: list[SparseEmbedding], queries: list[SparseEmbedding]) -> None:
+    """Every hit of ``index`` carries the exhaustive score of its document."""
+    exact = SparseIndex(engine="exhaustive")
+    exact.add(docs, ids=index.ids)
+    queries = queries[:20]
+    for hits, every in zip(index.search_batch(queries, 10), exact.search_batch(queries, len(docs))):
+        full = dict(every)
+        assert hits and all(full[i] == s for i, s in hits)
+
+
+def test_a_saved_index_reopens_with_its_structure_read_not_built(
+    cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs, queries = cranfield
+    built = SparseIndex(engine=_SETTINGS)
+    built.add(docs)
+    path = tmp_path / "c.npz"
+    built.save(path)
+    assert len(_kept(cache)) == 1
+    loaded, log = _load(path, caplog)
+    assert _READ in log and _KEPT not in log
+    assert loaded.search_batch(queries, 10) == built.search_batch(queries, 10)
+    loaded.tune(query_cut=5)  # search settings: the same structure
+    assert _load(path, caplog, Seismic(query_cut=5, heap_factor=0.9, n_postings=1000))[1].count(_READ) == 1
+
+    _, log = _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=500))  # another build
+    assert _READ not in log and _KEPT in log and len(_kept(cache)) == 2
+
+    _, log = _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=1000, cache=False))
+    assert _READ not in log and _KEPT not in log and len(_kept(cache)) == 2
+
+
+def test_only_the_rows_it_was_built_over_are_served(
+    cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs, queries = cranfield
+    path = tmp_path / "c.npz"
+    first = SparseIndex(engine=_SETTINGS)
+    first.add(docs)
+    first.save(path)
+    other = SparseIndex(engine=Seismic(query_cut=30, heap_factor=0.9, n_postings=1000, cache=False))
+    other.add(docs[:700], ids=[f"o{i}" for i in range(700)])
+    other.save(tmp_path / "other.npz")  # not kept: its structure is built and kept by the first load
+    assert len(_kept(cache)) == 1
+
+    (tmp_path / "other.npz").replace(path)  # another file under the same name: its own hash
+    loaded, log = _load(path, caplog)
+    assert _READ not in log and _KEPT in log
+    assert {i for hits in loaded.search_batch(queries, 10) for i, _ in hits} <= {f"o{i}" for i in range(700)}
+    assert _READ in _load(path, caplog)[1]  # kept by the load that built it
+
+    loaded.add(docs[700:710], ids=[f"n{i}" for i in range(10)])  # rows no file holds: built, not kept
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=store.__name__):
+        assert loaded.search(docs[705], 3)[0][0] == "n5"
+    assert _READ not in caplog.text and _KEPT not in caplog.text
+
+
+def test_a_damaged_or_foreign_entry_is_built_again(
+    cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs, queries = cranfield[0][:600], cranfield[1]
+    path = tmp_path / "c.npz"
+    index = SparseIndex(engine=_SETTINGS)
+    index.add(docs)
+    index.save(path)
+    (entry,) = _kept(cache)
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    loaded, log = _load(path, caplog)
+    assert "could not be read" in log and _KEPT in log
+    _exact_scores(loaded, docs, queries)
+
+    few = SparseIndex(engine=_SETTINGS)  # a structure of 100 documents under this file's key
+    few.add(docs[:100])
+    few.save(tmp_path / "few.npz")
+    (small,) = set(_kept(cache)) - {entry}
+    small.replace(entry)
+    loaded, log = _load(path, caplog)
+    assert "holds 100 documents, not 600" in log and _KEPT in log
+    _exact_scores(loaded, docs, queries)
+
+    monkeypatch.setattr(store, "KEEP", 2)  # the least recently used go first
+    for cut in (400, 500, 600, 500):
+        _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=cut))
+    assert len(_kept(cache)) == 2
+    assert _READ in _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=600))[1]
+    assert _READ not in _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=400))[1]
