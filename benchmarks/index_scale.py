@@ -247,7 +247,7 @@ def recall_at_10(truth: np.ndarray, got: np.ndarray) -> float:
 def summarize(entry: dict[str, Any]) -> dict[str, Any]:
     """Medians and percentiles over the rounds of one system's build, open and latency runs."""
     b = entry["build"]
-    s: dict[str, Any] = {k: b.get(k) for k in ("build_s", "save_s", "bytes", "build_peak_rss_mb")}
+    s: dict[str, Any] = {k: b.get(k) for k in ("build_s", "save_s", "bytes", "cache_bytes", "build_peak_rss_mb")}
     for key, runs in entry["open"].items():
         if runs and all("error" in r for r in runs):
             s[f"open_error_{key}"] = runs[0]["error"]

@@ -232,6 +232,9 @@ def run_build(task: dict[str, Any], system: Any, qs: list[Any]) -> tuple[dict[st
         path += ".index.seismic"
     res["index_file"] = path
     res["bytes"] = os.path.getsize(path) if os.path.exists(path) else None
+    kept = [f.stat().st_size for f in (Path(os.environ["SPLADE_ONNX_CACHE"]) / "seismic").glob("*.index.seismic")]
+    if kept:  # our Seismic engine's structure, kept in the local cache by save (this run's folder)
+        res["cache_bytes"] = sum(kept)
     arrays: dict[str, np.ndarray] = {}
     if task.get("answers") and system.search_batch is not None:
         arrays["real_ids"], arrays["real_scores"] = topk_arrays(system.search_batch(qs, 10), 10)
