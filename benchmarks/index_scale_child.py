@@ -233,7 +233,7 @@ def run_build(task: dict[str, Any], system: Any, qs: list[Any]) -> tuple[dict[st
     res["index_file"] = path
     res["bytes"] = os.path.getsize(path) if os.path.exists(path) else None
     kept = [f.stat().st_size for f in (Path(os.environ["SPLADE_ONNX_CACHE"]) / "seismic").glob("*.index.seismic")]
-    if kept:  # our Seismic engine's structure, kept in the local cache by save (this run's folder)
+    if kept and isinstance(system, Ours):  # our Seismic engine's structure, kept in the cache by save (this run's)
         res["cache_bytes"] = sum(kept)
     arrays: dict[str, np.ndarray] = {}
     if task.get("answers") and system.search_batch is not None:

@@ -179,10 +179,12 @@ def markdown(data: dict[str, Any]) -> list[str]:
         "Latencies: every real query one at a time after a warm-up pass, pooled over the "
         "rounds; *batched*: one `search_batch` (pyseismic-lsr: `batch_search`, 1 thread) of all queries, k=10. "
         "*recall@10*: share of the exact engine's top 10 returned. Seismic search settings (query_cut, "
-        "heap_factor): " + ", ".join(f"{k}={v}" for k, v in data.get("seismic_search", {}).items()) + f"; build: "
+        "heap_factor): "
+        + ", ".join(f"{k}={tuple(v)}" for k, v in data.get("seismic_search", {}).items())
+        + f"; build: "
         f"{seis}; seismic-direct uses setting b. bmp: block size {data['bmp']['bsize']}, document weights "
         "scaled to u8 (its limit: larger ints wrap), so even bmp-safe (alpha=beta=1) ranks by rounded weights; "
-        f"bmp-approx alpha, beta = {data['bmp']['approx']}; bmp has no batched call on a loaded Searcher. "
+        f"bmp-approx alpha, beta = {tuple(data['bmp']['approx'])}; bmp has no batched call on a loaded Searcher. "
         "*peak RSS searching*: the peak of the process that loaded the index and ran the latencies"
         + (
             " (with --share-seismic-build, one process built our Seismic structure and timed settings a, b and c "

@@ -589,3 +589,31 @@ def test_a_bad_header_is_named_while_the_checksums_run_and_no_thread_outlives_th
         SparseIndex.load(tmp_path / "members.npz")
     assert SparseIndex.load(tmp_path / "members.npz", verify=False).ids == ["a", "b"]
     assert set(threading.enumerate()) <= before
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_file_renamed_over_the_name_while_it_loads_mixes_nothing_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: bool
+) -> None:
+    """Every member is mapped through the file that was opened, not its name (another save may rename a new
+    file over it meanwhile), and the stamp the index keeps is that file's."""
+    path, newer = tmp_path / "a.npz", tmp_path / "b.npz"
+    first = SparseIndex()
+    first.add([SparseEmbedding.from_dict({1: 1.0, 7: 2.0}), SparseEmbedding.from_dict({7: 3.0})], ids=["a", "b"])
+    first.save(path)
+    opened = os.stat(path)
+    second = SparseIndex()
+    second.add([SparseEmbedding.from_dict({2: 5.0, 3: 1.0, 9: 4.0})] * 3, ids=["x", "y", "z"])
+    second.save(newer)
+    real = index_file.mapped
+
+    def renamed_first(*args: Any) -> Any:
+        if newer.exists():
+            newer.replace(path)
+        return real(*args)
+
+    monkeypatch.setattr(index_file, "mapped", renamed_first)
+    data = index_file.read_index(str(path), verify=verify)
+    assert not newer.exists() and os.stat(path).st_ino != opened.st_ino  # renamed over it during the load
+    assert data.ids == ["a", "b"] and data.indices.tolist() == [1, 7, 7] and data.values.tolist() == [1.0, 2.0, 3.0]
+    assert data.stamp == (opened.st_size, opened.st_mtime_ns, opened.st_ino)

@@ -4,6 +4,7 @@ the structure built over that very file's rows with the same build settings; any
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,13 @@ def test_a_saved_index_reopens_with_its_structure_read_not_built(
     cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     docs, queries = cranfield
+    off = Seismic(query_cut=30, heap_factor=0.9, n_postings=1000, cache=False)
+    unkept = SparseIndex(engine=off)
+    unkept.add(docs)
+    unkept.save(tmp_path / "off.npz")
+    _, log = _load(tmp_path / "off.npz", caplog, off)
+    assert _READ not in log and _KEPT not in log and not cache.parent.exists()  # not even hashed
+
     built = SparseIndex(engine=_SETTINGS)
     built.add(docs)
     path = tmp_path / "c.npz"
@@ -68,7 +76,8 @@ def test_a_saved_index_reopens_with_its_structure_read_not_built(
     loaded, log = _load(path, caplog)
     assert _READ in log and _KEPT not in log
     assert loaded.search_batch(queries, 10) == built.search_batch(queries, 10)
-    loaded.tune(query_cut=5)  # search settings: the same structure
+    built.save(path)  # the same rows again: the same entry, not written twice
+    assert len(_kept(cache)) == 1
     assert _load(path, caplog, Seismic(query_cut=5, heap_factor=0.9, n_postings=1000))[1].count(_READ) == 1
 
     _, log = _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=500))  # another build
@@ -91,10 +100,21 @@ def test_only_the_rows_it_was_built_over_are_served(
     other.save(tmp_path / "other.npz")  # not kept: its structure is built and kept by the first load
     assert len(_kept(cache)) == 1
 
-    (tmp_path / "other.npz").replace(path)  # another file under the same name: its own hash
-    loaded, log = _load(path, caplog)
+    copy = tmp_path / "copy.npz"
+    shutil.copyfile(path, copy)
+    opened = SparseIndex.load(copy, engine=_SETTINGS)  # not searched yet: nothing hashed or built
+    assert str(copy.resolve()) not in (cache.parent / "digests.json").read_text()
+    shutil.copyfile(tmp_path / "other.npz", tmp_path / "next.npz")
+    (tmp_path / "next.npz").replace(copy)  # another file under the same name, before the first search
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=store.__name__):
+        _exact_scores(opened, docs, queries)  # its own rows, built: the name no longer shows its file
+    assert _READ not in caplog.text and _KEPT not in caplog.text
+
+    (tmp_path / "other.npz").replace(path)
+    loaded, log = _load(path, caplog)  # the other file under the first one's name: its own hash, built and kept
     assert _READ not in log and _KEPT in log
-    assert {i for hits in loaded.search_batch(queries, 10) for i, _ in hits} <= {f"o{i}" for i in range(700)}
+    _exact_scores(loaded, docs[:700], queries)
     assert _READ in _load(path, caplog)[1]  # kept by the load that built it
 
     loaded.add(docs[700:710], ids=[f"n{i}" for i in range(10)])  # rows no file holds: built, not kept
@@ -133,3 +153,20 @@ def test_a_damaged_or_foreign_entry_is_built_again(
     assert len(_kept(cache)) == 2
     assert _READ in _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=600))[1]
     assert _READ not in _load(path, caplog, Seismic(query_cut=30, heap_factor=0.9, n_postings=400))[1]
+
+
+def test_an_unwritable_cache_only_costs_the_next_load_a_build(
+    cranfield: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs, queries = cranfield[0][:300], cranfield[1]
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("SPLADE_ONNX_CACHE", str(tmp_path / "file" / "cache"))
+    index = SparseIndex(engine=_SETTINGS)
+    index.add(docs)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=store.__name__):
+        index.save(tmp_path / "c.npz")
+    assert "could not keep the built structure in the cache (NotADirectoryError" in caplog.text
+    loaded, log = _load(tmp_path / "c.npz", caplog)
+    assert _READ not in log and "could not keep" in log
+    _exact_scores(loaded, docs, queries)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._errors import ArgumentTypeError
+from ._types import ModelIdentity
 
-__all__ = ["not_single"]
+__all__ = ["checked_model", "not_single"]
 
 
 def not_single(value: object, what: str, *single: type[Any], expected: str = "a list") -> None:
@@ -26,3 +27,10 @@ def not_single(value: object, what: str, *single: type[Any], expected: str = "a 
         raise ArgumentTypeError(
             f"{what} must be {expected}, got a single {type(value).__name__} ({value!r:.60}); wrap it in a list"
         )
+
+
+def checked_model(model: object) -> ModelIdentity | None:
+    """``model`` if it is a :class:`ModelIdentity` or ``None``; anything else is refused before a file is read."""
+    if model is not None and not isinstance(model, ModelIdentity):
+        raise ArgumentTypeError(f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}")
+    return model

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checks import not_single
+from ._checks import checked_model, not_single
 from ._errors import ArgumentError, ArgumentTypeError, CapacityError, UnknownIdError
 from ._index_engines import Engine, EngineName, ExactEngine, Rows, exact_recall, make_engine
-from ._index_file import IndexData, check_model, checked_model, read_index, write_index
+from ._index_file import IndexData, check_model, read_index, write_index
 from ._payload import PayloadFormat
 from ._postings import check_k, top_k
 from ._seismic import Seismic
@@ -384,13 +384,8 @@ class SparseIndex:
         impacts = self._engine.impacts if isinstance(self._engine, ExactEngine) else None
         arrays = rows.indptr, rows.indices, rows.values
         data = IndexData(self._ids, self._dim, self._next_id, self._model, *arrays, payload, impacts)
-        write_index(path, data)
-        self._persisted(path, rows)
+        self._engine.persisted(path, write_index(path, data), rows)
         logger.debug("saved %d documents to %s", len(self), path)
-
-    def _persisted(self, path: str, rows: Rows) -> None:  # for an engine with a structure outside the file
-        if (persisted := getattr(self._engine, "persisted", None)) is not None:
-            persisted(path, rows)
 
     @classmethod
     def load(
@@ -410,7 +405,9 @@ class SparseIndex:
         pages in what searches touch.  ``verify=True`` first passes over them (checksums, ids in range,
         orders); ``verify=False`` skips that for a file you trust, and opens in time that grows with the
         number of documents (their ids are parsed), not with their entries.  Either way its structure
-        is checked and nothing larger than the file is allocated.
+        is checked and nothing larger than the file is allocated.  With the Seismic engine, the first
+        search reads the structure built over this file before from the local cache, if it is there
+        (see :class:`Seismic`'s ``cache``), or builds it.
 
         Pass the querying encoder's ``identity`` as ``model``: an index made by another model
         (another vocabulary size or fingerprint) raises :class:`ModelMismatchError`, since its
@@ -424,8 +421,9 @@ class SparseIndex:
         becomes :attr:`payload` unchecked, only when the file holds no payload.
         """
         path, model = os.fspath(path), checked_model(model)  # a wrong model type before the file is read
-        index = cls._from_data(read_index(path, verify=verify), engine)
-        index._persisted(path, index._rows())
+        data = read_index(path, verify=verify)
+        index = cls._from_data(data, engine)
+        index._engine.persisted(path, data.stamp, index._rows())
         if model is not None:
             check_model(index.model, model, where=path, allow_mismatch=allow_model_mismatch)
         if index._payload is None and legacy_payload is not None:

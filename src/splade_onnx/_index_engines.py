@@ -95,6 +95,10 @@ class Engine(Protocol):
 
     def drop(self, keep: _Bool) -> None: ...
 
+    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+        """``rows`` now equal the index file at ``path``, just saved or loaded (``stamp``: see ``FileStamp``)."""
+        ...
+
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
         """Each query's top ``k`` (document numbers, exact scores) among the documents ``mask`` allows
         (all when ``None``) that share a term with it: best first, equal scores by lower number."""
@@ -168,6 +172,9 @@ class ExactEngine:
         if self._wide is not None:
             self._wide.drop(keep)
 
+    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+        """Nothing outside the file: its postings are saved in it."""
+
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
         if self._wide is not None:
             return self._wide.search_batch(rows, queries, k, mask)
@@ -206,6 +213,9 @@ class ExhaustiveEngine:
 
     def drop(self, keep: _Bool) -> None:
         self.postings = _postings.drop_documents(self.postings, keep)
+
+    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+        """Nothing outside the file: its postings are built from the rows on the first search."""
 
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
         """The queries' top k, a block of them at a time scored into one dense ``[queries, documents]`` array

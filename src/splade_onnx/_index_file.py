@@ -84,6 +84,7 @@ bytes).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -92,13 +93,13 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._atomic import atomic_file
-from ._errors import ArgumentTypeError, FileMissingError, IndexFormatError, ModelMismatchError
+from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
 from ._index_mapped import MappedCheck, mapped, verify_contents
 from ._json_io import json_bytes, loads
@@ -106,7 +107,7 @@ from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_
 from ._npz_write import write_npz
 from ._types import ModelIdentity
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "checked_model", "read_index", "write_index"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileStamp", "IndexData", "check_model", "read_index", "write_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,19 @@ _LOAD_ERRORS = (
 )
 
 
+class FileStamp(NamedTuple):
+    """Size, modification time (ns) and inode of the index file that was read or written, taken from its open
+    descriptor: a name that no longer shows all three holds another file (or this one, changed)."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 @dataclass(frozen=True)
 class IndexData:
     """What an index file holds: the live documents as CSR rows, in order, and the header's fields."""
@@ -161,6 +175,7 @@ class IndexData:
     values: NDArray[np.float32]
     payload: Any = None  # any JSON value; None for none
     impacts: Impacts | None = None  # the exact engine's postings, when saved
+    stamp: FileStamp | None = None  # the file read: see FileStamp
 
     def n_terms(self) -> int:
         """One more than the largest vocabulary id: the saved postings' term count when present (``verify``
@@ -174,8 +189,9 @@ class _VersionError(IndexFormatError):
     pass
 
 
-def write_index(path: str, data: IndexData) -> None:
-    """Write ``data`` to ``path``, all-or-nothing; a payload JSON cannot hold raises before anything is written."""
+def write_index(path: str, data: IndexData) -> FileStamp:
+    """Write ``data`` to ``path``, all-or-nothing, and return the written file's stamp; a payload JSON cannot hold
+    raises before anything is written."""
     payload_bytes = None if data.payload is None else json_bytes(data.payload, "payload")
     meta = {
         "format": FORMAT_NAME,
@@ -204,6 +220,9 @@ def write_index(path: str, data: IndexData) -> None:
         arrays |= {"imp_indptr": imp.indptr, "imp_docs": imp.docs, "imp_weights": imp.weights}
     with atomic_file(path) as f:
         write_npz(f, arrays)
+        f.flush()
+        stamp = FileStamp.of(os.fstat(f.fileno()))  # the renamed file keeps its inode, size and mtime
+    return stamp
 
 
 def read_index(path: str, *, verify: bool = True) -> IndexData:
@@ -219,9 +238,8 @@ def read_index(path: str, *, verify: bool = True) -> IndexData:
     with open(path, "rb") as fh, contextlib.ExitStack() as stack:
         try:
             meta, arrays, version, check = _read_npz(fh, path, stack if verify else None)
-            if version < 3:
-                return _checked(meta, arrays)
-            return _checked_mapped(meta, arrays, check)
+            data = _checked(meta, arrays) if version < 3 else _checked_mapped(meta, arrays, check)
+            return dataclasses.replace(data, stamp=FileStamp.of(os.fstat(fh.fileno())))
         except _VersionError as exc:
             raise IndexFormatError(f"cannot load {path}: {exc}") from None
         except _LOAD_ERRORS as exc:
@@ -275,7 +293,7 @@ def _read_npz(
     big: _Mapped = []
     for name, head in heads.items():
         if name not in ("meta", "payload"):
-            raw, arrays[name] = mapped(path, head, data_offset(fh, head, size))
+            raw, arrays[name] = mapped(fh, head, data_offset(fh, head, size))
             big.append((head, raw))
     check = None if stack is None else stack.enter_context(MappedCheck(big))
     return _parse_meta(raw_meta, indptr.count), arrays, version, check
@@ -390,13 +408,6 @@ def _checked_mapped(meta: dict[str, Any], arrays: dict[str, NDArray[Any]], check
     if check is not None:
         check.result()
     return IndexData(ids, dim, next_id, model, indptr, indices, values, payload, impacts)
-
-
-def checked_model(model: object) -> ModelIdentity | None:
-    """``model`` if it is a :class:`ModelIdentity` or ``None``; anything else is refused before a file is read."""
-    if model is not None and not isinstance(model, ModelIdentity):
-        raise ArgumentTypeError(f"model must be a ModelIdentity (SpladeEncoder.identity), got {type(model).__name__}")
-    return model
 
 
 def check_model(saved: ModelIdentity | None, given: ModelIdentity, *, where: str, allow_mismatch: bool) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,10 +34,12 @@ _COUNT_ENTRIES = 1 << 18
 _CRC_BYTES = 1 << 26
 
 
-def mapped(path: str, head: NpyHeader, start: int) -> tuple[NDArray[np.uint8], NDArray[Any]]:
-    """A member whose array data starts at byte ``start`` of the file, memory-mapped read-only: its bytes (the
-    .npy header, then the data) and its array, a view of them (one mapping, so each page counts once)."""
-    raw = np.memmap(path, np.uint8, "r", offset=start - head.offset, shape=(head.info.file_size,))
+def mapped(fh: IO[bytes], head: NpyHeader, start: int) -> tuple[NDArray[np.uint8], NDArray[Any]]:
+    """A member whose array data starts at byte ``start`` of the open file ``fh``, memory-mapped read-only: its
+    bytes (the .npy header, then the data) and its array, a view of them (one mapping, so each page counts once).
+    Mapped through ``fh``, not its name, every member comes from the file that was opened, even if another
+    is renamed over that name meanwhile."""
+    raw = np.memmap(fh, np.uint8, "r", offset=start - head.offset, shape=(head.info.file_size,))
     if not head.count:
         return raw, np.zeros(head.shape, head.dtype)
     data = raw[head.offset : head.offset + head.count * head.dtype.itemsize]

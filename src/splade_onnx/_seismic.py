@@ -104,26 +104,29 @@ class SeismicEngine:
         self._source: Source | None = None  # the index file the rows equal, up to its _source_docs
         self._source_docs = 0
 
-    def persisted(self, path: str, rows: Rows) -> None:
-        """The rows now equal the index file at ``path`` (just saved or loaded): a structure built over
-        them is kept in the local cache, and read from it instead of built."""
-        if not self.settings.cache:
+    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+        """The rows now equal the index file at ``path`` (just saved or loaded, ``stamp`` taken from its open
+        descriptor): a structure built over them is kept in the local cache, and read from it instead of built."""
+        if not self.settings.cache or stamp is None:
             return
-        self._source, self._source_docs = Source(path), rows.n_docs
-        key = self._key(rows.n_docs)
-        if key is not None and self._index is not None and self._n_docs == rows.n_docs:
+        self._source, self._source_docs = Source(path, stamp), rows.n_docs
+        if self._index is not None and self._n_docs == rows.n_docs and (key := self._key(rows.n_docs)):
             store_built(self._index, key)
 
     def _key(self, n_docs: int) -> str | None:
         """The cache key of a structure over the first ``n_docs`` rows, if they are a saved file's."""
         if self._source is None or self._source_docs != n_docs:
             return None
-        digest = self._source.digest()
-        if digest is None:
+        try:
+            digest = self._source.digest()
+            build = {k: v for k, v in asdict(self.settings).items() if k not in _SEARCH_ONLY}
+            key = None if digest is None else structure_key(digest, build)
+        except Exception as exc:  # noqa: BLE001 - no cache (no home folder, no package metadata): build as before
+            logger.warning("seismic: the structure cannot be cached (%s: %s)", type(exc).__name__, exc)
+            key = None
+        if key is None:
             self._source = None
-            return None
-        build = {k: v for k, v in asdict(self.settings).items() if k not in _SEARCH_ONLY}
-        return structure_key(digest, build)
+        return key
 
     def sync(self, rows: Rows, *, full: bool = False) -> None:
         if self._index is not None and self._n_docs == rows.n_docs:
@@ -133,6 +136,7 @@ class SeismicEngine:
         built = None if key is None else load_built(self._lib, key, n)
         if built is None:
             built = self._build(rows)
+            self._index, self._n_docs = built, n  # kept, even if the store is interrupted
             if key is not None:
                 store_built(built, key)
         self._index, self._n_docs = built, n

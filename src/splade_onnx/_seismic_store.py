@@ -66,29 +66,33 @@ def _folder() -> Path:
 
 
 class Source:
-    """The index file a Seismic engine's rows were read from (or saved to), as it was then.
+    """The index file a Seismic engine's rows were read from (or saved to): its path and the stamp (size,
+    modification time in ns, inode) of the file as it was opened.
 
-    Its content hash is taken only when a structure is looked up or stored, and only while the file
-    still has the size, modification time and inode it had (a file replaced since is not ours).
+    Its content hash is taken only when a structure is looked up or stored, and only while the name still
+    shows that stamp, before and after hashing (another file renamed over it, or this one changed, is not
+    the file the rows came from).
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = os.path.realpath(path)
-        st = os.stat(self.path)
-        self._stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    def __init__(self, path: str, stamp: tuple[int, int, int]) -> None:
+        self.path, self.stamp = os.path.realpath(path), tuple(stamp)
 
-    def digest(self) -> str | None:
-        """The file's sha256, or ``None`` if it changed or is gone."""
+    def _unchanged(self) -> bool:
         try:
             st = os.stat(self.path)
         except OSError:
-            return None
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != self._stamp:
+            return False
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == self.stamp
+
+    def digest(self) -> str | None:
+        """The file's sha256, or ``None`` if it changed or is gone."""
+        if not self._unchanged():
             return None
         try:
-            return file_sha256(self.path, _folder().parent / MEMO_NAME)  # a memo it cannot write is skipped
+            digest = file_sha256(self.path, _folder().parent / MEMO_NAME)  # a memo it cannot write is skipped
         except OSError:
             return None
+        return digest if self._unchanged() else None
 
 
 def structure_key(digest: str, build: dict[str, Any]) -> str:
@@ -110,6 +114,9 @@ def load_built(lib: Any, key: str, n_docs: int) -> Any | None:
         size = int(index.len)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except MemoryError:
+        logger.warning("seismic: not enough memory to read the cached structure %s; building it", path)
+        return None
     except BaseException as exc:  # noqa: BLE001 - a damaged entry is built again; pyo3 raises Rust panics so
         logger.warning("seismic: the cached structure %s could not be read (%s); building it again", path, exc)
         _discard(path)
@@ -128,22 +135,29 @@ def store_built(index: Any, key: str) -> None:
     """Keep ``index`` under ``key``, all-or-nothing; then drop the least recently used beyond :data:`KEEP`.
 
     A cache that cannot be written is logged and skipped: the index works the same, only its next
-    load builds the structure again.
+    load builds the structure again.  Saving needs about the structure's size again in memory for a moment
+    (pyseismic-lsr serializes it whole).
     """
-    folder = _folder()
     start = time.perf_counter()
     try:
+        folder = _folder()
+        target = folder / (key + _SUFFIX)
+        if target.is_file():  # the same rows and build: kept already
+            os.utime(target)
+            return
         folder.mkdir(parents=True, exist_ok=True)
         _sweep(folder)
         work = Path(tempfile.mkdtemp(prefix=".building-", dir=folder))
         try:
             with quiet_stdout():
                 index.save(str(work / "s"))
-            os.replace(work / ("s" + _SUFFIX), folder / (key + _SUFFIX))
+            os.replace(work / ("s" + _SUFFIX), target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    except OSError as exc:
-        logger.warning("seismic: could not keep the built structure in %s (%s)", folder, exc)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the index works without the cache; pyo3 raises Rust panics so
+        logger.warning("seismic: could not keep the built structure in the cache (%s: %s)", type(exc).__name__, exc)
         return
     logger.info("seismic: kept the built structure in %s in %.1f s", folder, time.perf_counter() - start)
     _prune(folder)
