@@ -170,3 +170,16 @@ def test_an_unwritable_cache_only_costs_the_next_load_a_build(
     loaded, log = _load(tmp_path / "c.npz", caplog)
     assert _READ not in log and "could not keep" in log
     _exact_scores(loaded, docs, queries)
+
+
+def test_documents_without_terms_do_not_keep_the_structure_from_being_read(
+    cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs, queries = cranfield[0][:300], cranfield[1]
+    empty = SparseEmbedding.from_dict({})
+    index = SparseIndex(engine=_SETTINGS)
+    index.add([empty, *docs, empty])  # Seismic holds 300 documents of these 302
+    index.save(tmp_path / "c.npz")
+    loaded, log = _load(tmp_path / "c.npz", caplog)
+    assert _READ in log and "building it again" not in log
+    _exact_scores(loaded, [empty, *docs, empty], queries)

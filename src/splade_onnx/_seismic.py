@@ -133,7 +133,8 @@ class SeismicEngine:
             return
         n = rows.n_docs
         key = self._key(n)
-        built = None if key is None else load_built(self._lib, key, n)
+        held = int(np.count_nonzero(np.diff(rows.indptr)))  # Seismic skips documents without terms
+        built = None if key is None else load_built(self._lib, key, held)
         if built is None:
             built = self._build(rows)
             self._index, self._n_docs = built, n  # kept, even if the store is interrupted

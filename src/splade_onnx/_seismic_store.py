@@ -103,7 +103,8 @@ def structure_key(digest: str, build: dict[str, Any]) -> str:
 
 
 def load_built(lib: Any, key: str, n_docs: int) -> Any | None:
-    """The structure stored under ``key``, or ``None`` when there is none (or it is not one of ``n_docs``)."""
+    """The structure stored under ``key``, or ``None`` when there is none (or it does not hold ``n_docs``
+    documents, those with at least one term)."""
     path = _folder() / (key + _SUFFIX)
     if not path.is_file():
         return None
