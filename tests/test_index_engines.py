@@ -123,6 +123,7 @@ def test_the_seismic_engine_rescores_what_it_finds_and_reports_its_recall(collec
     assert approx.engine == "seismic"
     want = exact.search_batch(queries, 10)
     got = approx.search_batch(queries, 10)
+    assert [approx.search(q, 10) for q in queries] == got  # Seismic's single-query call finds the same
     exact_scores = {i: s for hits in exact.search_batch(queries, 1400) for i, s in hits}
     for q, hits in zip(queries, got):
         full = dict(exact.search(q, 1400))

@@ -190,9 +190,13 @@ class SeismicEngine:
         comps = [np.array([str(t) for t in q[0].tolist()], dtype=strings) for q in queries]
         vals = [np.asarray(q[1], np.float32) for q in queries]
         s = self.settings
-        found = self._index.batch_search(
-            names, comps, vals, k=ask, query_cut=s.query_cut, heap_factor=s.heap_factor, num_threads=s.num_threads
-        )
+        cut, heap = s.query_cut, s.heap_factor
+        if len(queries) == 1:  # its single-query call: batch_search costs about 0.3 ms more for one
+            found = [self._index.search("0", comps[0], vals[0], k=ask, query_cut=cut, heap_factor=heap)]
+        else:
+            found = self._index.batch_search(
+                names, comps, vals, k=ask, query_cut=cut, heap_factor=heap, num_threads=s.num_threads
+            )
         by_query: dict[int, list[int]] = {i: [] for i in range(len(queries))}
         for hits in found:  # lists in any order: each hit names its query
             for name, _, doc in hits:
