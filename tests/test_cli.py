@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -94,7 +95,9 @@ def test_index_then_search(run, docs_jsonl: Path, tmp_path: Path) -> None:  # ty
     assert hits[0]["id"] == "d4" and len(hits) == 3
 
 
-def test_search_engine_choice(run, docs_jsonl: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_search_engine_choice(  # type: ignore[no-untyped-def]
+    run, docs_jsonl: Path, tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     index = tmp_path / "seed.npz"
     assert run("index", str(docs_jsonl), "-o", str(index))[0] == EXIT_OK
     search = ("search", str(index), "How much did the mission cost?", "rocket launch site", "-k", "5")
@@ -104,6 +107,10 @@ def test_search_engine_choice(run, docs_jsonl: Path, tmp_path: Path) -> None:  #
     exact = [json.loads(line)["hits"] for line in run(*search, "--json")[1].splitlines()]
     code, out, _ = run(*search, "--json", "--engine", "seismic")  # approximate: each hit with its exact score
     assert code == EXIT_OK
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="splade_onnx._seismic_store"):
+        assert run(*search, "--json", "--engine", "seismic")[:2] == (code, out)
+    assert f"read the structure built before from {cache_dir / 'seismic'}" in caplog.text  # kept in --cache-dir
     for want, got in zip(exact, (json.loads(line)["hits"] for line in out.splitlines()), strict=True):
         assert got[0] == want[0] and all(h in want for h in got)
     code, out, err = run("search", str(index), "q", "--engine", "bm25")

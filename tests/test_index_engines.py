@@ -162,3 +162,5 @@ def test_bad_engines_and_settings_are_refused() -> None:
         Seismic(heap_factor=0.0)
     with pytest.raises(TypeError, match=r"Seismic\(query_cut=...\) must be int"):
         Seismic(query_cut=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Seismic\(cache=...\) must be True, False or a folder, got 3"):
+        Seismic(cache=3)  # type: ignore[arg-type]

@@ -17,7 +17,9 @@ it allows.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from numpy.typing import NDArray
 from . import _impact
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
 from ._index_engines import Rows, dense_query
-from ._seismic_store import Source, load_built, quiet_stdout, store_built, structure_key
+from ._seismic_store import Source, load_built, quiet_stdout, store_built
 
 __all__ = ["Seismic", "SeismicEngine"]
 
@@ -52,7 +54,9 @@ class Seismic:
     ``doc_cut``, ``max_fraction`` and ``min_cluster_size`` (see Seismic's documentation).
     ``num_threads`` is used to build and by :meth:`SparseIndex.search_batch` (0: all cores).
     ``cache``: keep the structure built over a saved index's rows in the local cache, so the next load of
-    that file, in any process, reads it instead of building it again (see :mod:`._seismic_store`).
+    that file, in any process, reads it instead of building it again (see :mod:`._seismic_store`): ``True``
+    for the library's cache folder (``$SPLADE_ONNX_CACHE``, else ``~/.cache/splade-onnx``), a folder to use
+    that one instead (its ``seismic/``), ``False`` for none.
 
     >>> Seismic(query_cut=10, heap_factor=0.8).heap_factor
     0.8
@@ -67,11 +71,11 @@ class Seismic:
     max_fraction: float = 1.5
     min_cluster_size: int = 2
     num_threads: int = 0
-    cache: bool = True
+    cache: bool | str | os.PathLike[str] = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cache, bool):
-            raise ArgumentTypeError(f"Seismic(cache=...) must be bool, got {self.cache!r}")
+        if not isinstance(self.cache, (bool, str, os.PathLike)):
+            raise ArgumentTypeError(f"Seismic(cache=...) must be True, False or a folder, got {self.cache!r}")
         for name, value in asdict(self).items():
             if name == "cache":
                 continue
@@ -107,39 +111,39 @@ class SeismicEngine:
     def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
         """The rows now equal the index file at ``path`` (just saved or loaded, ``stamp`` taken from its open
         descriptor): a structure built over them is kept in the local cache, and read from it instead of built."""
-        if not self.settings.cache or stamp is None:
+        cache = self.settings.cache
+        if cache is False or stamp is None:
             return
-        self._source, self._source_docs = Source(path, stamp), rows.n_docs
-        if self._index is not None and self._n_docs == rows.n_docs and (key := self._key(rows.n_docs)):
-            store_built(self._index, key)
+        root = None if cache is True else Path(cache)
+        self._source, self._source_docs = Source(path, stamp, root), rows.n_docs
+        if self._index is not None and self._n_docs == rows.n_docs and (entry := self._entry(rows.n_docs)):
+            store_built(self._index, entry)
 
-    def _key(self, n_docs: int) -> str | None:
-        """The cache key of a structure over the first ``n_docs`` rows, if they are a saved file's."""
+    def _entry(self, n_docs: int) -> Path | None:
+        """Where a structure over the first ``n_docs`` rows is kept, if they are a saved file's."""
         if self._source is None or self._source_docs != n_docs:
             return None
         try:
-            digest = self._source.digest()
-            build = {k: v for k, v in asdict(self.settings).items() if k not in _SEARCH_ONLY}
-            key = None if digest is None else structure_key(digest, build)
+            entry = self._source.entry({k: v for k, v in asdict(self.settings).items() if k not in _SEARCH_ONLY})
         except Exception as exc:  # noqa: BLE001 - no cache (no home folder, no package metadata): build as before
             logger.warning("seismic: the structure cannot be cached (%s: %s)", type(exc).__name__, exc)
-            key = None
-        if key is None:
+            entry = None
+        if entry is None:
             self._source = None
-        return key
+        return entry
 
     def sync(self, rows: Rows, *, full: bool = False) -> None:
         if self._index is not None and self._n_docs == rows.n_docs:
             return
         n = rows.n_docs
-        key = self._key(n)
+        entry = self._entry(n)
         held = int(np.count_nonzero(np.diff(rows.indptr)))  # Seismic skips documents without terms
-        built = None if key is None else load_built(self._lib, key, held)
+        built = None if entry is None else load_built(self._lib, entry, held)
         if built is None:
             built = self._build(rows)
             self._index, self._n_docs = built, n  # kept, even if the store is interrupted
-            if key is not None:
-                store_built(built, key)
+            if entry is not None:
+                store_built(built, entry)
         self._index, self._n_docs = built, n
 
     def _build(self, rows: Rows) -> Any:

@@ -59,23 +59,31 @@ def quiet_stdout() -> Iterator[None]:
             os.close(saved)
 
 
-def _folder() -> Path:
-    from ._hub import default_cache_dir  # the loading side's cache folder; imported when a structure is stored
-
-    return default_cache_dir() / "seismic"
-
-
 class Source:
     """The index file a Seismic engine's rows were read from (or saved to): its path and the stamp (size,
     modification time in ns, inode) of the file as it was opened.
 
     Its content hash is taken only when a structure is looked up or stored, and only while the name still
     shows that stamp, before and after hashing (another file renamed over it, or this one changed, is not
-    the file the rows came from).
+    the file the rows came from).  ``root`` is the cache folder (``None``: the library's, see
+    :func:`~splade_onnx._hub.default_cache_dir`); structures go in its ``seismic/``.
     """
 
-    def __init__(self, path: str, stamp: tuple[int, int, int]) -> None:
-        self.path, self.stamp = os.path.realpath(path), tuple(stamp)
+    def __init__(self, path: str, stamp: tuple[int, int, int], root: Path | None = None) -> None:
+        self.path, self.stamp, self._root = os.path.realpath(path), tuple(stamp), root
+
+    def root(self) -> Path:
+        if self._root is None:
+            from ._hub import default_cache_dir  # the loading side's folder, imported when a structure is looked up
+
+            self._root = default_cache_dir()
+        return self._root
+
+    def entry(self, build: dict[str, Any]) -> Path | None:
+        """Where a structure built with the settings ``build`` over this file's rows is kept, or ``None`` if
+        the file changed or is gone."""
+        digest = self.digest()
+        return None if digest is None else self.root() / "seismic" / (structure_key(digest, build) + _SUFFIX)
 
     def _unchanged(self) -> bool:
         try:
@@ -89,7 +97,7 @@ class Source:
         if not self._unchanged():
             return None
         try:
-            digest = file_sha256(self.path, _folder().parent / MEMO_NAME)  # a memo it cannot write is skipped
+            digest = file_sha256(self.path, self.root() / MEMO_NAME)  # a memo it cannot write is skipped
         except OSError:
             return None
         return digest if self._unchanged() else None
@@ -102,10 +110,9 @@ def structure_key(digest: str, build: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def load_built(lib: Any, key: str, n_docs: int) -> Any | None:
-    """The structure stored under ``key``, or ``None`` when there is none (or it does not hold ``n_docs``
-    documents, those with at least one term)."""
-    path = _folder() / (key + _SUFFIX)
+def load_built(lib: Any, path: Path, n_docs: int) -> Any | None:
+    """The structure kept at ``path`` (a :meth:`Source.entry`), or ``None`` when there is none (or it does not
+    hold ``n_docs`` documents, those with at least one term)."""
     if not path.is_file():
         return None
     start = time.perf_counter()
@@ -132,17 +139,17 @@ def load_built(lib: Any, key: str, n_docs: int) -> Any | None:
     return index
 
 
-def store_built(index: Any, key: str) -> None:
-    """Keep ``index`` under ``key``, all-or-nothing; then drop the least recently used beyond :data:`KEEP`.
+def store_built(index: Any, target: Path) -> None:
+    """Keep ``index`` at ``target`` (a :meth:`Source.entry`), all-or-nothing; then drop the least recently
+    used structures of its folder beyond :data:`KEEP`.
 
     A cache that cannot be written is logged and skipped: the index works the same, only its next
     load builds the structure again.  Saving needs about the structure's size again in memory for a moment
     (pyseismic-lsr serializes it whole).
     """
     start = time.perf_counter()
+    folder = target.parent
     try:
-        folder = _folder()
-        target = folder / (key + _SUFFIX)
         if target.is_file():  # the same rows and build: kept already
             os.utime(target)
             return

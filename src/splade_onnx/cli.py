@@ -126,8 +126,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ._index import SparseIndex, check_model
+    from ._seismic import Seismic
 
-    index = SparseIndex.load(args.index, engine=args.engine)  # before the model: a bad file fails fast
+    engine = Seismic(cache=args.cache_dir) if args.engine == "seismic" and args.cache_dir else args.engine
+    index = SparseIndex.load(args.index, engine=engine)  # before the model: a bad file fails fast
     enc = _encoder(args)
     check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
     queries = enc.encode_queries(args.query, options=_side(args, "query"))
@@ -284,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=DEFAULT_MODEL, help="registry name, HF repo id or local folder")
-        p.add_argument("--cache-dir", default=None)
+        p.add_argument("--cache-dir", default=None, help="converted models (and `search --engine seismic` structures)")
         p.add_argument("--max-length", type=_LENGTH, default=None, help="truncate texts at this many tokens (>= 2)")
         p.add_argument("--threads", type=_POSITIVE, default=None)
         p.add_argument("--int8", action="store_true", help="use the int8-quantized graph")
