@@ -164,3 +164,8 @@ def test_bad_engines_and_settings_are_refused() -> None:
         Seismic(query_cut=2.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Seismic\(cache=...\) must be True, False or a folder, got 3"):
         Seismic(cache=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"must be True, False or a folder, got b'x'"):
+        Seismic(cache=b"x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"Seismic\(cache=''\) names no folder"):
+        Seismic(cache="")
+    assert Seismic(cache="~/c") == Seismic(cache=Path.home() / "c")  # a folder is expanded and made absolute

@@ -183,3 +183,16 @@ def test_documents_without_terms_do_not_keep_the_structure_from_being_read(
     loaded, log = _load(tmp_path / "c.npz", caplog)
     assert _READ in log and "building it again" not in log
     _exact_scores(loaded, [empty, *docs, empty], queries)
+
+
+def test_a_folder_given_keeps_the_structures_there(
+    cranfield: Any, tmp_path: Path, cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = cranfield[0][:300]
+    mine = Seismic(query_cut=30, heap_factor=0.9, n_postings=1000, cache=tmp_path / "mine")
+    index = SparseIndex(engine=mine)
+    index.add(docs)
+    index.save(tmp_path / "c.npz")
+    assert len(_kept(tmp_path / "mine" / "seismic")) == 1 and not cache.parent.exists()
+    assert _READ in _load(tmp_path / "c.npz", caplog, mine)[1]
+    assert _READ not in _load(tmp_path / "c.npz", caplog)[1]  # the library's folder holds none of it

@@ -55,8 +55,8 @@ class Seismic:
     ``num_threads`` is used to build and by :meth:`SparseIndex.search_batch` (0: all cores).
     ``cache``: keep the structure built over a saved index's rows in the local cache, so the next load of
     that file, in any process, reads it instead of building it again (see :mod:`._seismic_store`): ``True``
-    for the library's cache folder (``$SPLADE_ONNX_CACHE``, else ``~/.cache/splade-onnx``), a folder to use
-    that one instead (its ``seismic/``), ``False`` for none.
+    for the library's cache folder (``$SPLADE_ONNX_CACHE``, else ``$XDG_CACHE_HOME/splade-onnx``, else
+    ``~/.cache/splade-onnx``), a folder to use that one instead (its ``seismic/``), ``False`` for none.
 
     >>> Seismic(query_cut=10, heap_factor=0.8).heap_factor
     0.8
@@ -74,8 +74,14 @@ class Seismic:
     cache: bool | str | os.PathLike[str] = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cache, (bool, str, os.PathLike)):
-            raise ArgumentTypeError(f"Seismic(cache=...) must be True, False or a folder, got {self.cache!r}")
+        cache = self.cache
+        folder = os.fspath(cache) if isinstance(cache, (str, os.PathLike)) else None
+        if not isinstance(cache, bool) and not isinstance(folder, str):
+            raise ArgumentTypeError(f"Seismic(cache=...) must be True, False or a folder, got {cache!r}")
+        if folder is not None:
+            if not folder:
+                raise ArgumentError("Seismic(cache='') names no folder; pass a folder, True or False")
+            object.__setattr__(self, "cache", Path(folder).expanduser().absolute())  # frozen: set once, here
         for name, value in asdict(self).items():
             if name == "cache":
                 continue
@@ -137,8 +143,10 @@ class SeismicEngine:
             return
         n = rows.n_docs
         entry = self._entry(n)
-        held = int(np.count_nonzero(np.diff(rows.indptr)))  # Seismic skips documents without terms
-        built = None if entry is None else load_built(self._lib, entry, held)
+        built = None
+        if entry is not None:
+            held = int(np.count_nonzero(np.diff(rows.indptr)))  # Seismic skips documents without terms
+            built = load_built(self._lib, entry, held)
         if built is None:
             built = self._build(rows)
             self._index, self._n_docs = built, n  # kept, even if the store is interrupted

@@ -4,16 +4,17 @@ Seismic has no incremental build, and building it is the slow part of an approxi
 at a few hundred thousand documents).  Its own file format is read by ``pyseismic-lsr``'s
 deserializer, which our checks of untrusted files cannot see into, so a structure is never stored in
 an index file, which may come from anyone.  Instead it is kept in this library's cache folder
-(``$SPLADE_ONNX_CACHE``, see :func:`~splade_onnx._hub.default_cache_dir`), which only this library
-writes, the same trust as the converted ONNX graphs there, under a key of:
+(``$SPLADE_ONNX_CACHE``, see :func:`~splade_onnx._hub.default_cache_dir`) or the folder that
+``Seismic(cache=...)`` names, which only this library writes: the same trust as the converted ONNX
+graphs in a cache folder.  It is kept under a key of:
 
 - the sha256 of the index file whose rows it was built over (hashed once per file version, see
   :mod:`._digest`), so a structure only ever serves the exact rows it was built from;
 - Seismic's build settings and ``pyseismic-lsr``'s version.
 
 A structure is stored when a Seismic index is saved, or when a loaded one builds it; a later load of
-the same file, in any process, reads it back.  At most :data:`KEEP` structures are kept, the least
-recently used removed first; any of them may be deleted at any time (it is built again when needed).
+the same file, in any process, reads it back.  At most :data:`KEEP` structures are kept in a folder, the
+least recently used removed first; any of them may be deleted at any time (it is built again when needed).
 """
 
 from __future__ import annotations

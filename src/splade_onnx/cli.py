@@ -128,7 +128,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ._index import SparseIndex, check_model
     from ._seismic import Seismic
 
-    engine = Seismic(cache=args.cache_dir) if args.engine == "seismic" and args.cache_dir else args.engine
+    engine = Seismic(cache=args.cache_dir) if args.engine == "seismic" and args.cache_dir is not None else args.engine
     index = SparseIndex.load(args.index, engine=engine)  # before the model: a bad file fails fast
     enc = _encoder(args)
     check_model(index.model, enc.identity, where=args.index, allow_mismatch=args.allow_model_mismatch)
