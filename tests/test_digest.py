@@ -127,3 +127,15 @@ def test_a_new_process_loading_a_cached_model_reads_no_weights(tiny: SpladeEncod
         for _ in range(2)
     ]
     assert counts[1] == 0
+
+
+def test_a_hash_for_a_file_version_is_none_once_the_name_holds_another(tmp_path: Path) -> None:
+    path, other = tmp_path / "f", tmp_path / "g"
+    path.write_bytes(b"first")
+    stamp = _digest.FileStamp.of(os.stat(path))
+    assert _digest.sha256_if_unchanged(path, stamp) == _digest.sha256_file(path)
+    other.write_bytes(b"second")
+    other.replace(path)  # another file under the name
+    assert _digest.sha256_if_unchanged(path, stamp) is None
+    path.unlink()
+    assert _digest.sha256_if_unchanged(path, stamp) is None

@@ -18,10 +18,11 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MEMO_NAME", "file_sha256", "sha256_file"]
+__all__ = ["MEMO_NAME", "FileStamp", "file_sha256", "sha256_file", "sha256_if_unchanged"]
 
 #: The memo's file name in a cache folder.
 MEMO_NAME = "digests.json"
@@ -43,14 +44,42 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
+class FileStamp(NamedTuple):
+    """A file version: size, modification time (ns) and inode; a name that no longer shows all three holds
+    another file, or this one changed."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def file_sha256(path: Path | str, memo: Path | None = None) -> str:
     """The sha256 of ``path``'s contents, read only if this file version was not hashed before.
 
     ``memo`` is the JSON memo shared by processes (``None``: this process only).
     """
     real = os.path.realpath(path)
-    st = os.stat(real)
-    stamp: _Stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return _sha256(real, FileStamp.of(os.stat(real)), memo)
+
+
+def sha256_if_unchanged(path: Path | str, stamp: FileStamp, memo: Path | None = None) -> str | None:
+    """:func:`file_sha256` of ``path`` while it is still the file version ``stamp`` (before and after it is
+    read); ``None`` once another file was renamed over the name, or this one changed or is gone."""
+    real = os.path.realpath(path)
+    try:
+        if FileStamp.of(os.stat(real)) != stamp:
+            return None
+        digest = _sha256(real, stamp, memo)
+        return digest if FileStamp.of(os.stat(real)) == stamp else None
+    except OSError:
+        return None
+
+
+def _sha256(real: str, stamp: _Stamp, memo: Path | None) -> str:
     with _lock:
         hit = _known.get((real, stamp))
     if hit is not None:

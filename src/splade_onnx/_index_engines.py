@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _impact, _postings
+from ._digest import FileStamp
 from ._errors import ArgumentError, ArgumentTypeError
 
 EngineName = Literal["exact", "exhaustive", "seismic"]
@@ -95,8 +96,9 @@ class Engine(Protocol):
 
     def drop(self, keep: _Bool) -> None: ...
 
-    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
-        """``rows`` now equal the index file at ``path``, just saved or loaded (``stamp``: see ``FileStamp``)."""
+    def persisted(self, path: str, stamp: FileStamp | None, rows: Rows) -> None:
+        """``rows`` now equal the index file at ``path``, just saved or loaded (``stamp``: that file's version,
+        from its open descriptor)."""
         ...
 
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
@@ -172,7 +174,7 @@ class ExactEngine:
         if self._wide is not None:
             self._wide.drop(keep)
 
-    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+    def persisted(self, path: str, stamp: FileStamp | None, rows: Rows) -> None:
         """Nothing outside the file: its postings are saved in it."""
 
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:
@@ -214,7 +216,7 @@ class ExhaustiveEngine:
     def drop(self, keep: _Bool) -> None:
         self.postings = _postings.drop_documents(self.postings, keep)
 
-    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+    def persisted(self, path: str, stamp: FileStamp | None, rows: Rows) -> None:
         """Nothing outside the file: its postings are built from the rows on the first search."""
 
     def search_batch(self, rows: Rows, queries: list[_Query], k: int, mask: _Bool | None) -> list[_Hits]:

@@ -93,12 +93,13 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._atomic import atomic_file
+from ._digest import FileStamp
 from ._errors import FileMissingError, IndexFormatError, ModelMismatchError
 from ._impact import Impacts
 from ._index_mapped import MappedCheck, mapped, verify_contents
@@ -107,7 +108,7 @@ from ._npz_members import NpyHeader, check_directory, data_offset, members, npy_
 from ._npz_write import write_npz
 from ._types import ModelIdentity
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileStamp", "IndexData", "check_model", "read_index", "write_index"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "IndexData", "check_model", "read_index", "write_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +150,6 @@ _LOAD_ERRORS = (
 )
 
 
-class FileStamp(NamedTuple):
-    """Size, modification time (ns) and inode of the index file that was read or written, taken from its open
-    descriptor: a name that no longer shows all three holds another file (or this one, changed)."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStamp:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
-
-
 @dataclass(frozen=True)
 class IndexData:
     """What an index file holds: the live documents as CSR rows, in order, and the header's fields."""
@@ -175,7 +163,7 @@ class IndexData:
     values: NDArray[np.float32]
     payload: Any = None  # any JSON value; None for none
     impacts: Impacts | None = None  # the exact engine's postings, when saved
-    stamp: FileStamp | None = None  # the file read: see FileStamp
+    stamp: FileStamp | None = None  # the version of the file read, from its open descriptor
 
     def n_terms(self) -> int:
         """One more than the largest vocabulary id: the saved postings' term count when present (``verify``

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _impact
+from ._digest import FileStamp
 from ._errors import ArgumentError, ArgumentTypeError, missing_extra
 from ._index_engines import Rows, dense_query
 from ._seismic_store import Source, load_built, quiet_stdout, store_built
@@ -114,7 +115,7 @@ class SeismicEngine:
         self._source: Source | None = None  # the index file the rows equal, up to its _source_docs
         self._source_docs = 0
 
-    def persisted(self, path: str, stamp: tuple[int, int, int] | None, rows: Rows) -> None:
+    def persisted(self, path: str, stamp: FileStamp | None, rows: Rows) -> None:
         """The rows now equal the index file at ``path`` (just saved or loaded, ``stamp`` taken from its open
         descriptor): a structure built over them is kept in the local cache, and read from it instead of built."""
         cache = self.settings.cache
@@ -147,12 +148,10 @@ class SeismicEngine:
         if entry is not None:
             held = int(np.count_nonzero(np.diff(rows.indptr)))  # Seismic skips documents without terms
             built = load_built(self._lib, entry, held)
-        if built is None:
-            built = self._build(rows)
-            self._index, self._n_docs = built, n  # kept, even if the store is interrupted
-            if entry is not None:
-                store_built(built, entry)
-        self._index, self._n_docs = built, n
+        fresh = built is None
+        self._index, self._n_docs = built if built is not None else self._build(rows), n
+        if fresh and entry is not None:  # after the assignment: a store that fails keeps the structure
+            store_built(self._index, entry)
 
     def _build(self, rows: Rows) -> Any:
         s, lib = self.settings, self._lib
@@ -198,7 +197,6 @@ class SeismicEngine:
             return [self._rescore(rows, q, allowed, k) for q in queries]
         ask = min(rows.n_docs, k + excluded)
         strings = self._lib.get_seismic_string()
-        names = np.array([str(i) for i in range(len(queries))], dtype=strings)
         comps = [np.array([str(t) for t in q[0].tolist()], dtype=strings) for q in queries]
         vals = [np.asarray(q[1], np.float32) for q in queries]
         s = self.settings
@@ -206,6 +204,7 @@ class SeismicEngine:
         if len(queries) == 1:  # its single-query call: batch_search costs about 0.3 ms more for one
             found = [self._index.search("0", comps[0], vals[0], k=ask, query_cut=cut, heap_factor=heap)]
         else:
+            names = np.array([str(i) for i in range(len(queries))], dtype=strings)
             found = self._index.batch_search(
                 names, comps, vals, k=ask, query_cut=cut, heap_factor=heap, num_threads=s.num_threads
             )

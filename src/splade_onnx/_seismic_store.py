@@ -33,13 +33,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._digest import MEMO_NAME, file_sha256
+from ._digest import MEMO_NAME, FileStamp, sha256_if_unchanged
 
 __all__ = ["KEEP", "Source", "load_built", "quiet_stdout", "store_built", "structure_key"]
 
 logger = logging.getLogger(__name__)
 
-#: Most structures kept in the cache (each is about 1.5 times its index file).
+#: Most structures kept in a cache folder (each several times the size of its index file).
 KEEP = 4
 _SUFFIX = ".index.seismic"  # what pyseismic-lsr's save appends to the path it is given
 _STALE_AGE = 86400.0  # seconds after which a half-written temporary folder is swept
@@ -70,8 +70,8 @@ class Source:
     :func:`~splade_onnx._hub.default_cache_dir`); structures go in its ``seismic/``.
     """
 
-    def __init__(self, path: str, stamp: tuple[int, int, int], root: Path | None = None) -> None:
-        self.path, self.stamp, self._root = os.path.realpath(path), tuple(stamp), root
+    def __init__(self, path: str, stamp: FileStamp, root: Path | None = None) -> None:
+        self.path, self.stamp, self._root = path, stamp, root
 
     def root(self) -> Path:
         if self._root is None:
@@ -86,22 +86,9 @@ class Source:
         digest = self.digest()
         return None if digest is None else self.root() / "seismic" / (structure_key(digest, build) + _SUFFIX)
 
-    def _unchanged(self) -> bool:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        return (st.st_size, st.st_mtime_ns, st.st_ino) == self.stamp
-
     def digest(self) -> str | None:
-        """The file's sha256, or ``None`` if it changed or is gone."""
-        if not self._unchanged():
-            return None
-        try:
-            digest = file_sha256(self.path, self.root() / MEMO_NAME)  # a memo it cannot write is skipped
-        except OSError:
-            return None
-        return digest if self._unchanged() else None
+        """The file's sha256, or ``None`` if it changed or is gone (a memo it cannot write is skipped)."""
+        return sha256_if_unchanged(self.path, self.stamp, self.root() / MEMO_NAME)
 
 
 def structure_key(digest: str, build: dict[str, Any]) -> str:
