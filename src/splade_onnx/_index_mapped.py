@@ -43,7 +43,7 @@ def mapped(fh: IO[bytes], head: NpyHeader, start: int) -> tuple[NDArray[np.uint8
     if not head.count:
         return raw, np.zeros(head.shape, head.dtype)
     data = raw[head.offset : head.offset + head.count * head.dtype.itemsize]
-    return raw, data.view(head.dtype).reshape(head.shape)
+    return raw, data.view(head.dtype).reshape(head.shape).view(np.ndarray)  # no memmap subclass per slice
 
 
 class MappedCheck:
