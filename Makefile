@@ -148,6 +148,11 @@ bench: bench-prepare .venv-bench/.installed .venv-st/.installed .venv-st5/.insta
 bench-search: $(STAMP)
 	$(BIN)/python benchmarks/search.py
 
+# Encoding speed of two revisions back to back: make bench-ab BASE=<git revision> [HEAD=<revision>]
+.PHONY: bench-ab
+bench-ab: bench-prepare $(STAMP)
+	$(BIN)/python benchmarks/ab_encode.py --base "$(BASE)" --head "$(or $(HEAD),HEAD)"
+
 # SparseIndex at 100k, 300k and 1M documents made of real vectors, beside Seismic and BMP (hours; see --help).
 .PHONY: bench-index-scale
 bench-index-scale: $(STAMP)

@@ -10,9 +10,11 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def write_results(name: str, data: Any, table: list[str]) -> None:
-    """Save ``data`` as JSON and ``table`` (markdown lines) beside it, and log the table."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (RESULTS / f"{name}.md").write_text("\n".join(table) + "\n")
+def write_results(name: str, data: Any, table: list[str], folder: Path | None = None) -> None:
+    """Save ``data`` as JSON and ``table`` (markdown lines) beside it in ``folder`` (default
+    benchmarks/results), and log the table."""
+    folder = RESULTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(table) + "\n")
     logging.getLogger(name).info("\n%s", "\n".join(table))

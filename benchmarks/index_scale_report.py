@@ -208,6 +208,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     panels = []
@@ -227,6 +228,12 @@ def plot(data: dict[str, Any], path: Path) -> bool:
             ax.scatter([x], [y], color="#1f77b4" if "ours" in name or "ex" in name else "#d62728")
             ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        # A narrow range gets no decade tick: label two plain ticks instead of every minor one.
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        lo, hi = min(x for x, _, _ in pts), max(x for x, _, _ in pts)
+        if hi < 10 * lo:
+            ax.set_xticks([lo, hi], [f"{lo:.3g}", f"{hi:.3g}"])
+            ax.set_xlim(lo / 1.25, hi * 1.25)
         ax.set_title(f"{label} documents", fontsize=9)
         ax.set_xlabel("top-10 p50 ms (one query, one thread)", fontsize=8)
         ax.grid(alpha=0.3)
