@@ -9,7 +9,7 @@ loads its model once, untimed, so that conversion and fitting are not measured. 
 and the 16-token query on both, at fp32 and int8, at the library's defaults (2 threads on 2 cores).
 
     make bench-prepare      # the BERT-base-shape checkpoint (benchmarks/.work/bert-base-shape)
-    .venv/bin/python benchmarks/ab_encode.py --base 246e5b0 [--head HEAD] [--rounds 3]
+    .venv/bin/python benchmarks/ab_encode.py --base 246e5b0 [--head HEAD] [--rounds 5]
 
 Writes benchmarks/results/ab_encode.json and .md (or ``--out``).
 """
@@ -29,12 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from _results import write_results
-from workloads import QUERY16, ROUND, ROUND_WARMUP, TINY, WORK, texts_for
+from workloads import QUERY16, ROUND_WARMUP, TINY, WORK, texts_for
 
 ROOT = Path(__file__).resolve().parents[1]
 #: (model, workload): what each model encodes.
 CASES = (("splade-tiny", "tiny-cranfield"), ("bert-base-shape", "base-mixed"))
 PRECISIONS = ("fp32", "int8")
+#: Calls of the 16-token query per process (the first ``ROUND_WARMUP`` not counted): a millisecond-scale p50
+#: on a machine whose speed drifts needs several hundred.
+QUERY_CALLS = 500
 
 log = logging.getLogger("ab_encode")
 
@@ -53,7 +56,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
     vectors = enc.encode_documents(texts)
     docs_s = time.perf_counter() - t
     times = []
-    for i in range(ROUND):
+    for i in range(QUERY_CALLS):
         t = time.perf_counter()
         enc.encode_queries([QUERY16])
         if i >= ROUND_WARMUP:
@@ -89,15 +92,17 @@ def run_child(src: Path, task: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="the revision before (any git revision)")
+    ap.add_argument("--base", help="the revision before (any git revision; required)")
     ap.add_argument("--head", default="HEAD", help="the revision after")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
+    if not args.base:
+        ap.error("--base is required")
     if not (WORK / "bert-base-shape" / "model.safetensors").is_file():
         sys.exit("run `make bench-prepare` first: it writes the BERT-base-shape checkpoint")
     revs = {"before": args.base, "after": args.head}
