@@ -30,9 +30,7 @@ MEMO_NAME = "digests.json"
 MEMO_ENTRIES = 4096
 _HEX = frozenset("0123456789abcdef")
 
-_Stamp = tuple[int, int, int]  # size, mtime_ns, inode
 _lock = threading.Lock()
-_known: dict[tuple[str, _Stamp], str] = {}
 
 
 def sha256_file(path: Path | str) -> str:
@@ -57,6 +55,9 @@ class FileStamp(NamedTuple):
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
+_known: dict[tuple[str, FileStamp], str] = {}  # this process's hashes, by real path and file version
+
+
 def file_sha256(path: Path | str, memo: Path | None = None) -> str:
     """The sha256 of ``path``'s contents, read only if this file version was not hashed before.
 
@@ -79,7 +80,7 @@ def sha256_if_unchanged(path: Path | str, stamp: FileStamp, memo: Path | None = 
         return None
 
 
-def _sha256(real: str, stamp: _Stamp, memo: Path | None) -> str:
+def _sha256(real: str, stamp: FileStamp, memo: Path | None) -> str:
     with _lock:
         hit = _known.get((real, stamp))
     if hit is not None:
@@ -96,7 +97,7 @@ def _sha256(real: str, stamp: _Stamp, memo: Path | None) -> str:
     return hit
 
 
-def _read(memo: Path) -> dict[str, tuple[_Stamp, str]]:
+def _read(memo: Path) -> dict[str, tuple[FileStamp, str]]:
     """The memo's entries; empty when it is missing, unreadable or malformed (then it is rewritten)."""
     try:
         raw = json.loads(memo.read_text(encoding="utf-8"))
@@ -105,7 +106,7 @@ def _read(memo: Path) -> dict[str, tuple[_Stamp, str]]:
     except (OSError, ValueError) as e:
         logger.debug("ignoring the hash memo %s: %s", memo, e)
         return {}
-    out: dict[str, tuple[_Stamp, str]] = {}
+    out: dict[str, tuple[FileStamp, str]] = {}
     if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
         return out
     for name, rec in raw["files"].items():
@@ -117,11 +118,11 @@ def _read(memo: Path) -> dict[str, tuple[_Stamp, str]]:
             and len(rec[3]) == 64
             and set(rec[3]) <= _HEX
         ):
-            out[name] = ((rec[0], rec[1], rec[2]), rec[3])
+            out[name] = (FileStamp(rec[0], rec[1], rec[2]), rec[3])
     return out
 
 
-def _write(memo: Path, real: str, stamp: _Stamp, digest: str) -> None:
+def _write(memo: Path, real: str, stamp: FileStamp, digest: str) -> None:
     """Add one entry to the memo (read again first, so that entries of other processes are kept); atomic.
 
     A memo that cannot be written only costs a later process a read of the file.
