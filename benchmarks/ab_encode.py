@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _results import write_results
+from index_scale_child import peak_rss_mb
 from workloads import QUERY16, ROUND_WARMUP, TINY, WORK, texts_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,14 +67,8 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
         "docs_per_s": len(texts) / docs_s,
         "query_p50_ms": statistics.median(times),
         "terms_per_doc": sum(len(v) for v in vectors) / len(vectors),
-        "peak_rss_mb": _vm_hwm_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
-
-
-def _vm_hwm_mb() -> float:
-    """This process's peak resident memory (``VmHWM``; ``ru_maxrss`` would carry the parent's over a fork)."""
-    line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
 
 
 def run_child(src: Path, task: dict[str, Any]) -> dict[str, Any]:
